@@ -1,0 +1,45 @@
+# trialmeta — two commands for a newcomer: `make run` and `make test`.
+# Both create .venv if missing and install the locked dependencies first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+CORES ?= 2
+SNAKEMAKE := $(VENV)/bin/snakemake
+
+.PHONY: run test setup lint bench clean help
+
+help:
+	@echo "make run    # set up .venv, run the workflow on data/trials into results/"
+	@echo "make test   # set up .venv, run the whole test suite"
+	@echo "make lint   # snakemake --lint and snakefmt --check"
+	@echo "make bench  # benchmarks in tests/benchmarks (not part of make test)"
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(SNAKEMAKE) --snakefile workflow/Snakefile --workflow-profile workflow/profiles/default --cores $(CORES)
+	@echo "Report: $(CURDIR)/results/report/index.html"
+
+test: setup
+	$(PY) -m pytest -n $(CORES) --dist loadgroup
+
+lint: setup
+	$(SNAKEMAKE) --snakefile workflow/Snakefile --lint
+	$(VENV)/bin/snakefmt --check workflow/
+
+bench: setup
+	$(PY) tests/benchmarks/bench_pooling.py
+
+clean:
+	rm -rf results .snakemake
