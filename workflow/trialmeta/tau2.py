@@ -1,0 +1,725 @@
+"""Between-study variance (tau2) estimators of the random-effects model, for K analyses at once.
+
+Every estimator metafor's ``rma()`` offers for the intercept-only model (metafor 3.8-1):
+``DL, REML, ML, PM, HE, SJ, EB, HS``. Each takes a :class:`~trialmeta.batch.StudyBatch`
+(K analyses padded to a common width) and returns a :class:`Tau2Estimate` of (K,) arrays. There is
+no Python loop per analysis or per study; the iterative estimators loop over *iterations* of a
+vectorized solver only, and only over the analyses that have not converged yet.
+
+Notation (analysis ``i``, real studies only): ``y_j``, ``v_j`` effect sizes and sampling variances,
+``k`` studies, ``w_j(t) = 1/(v_j + t)``, ``mu(t) = sum w y / sum w``, the generalised Q-statistic
+``Q(t) = sum w_j(t) (y_j - mu(t))^2`` (Cochran's ``Q = Q(0)``), ``ybar`` the unweighted mean and
+``RSS = sum (y_j - ybar)^2``.
+
+Closed form (exactly metafor's formulas; truncated at 0 where metafor truncates):
+
+* DL  ``max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w))``, ``w = 1/v`` (DerSimonian & Laird 1986);
+* HE  ``max(0, (RSS - (1 - 1/k) sum v) / (k-1))`` (Hedges 1983; Hedges & Olkin 1985);
+* HS  ``max(0, (Q - k) / sum w)`` (Hunter & Schmidt 2004);
+* SJ  ``t0 Q(t0) / (k-1)`` with ``t0 = RSS/k`` (Sidik & Jonkman 2005): one step, not iterated.
+
+Iterative, solved to a *relative* tolerance (not metafor's absolute stopping rules, which leave
+risk-difference analyses, whose tau2 is of order 1e-7, unconverged):
+
+* ML / REML: the global maximiser on ``[0, inf)`` of the (restricted) profile log-likelihood
+  (Viechtbauer 2005)::
+
+      ll_ML(t)   = -1/2 [ sum log(v_j + t) + Q(t) ]
+      ll_REML(t) = ll_ML(t) - 1/2 log(sum w_j(t))
+
+  A rigorous upper bound ``T`` on the location of every stationary point is computed per analysis
+  (see :func:`_likelihood_search_bound`), the likelihood is scanned on a grid of ``[0, T]``
+  (0 and ``_GRID_POINTS`` geometric points, in single precision: the scan only locates the peak),
+  and the best grid cell is refined in double precision by safeguarded Newton on the score. Where
+  the grid shows a second local maximum, that one is refined too and the higher likelihood wins;
+  a refined point stuck on the edge of its cell (peak misplaced by the scan) is searched again on
+  all of ``[0, T]``. tau2 = 0 when the best point is the boundary with a non-positive score there.
+  (metafor instead starts Fisher scoring at the HE estimate and compares with tau2 = 0 afterwards,
+  "ll0check".) A grid scan cannot *prove* there is no narrow peak between grid points; every
+  reference dataset (including the two-peak dat.pagliaro1992 analyses) and the cross-checks against
+  a 20,000-point scan in the tests agree.
+* PM: the root of ``Q(t) = k - 1`` (Paule & Mandel 1982), 0 when ``Q(0) <= k - 1``; ``Q(t)`` is
+  decreasing, the root is unique and lies in ``[0, RSS/(k-1)]``.
+* EB: the empirical Bayes estimator (Morris 1983; Berkey et al. 1995). metafor iterates
+  ``t <- t + sum w (k/(k-1) r^2 - v - t) / sum w``; its fixed point satisfies ``Q(t) = k - 1``, the
+  PM equation, so the converged EB estimate is the PM estimate (as the reference ``tight`` block
+  shows) and is computed by the same root finder.
+
+Convergence: an iteration stops when the Newton step or the bracket is at most
+``rtol * (tau2 + v_min)`` (``v_min`` the smallest sampling variance of the analysis: the scale
+below which tau2 is numerically indistinguishable from 0 in double precision), or when two
+successive Newton steps predict the next one to be 10 times below that. An analysis that
+reaches ``max_iter`` keeps its last iterate, ``converged = False`` and status ``not_converged``.
+
+Status per analysis (values of :class:`trialmeta.result.Status`): ``ok``; ``tau2_boundary``
+(tau2 is exactly 0); ``not_converged``; ``single_study`` (k = 1, tau2 = 0, nothing to estimate);
+``failed:no_studies`` (k = 0, an empty padding row; tau2 is NaN and said so).
+
+Input: non-finite ``yi``/``vi`` or ``vi <= 0`` in a real study is refused with :class:`ValueError`
+listing every offending (analysis, study column); the ingest layer reports file/row to users.
+
+References
+----------
+Berkey CS, Hoaglin DC, Mosteller F, Colditz GA (1995). A random-effects regression model for
+meta-analysis. Stat Med 14:395-411.
+DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. Control Clin Trials 7:177-188.
+Hedges LV (1983). A random effects model for effect sizes. Psychol Bull 93:388-395.
+Hunter JE, Schmidt FL (2004). Methods of Meta-Analysis, 2nd ed. Sage.
+Morris CN (1983). Parametric empirical Bayes inference. J Am Stat Assoc 78:47-55.
+Paule RC, Mandel J (1982). Consensus values and weighting factors. J Res Natl Bur Stand 87:377-385.
+Sidik K, Jonkman JN (2005). Simple heterogeneity variance estimation for meta-analysis.
+J R Stat Soc C 54:367-384.
+Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
+random-effects model. J Educ Behav Stat 30:261-293.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .batch import StudyBatch
+from .result import Status
+
+__all__ = [
+    "TAU2_METHODS",
+    "Tau2Estimate",
+    "estimate_tau2",
+    "tau2_dl",
+    "tau2_he",
+    "tau2_hs",
+    "tau2_sj",
+    "tau2_ml",
+    "tau2_reml",
+    "tau2_pm",
+    "tau2_eb",
+]
+
+TAU2_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "EB", "HS")
+
+#: Geometric grid points of the global likelihood scan (plus tau2 = 0).
+_GRID_POINTS = 12
+#: Analyses per block of the likelihood scan (keeps the (n, block) arrays in cache).
+_BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class Tau2Estimate:
+    """tau2 of K analyses by one estimator.
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`TAU2_METHODS`.
+    tau2 : (K,) float
+        The estimate (>= 0; NaN only for an empty analysis, status ``failed:no_studies``).
+    converged : (K,) bool
+        True for closed-form estimators and for iterative ones that met the tolerance.
+    iterations : (K,) int
+        Solver iterations (0 for closed-form estimators and boundary solutions found directly).
+    status : (K,) object
+        ``ok``, ``tau2_boundary``, ``not_converged``, ``single_study`` or ``failed:<reason>``.
+    """
+
+    method: str
+    tau2: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# data preparation (per block of analyses)
+
+
+@dataclass
+class _Prepared:
+    """Transposed (n, m) working arrays of one block of analyses.
+
+    ``y`` is centred at the unweighted mean of each analysis (no estimator depends on the
+    location) and padding has ``y = 0``, ``v = inf``, so ``w = 1/(v + t) = 0`` there and padding
+    adds exact zeros to every sum (results do not depend on the padding width or the block).
+    """
+
+    y: np.ndarray        # (n, m)
+    v: np.ndarray        # (n, m), inf for padding
+    k: np.ndarray        # (m,) int
+    rss: np.ndarray      # (m,) sum (y - ybar)^2
+    sum_v: np.ndarray    # (m,)
+    v_min: np.ndarray    # (m,)
+    v_max: np.ndarray    # (m,)
+
+
+def _validate(batch: StudyBatch) -> None:
+    m = np.asarray(batch.mask, dtype=bool)
+    bad_y = m & ~np.isfinite(batch.yi)
+    bad_v = m & ~(np.isfinite(batch.vi) & (batch.vi > 0))
+    if bad_y.any() or bad_v.any():
+        parts = []
+        for label, bad in (("yi is not finite", bad_y),
+                           ("vi is not a finite positive number", bad_v)):
+            idx = np.argwhere(bad)
+            if idx.size:
+                shown = ", ".join(f"(analysis {i}, study {j})" for i, j in idx[:20])
+                more = f" and {len(idx) - 20} more" if len(idx) > 20 else ""
+                parts.append(f"{label} at {shown}{more}")
+        raise ValueError("cannot estimate tau2: " + "; ".join(parts))
+
+
+def _prepare(yi, vi, mask) -> _Prepared:
+    """Working arrays of one block ((m, n) inputs, already validated)."""
+    keep = mask.any(axis=0)                      # drop all-padding columns of this block
+    if not keep.all():
+        yi, vi, mask = yi[:, keep], vi[:, keep], mask[:, keep]
+    yT = np.where(mask, yi, 0.0).T
+    mT = np.ascontiguousarray(mask.T)
+    k = mT.sum(axis=0)
+    ybar = np.add.reduce(yT, axis=0) / np.maximum(k, 1)
+    y = np.where(mT, yT - ybar, 0.0)
+    v = np.where(mT, vi.T, np.inf)
+    v0 = np.where(mT, v, 0.0)
+    rss = np.add.reduce(y * y, axis=0)
+    return _Prepared(
+        y=y, v=v, k=k, rss=rss, sum_v=np.add.reduce(v0, axis=0),
+        v_min=np.where(k > 0, np.minimum.reduce(v, axis=0), 1.0),
+        v_max=np.maximum.reduce(v0, axis=0),
+    )
+
+
+def _run(method, batch: StudyBatch, kernel, **kw) -> Tau2Estimate:
+    """Validate, run ``kernel(prep, **kw) -> (tau2, converged, iterations)`` block by block of
+    ``_BLOCK`` analyses (bounded memory, cache-sized arrays; analyses are independent, so the
+    blocking does not change any result) and attach statuses."""
+    _validate(batch)
+    K = batch.n_analyses
+    mask = np.asarray(batch.mask, dtype=bool)
+    tau2 = np.zeros(K)
+    conv = np.ones(K, bool)
+    iters = np.zeros(K, np.int64)
+    for b0 in range(0, K, _BLOCK):
+        sl = slice(b0, min(b0 + _BLOCK, K))
+        prep = _prepare(batch.yi[sl], batch.vi[sl], mask[sl])
+        if prep.y.shape[0] == 0:
+            continue
+        tau2[sl], conv[sl], iters[sl] = kernel(prep, **kw)
+    return _finish(method, mask.sum(axis=1), tau2, conv, iters)
+
+
+def _finish(method, k, tau2, converged, iterations) -> Tau2Estimate:
+    K = k.shape[0]
+    single = k == 1
+    empty = k == 0
+    tau2[single | empty] = 0.0
+    converged[single | empty] = True
+    iterations[single | empty] = 0
+    tau2[empty] = np.nan
+    status = np.full(K, Status.OK, dtype=object)
+    status[tau2 == 0.0] = Status.TAU2_BOUNDARY
+    status[~converged] = Status.NOT_CONVERGED
+    status[single] = Status.SINGLE_STUDY
+    status[empty] = Status.FAILED + ":no_studies"
+    return Tau2Estimate(method, tau2, converged, iterations, status)
+
+
+def _fe_moments(prep: _Prepared, t=0.0):
+    """sum w, Q(t) and sum w^2 with w = 1/(v + t) (t scalar or (m,))."""
+    w = 1.0 / (prep.v + t)
+    sw = np.add.reduce(w, axis=0)
+    safe = np.where(sw > 0, sw, 1.0)
+    mu = np.add.reduce(w * prep.y, axis=0) / safe
+    r = prep.y - mu
+    q = np.add.reduce(w * r * r, axis=0)
+    sw2 = np.add.reduce(w * w, axis=0)
+    return sw, q, sw2
+
+
+def _closed(t, prep):
+    m = prep.k.shape[0]
+    return np.where(prep.k >= 2, t, 0.0), np.ones(m, bool), np.zeros(m, np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# closed-form estimators
+
+
+def _dl_kernel(prep):
+    sw, q, _ = _fe_moments(prep)
+    k = prep.k
+    # c = sum w - sum w^2 / sum w, written as sum_i w_i (sum_{j != i} w_j) / sum w with the
+    # leave-one-out sums from prefix and suffix sums: no cancellation when one study's weight
+    # dominates (sw - sw2/sw loses ~log10(w_max/c) digits).
+    w = 1.0 / prep.v
+    before = np.zeros_like(w)                    # exclusive prefix sums: sum_{j < i} w_j
+    np.cumsum(w[:-1], axis=0, out=before[1:])
+    after = np.zeros_like(w)                     # exclusive suffix sums: sum_{j > i} w_j
+    np.cumsum(w[:0:-1], axis=0, out=after[-2::-1])
+    c = np.add.reduce(w * (before + after), axis=0) / np.where(sw > 0, sw, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.maximum(0.0, (q - (k - 1)) / np.where(k >= 2, c, 1.0))
+    return _closed(t, prep)
+
+
+def _he_kernel(prep):
+    k = prep.k
+    t = np.maximum(0.0, (prep.rss - prep.sum_v * (1.0 - 1.0 / np.maximum(k, 1)))
+                   / np.maximum(k - 1, 1))
+    return _closed(t, prep)
+
+
+def _hs_kernel(prep):
+    sw, q, _ = _fe_moments(prep)
+    t = np.maximum(0.0, (q - prep.k) / np.where(sw > 0, sw, 1.0))
+    return _closed(t, prep)
+
+
+def _sj_kernel(prep):
+    k = prep.k
+    t0 = prep.rss / np.maximum(k, 1)
+    _, q0, _ = _fe_moments(prep, t0)
+    return _closed(t0 * q0 / np.maximum(k - 1, 1), prep)
+
+
+def tau2_dl(batch: StudyBatch) -> Tau2Estimate:
+    """DerSimonian-Laird method-of-moments estimator (DerSimonian & Laird 1986).
+
+    ``tau2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w))`` with fixed-effect weights
+    ``w = 1/v`` and Cochran's ``Q``. Closed form (metafor ``method="DL"``).
+    """
+    return _run("DL", batch, _dl_kernel)
+
+
+def tau2_he(batch: StudyBatch) -> Tau2Estimate:
+    """Hedges' unweighted method-of-moments ("variance component") estimator (Hedges 1983).
+
+    ``tau2 = max(0, (sum (y - ybar)^2 - (1 - 1/k) sum v) / (k - 1))`` with the unweighted mean
+    ``ybar``. Closed form (metafor ``method="HE"``).
+    """
+    return _run("HE", batch, _he_kernel)
+
+
+def tau2_hs(batch: StudyBatch) -> Tau2Estimate:
+    """Hunter-Schmidt estimator (Hunter & Schmidt 2004), as metafor defines it.
+
+    ``tau2 = max(0, (Q - k) / sum w)`` with ``w = 1/v``. Closed form (metafor ``method="HS"``).
+    """
+    return _run("HS", batch, _hs_kernel)
+
+
+def tau2_sj(batch: StudyBatch) -> Tau2Estimate:
+    """Sidik-Jonkman estimator (Sidik & Jonkman 2005), metafor's default (non-iterated) form.
+
+    Start value ``t0 = sum (y - ybar)^2 / k``; then ``tau2 = t0 Q(t0) / (k - 1)`` where
+    ``Q(t0) = sum w (y - mu_w)^2`` with ``w = 1/(v + t0)``. Always >= 0. Closed form
+    (metafor ``method="SJ"``, one step).
+    """
+    return _run("SJ", batch, _sj_kernel)
+
+
+# --------------------------------------------------------------------------------------------
+# iterative estimators: shared solver
+
+
+def _safeguarded_newton(func, cols, aux, lo, hi, t, tol_scale, rtol, max_iter, increasing=False):
+    """Vectorized safeguarded Newton / bisection for a root in ``[lo, hi]``, per analysis.
+
+    ``func(*cols, t, *aux) -> (f, df)`` evaluates the function and its derivative, ``cols`` being
+    (n, m) arrays and ``aux`` (m,) arrays. Sign convention: for ``increasing=False`` ``f`` goes from
+    positive (left of the root) to negative (a score; a non-positive ``f`` at ``t = lo = 0`` is the
+    boundary solution 0); for ``increasing=True`` from negative to positive. Each iteration takes
+    the Newton step when it stays inside the current bracket and at least halves the previous step
+    (Press et al., ``rtsafe``), and a bisection step (geometric when the bracket spans more than a
+    factor 4) otherwise; the bracket shrinks with the sign of ``f``. Stops when the step or the
+    bracket is at most ``rtol * (t + tol_scale)``, or when two successive Newton steps predict
+    the next one (``|dx|^3 / |dx_prev|^2``, quadratic convergence) to be 10 times below that.
+    Converged analyses are dropped from the working arrays as they finish (an active set), so
+    late iterations only touch slow analyses.
+
+    Returns ``(t, converged, iterations)``; unconverged analyses keep their last iterate.
+    """
+    m = t.shape[0]
+    out_t = np.array(t, dtype=float, copy=True)
+    out_c = np.zeros(m, bool)
+    out_i = np.zeros(m, np.int64)
+    pos = np.arange(m)
+    t = out_t.copy()
+    lo = np.array(lo, dtype=float, copy=True)
+    hi = np.array(hi, dtype=float, copy=True)
+    tol_scale = np.asarray(tol_scale, dtype=float)
+    dx_old = hi - lo
+    prev_dx = np.full(m, np.inf)     # previous Newton step (inf if the last step was not Newton)
+    live = np.ones(m, bool)
+    its = np.zeros(m, np.int64)
+    sign = -1.0 if increasing else 1.0
+    for _ in range(max_iter):
+        n_live = int(live.sum())
+        if n_live == 0:
+            break
+        if n_live < 0.7 * live.size:      # compact the working set
+            out_t[pos] = t
+            out_i[pos] = its
+            cols = tuple(c[:, live] for c in cols)
+            aux = tuple(a[live] for a in aux)
+            pos, t, lo, hi, dx_old, prev_dx, tol_scale, its = (
+                x[live] for x in (pos, t, lo, hi, dx_old, prev_dx, tol_scale, its))
+            live = np.ones(pos.size, bool)
+        f, df = func(*cols, t, *aux)
+        if increasing:
+            f, df = -f, -df
+        its += live
+        la = np.where(f > 0, t, lo)
+        ha = np.where(f < 0, t, hi)
+        exact = (f == 0) | ((f < 0) & (t == 0.0) & (lo == 0.0) & (sign > 0))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            dx = -f / df
+            newton = t + dx
+            inside = (df < 0) & (newton >= la) & (newton <= ha)
+            ok_newton = inside & ((np.abs(2.0 * f) < np.abs(dx_old * df)) | (its <= 1))
+            mid = np.where((la > 0) & (ha > 4.0 * la), np.sqrt(la * ha), 0.5 * (la + ha))
+            tol = rtol * (np.abs(t) + tol_scale)
+            # a Newton step below the tolerance ends the iteration (clipped into the bracket)
+            small_step = (df < 0) & (np.abs(dx) <= tol)
+            # quadratic convergence: the next step is about |dx|^3 / prev_dx^2; when even 10x
+            # that is below the tolerance, the Newton point is accepted as converged
+            adx = np.abs(dx)
+            small_step |= (ok_newton & np.isfinite(prev_dx) & (adx < prev_dx)
+                           & (10.0 * adx * adx * adx <= tol * prev_dx * prev_dx))
+        tn = np.where(ok_newton, newton, mid)
+        tn = np.where(small_step, np.clip(newton, la, ha), tn)
+        tn = np.where(exact, t, tn)
+        step = np.abs(tn - t)
+        small_step |= step <= tol
+        collapsed = (ha - la) <= tol
+        done = live & (exact | small_step | collapsed)
+        tn = np.where(collapsed & ~exact & ~small_step, 0.5 * (la + ha), tn)
+        t = np.where(live, tn, t)
+        lo = np.where(live, la, lo)
+        hi = np.where(live, ha, hi)
+        dx_old = np.where(live & (step > 0), step, dx_old)
+        prev_dx = np.where(live, np.where(ok_newton, adx, np.inf), prev_dx)
+        out_c[pos[done]] = True
+        live &= ~done
+    out_t[pos] = t
+    out_i[pos] = its
+    return out_t, out_c, out_i
+
+
+# --------------------------------------------------------------------------------------------
+# PM / EB
+
+
+def _q_function(y, v, t, kk):
+    """h(t) = (k-1)/Q(t) - 1 and dh/dt, with dQ/dt = -sum w^2 r^2 ((n, m) arrays, (m,) t)."""
+    w = 1.0 / (v + t)
+    sw = np.add.reduce(w, axis=0)
+    r = y - np.einsum("ij,ij->j", w, y) / sw
+    wr = w * r
+    q = np.einsum("ij,ij->j", wr, r)
+    dq = -np.einsum("ij,ij->j", wr, wr)
+    return kk / q - 1.0, -kk * dq / (q * q)
+
+
+def _q_equation_kernel(prep, rtol, max_iter):
+    """Root of Q(t) = k - 1 on [0, RSS/(k-1)] (0 when Q(0) <= k - 1): PM and converged EB.
+
+    Newton is applied to ``h(t) = (k-1)/Q(t) - 1``, which is exactly linear in ``t`` when all
+    ``v`` are equal, with a bisection safeguard on the bracket; the start is the DL estimate.
+    """
+    m = prep.k.shape[0]
+    k = prep.k
+    tau2 = np.zeros(m)
+    conv = np.ones(m, bool)
+    iters = np.zeros(m, np.int64)
+    sw, q0, sw2 = _fe_moments(prep)
+    idx = np.flatnonzero((k >= 2) & (q0 > k - 1))
+    if idx.size == 0:
+        return tau2, conv, iters
+    kk = (k[idx] - 1).astype(float)
+    hi = prep.rss[idx] / kk      # Q(hi) <= RSS/(v_min + hi) < k - 1, so the root is below hi
+    lo = np.zeros(idx.size)
+    t0 = np.clip((q0[idx] - kk) / (sw[idx] - sw2[idx] / sw[idx]), 0.0, hi)
+    t, c, it = _safeguarded_newton(_q_function, (prep.y[:, idx], prep.v[:, idx]), (kk,),
+                                   lo, hi, t0, prep.v_min[idx], rtol, max_iter, increasing=True)
+    tau2[idx] = np.maximum(t, 0.0)
+    conv[idx] = c
+    iters[idx] = it
+    return tau2, conv, iters
+
+
+def tau2_pm(batch: StudyBatch, *, rtol: float = 1e-12, max_iter: int = 200) -> Tau2Estimate:
+    """Paule-Mandel estimator (Paule & Mandel 1982): the root of ``Q(t) = k - 1``.
+
+    ``Q(t) = sum w (y - mu_w)^2`` with ``w = 1/(v + t)`` is decreasing in ``t``, so the root is
+    unique; it lies in ``[0, RSS/(k-1)]``. tau2 = 0 when ``Q(0) <= k - 1`` (metafor's
+    truncation). Solved by safeguarded Newton on ``(k-1)/Q(t) - 1`` to relative tolerance
+    ``rtol`` (metafor uses ``uniroot`` with an absolute tolerance of 1.22e-4).
+    """
+    return _run("PM", batch, _q_equation_kernel, rtol=rtol, max_iter=max_iter)
+
+
+def tau2_eb(batch: StudyBatch, *, rtol: float = 1e-12, max_iter: int = 200) -> Tau2Estimate:
+    """Empirical Bayes estimator (Morris 1983; Berkey et al. 1995), converged.
+
+    metafor iterates ``t <- t + sum w (k/(k-1) (y - mu_w)^2 - v - t) / sum w``; at its fixed
+    point ``sum w (y - mu_w)^2 = k - 1``, i.e. ``Q(t) = k - 1``, the Paule-Mandel equation, and
+    tau2 = 0 when ``Q(0) <= k - 1``. The converged EB estimate is therefore computed by the PM root
+    finder (metafor's printed EB differs from PM only through its stopping rule).
+    """
+    return _run("EB", batch, _q_equation_kernel, rtol=rtol, max_iter=max_iter)
+
+
+# --------------------------------------------------------------------------------------------
+# ML / REML
+
+
+def _likelihood_search_bound(prep: _Prepared, reml: bool):
+    """Upper bound T on every stationary point of ll_ML / ll_REML (score < 0 for all t > T).
+
+    With ``u = v_min + t``, ``d = v_max - v_min``: ``sum w^2 r^2 <= w_max Q(t) <= RSS / u^2``
+    (``mu_w`` minimises the weighted sum of squares, so ``Q(t) <= RSS / u``),
+    ``sum w >= k / (u + d)`` and ``sum w^2 / sum w <= 1/u``. So the ML score
+    ``sum w^2 r^2 - sum w`` is negative when ``k u^2 - RSS u - RSS d > 0`` and the REML score
+    (which adds ``sum w^2 / sum w``) when ``(k-1) u^2 - (RSS + d) u - RSS d > 0``.
+    """
+    k = prep.k.astype(float)
+    rss = prep.rss
+    d = prep.v_max - prep.v_min
+    if reml:
+        a, b = np.maximum(k - 1.0, 1.0), rss + d
+    else:
+        a, b = np.maximum(k, 1.0), rss
+    u = (b + np.sqrt(b * b + 4.0 * a * rss * d)) / (2.0 * a)
+    return np.maximum(u - prep.v_min, 0.0) * (1.0 + 1e-9)
+
+
+def _loglik(y, v, t, reml):
+    """Profile (restricted) log-likelihood up to a constant, (n, m) arrays, (m,) t."""
+    a = v + t
+    w = 1.0 / a
+    sw = np.add.reduce(w, axis=0)
+    r = y - np.add.reduce(w * y, axis=0) / sw
+    ll = -0.5 * (np.add.reduce(np.log(np.where(np.isfinite(a), a, 1.0)), axis=0)
+                 + np.add.reduce(w * r * r, axis=0))
+    if reml:
+        ll -= 0.5 * np.log(sw)
+    return ll
+
+
+def _score_ml(y, v, t):
+    """ML score ``S = sum w^2 r^2 - sum w`` (2 x dll/dt) and dS/dt, (n, m) arrays, (m,) t.
+
+    With ``P y = w r``: ``dS/dt = -2 (sum w^3 r^2 - (sum w^2 r)^2 / sum w) + sum w^2``.
+    """
+    w = 1.0 / (v + t)
+    sw = np.add.reduce(w, axis=0)
+    wr = w * (y - np.einsum("ij,ij->j", w, y) / sw)
+    w2r = w * wr
+    s_w2r = np.add.reduce(w2r, axis=0)
+    d = np.einsum("ij,ij->j", w, w) - 2.0 * (np.einsum("ij,ij->j", w2r, wr) - s_w2r * s_w2r / sw)
+    return np.einsum("ij,ij->j", wr, wr) - sw, d
+
+
+def _score_reml(y, v, t):
+    """REML score ``S = sum w^2 r^2 - sum w + sum w^2 / sum w`` (= y'PPy - tr P, 2 x dll/dt)
+    and ``dS/dt = -2 y'PPPy + tr(PP)``, with ``y'PPPy = sum w^3 r^2 - (sum w^2 r)^2 / sum w`` and
+    ``tr(PP) = sum w^2 - 2 sum w^3 / sum w + (sum w^2 / sum w)^2``."""
+    w = 1.0 / (v + t)
+    sw = np.add.reduce(w, axis=0)
+    wr = w * (y - np.einsum("ij,ij->j", w, y) / sw)
+    w2r = w * wr
+    s_w2r = np.add.reduce(w2r, axis=0)
+    ww = w * w
+    sw2 = np.add.reduce(ww, axis=0)
+    ratio = sw2 / sw
+    d = (sw2 - 2.0 * np.einsum("ij,ij->j", ww, w) / sw + ratio * ratio
+         - 2.0 * (np.einsum("ij,ij->j", w2r, wr) - s_w2r * s_w2r / sw))
+    return np.einsum("ij,ij->j", wr, wr) - sw + ratio, d
+
+
+def _scan(y, v, grid, reml):
+    """Log-likelihood (up to a constant) at each row of the (G, m) grid of tau2 values.
+
+    Uses ``w = u / (1 + t u)`` with ``u = 1/v`` (0 for padding),
+    ``sum log(v + t) = sum log v + log prod (1 + t u)`` (the first term is constant in ``t``; the
+    product is replaced by a sum of logs where it overflows) and
+    ``Q(t) = sum w y^2 - (sum w y)^2 / sum w`` with ``y`` centred at the fixed-effect mean (three
+    weighted sums in one pass). The scan only *locates* the peak (the refinement is in double
+    precision and checked), so it runs in single precision (half the memory traffic), falling back
+    to double precision where single precision would overflow.
+    """
+    u = 1.0 / v
+    yc = y - np.einsum("ij,ij->j", u, y) / np.add.reduce(u, axis=0)
+    stack = np.stack([u, yc * u, yc * yc * u])
+    dtype = np.float32
+    with np.errstate(over="ignore"):
+        s32 = stack.astype(np.float32)
+        if np.isfinite(s32).all() and (s32[0] > 0).sum() == (u > 0).sum():
+            stack, u = s32, s32[0]
+            grid_ = grid.astype(np.float32)
+        else:
+            dtype, grid_ = np.float64, grid
+    out = np.empty(grid.shape)
+    den = np.empty(u.shape, dtype)
+    inv = np.empty(u.shape, dtype)
+    with np.errstate(over="ignore"):
+        for g in range(grid.shape[0]):
+            np.multiply(u, grid_[g], out=den)
+            den += 1.0
+            np.divide(1.0, den, out=inv)
+            sw, swy, swy2 = np.einsum("cij,ij->cj", stack, inv).astype(np.float64)
+            logdet = np.log(np.multiply.reduce(den, axis=0).astype(np.float64))
+            bad = ~np.isfinite(logdet)
+            if bad.any():
+                logdet[bad] = np.add.reduce(np.log(den[:, bad].astype(np.float64)), axis=0)
+            ll = logdet + swy2 - swy * swy / sw
+            if reml:
+                ll += np.log(sw)
+            out[g] = ll
+    out *= -0.5
+    return out
+
+
+def _likelihood_kernel(prep, reml, rtol, max_iter):
+    m = prep.k.shape[0]
+    k = prep.k
+    tau2 = np.zeros(m)
+    conv = np.ones(m, bool)
+    iters = np.zeros(m, np.int64)
+    T = _likelihood_search_bound(prep, reml)
+    idx = np.flatnonzero((k >= 2) & (T > 0) & (prep.rss > 0))
+    if idx.size == 0:
+        return tau2, conv, iters
+    y, v = prep.y[:, idx], prep.v[:, idx]
+    v_min = prep.v_min[idx]
+    Ti = T[idx]
+    # grid: 0 and _GRID_POINTS geometric points from max(1e-3 v_min, 1e-9 T) to T
+    low = np.minimum(np.maximum(1e-3 * v_min, 1e-9 * Ti), 1e-2 * Ti)
+    G = _GRID_POINTS + 1
+    step = np.log(Ti / low) / (_GRID_POINTS - 1)
+    grid = np.empty((G, idx.size))
+    grid[0] = 0.0
+    grid[1:] = low * np.exp(np.arange(_GRID_POINTS)[:, None] * step)
+    grid[-1] = Ti
+    ll = _scan(y, v, grid, reml)
+    cols = np.arange(idx.size)
+    best = np.argmax(ll, axis=0)
+    # a second discrete local maximum, not adjacent to the best one (a possible second peak)
+    is_max = np.empty(ll.shape, bool)
+    is_max[1:-1] = (ll[1:-1] >= ll[:-2]) & (ll[1:-1] > ll[2:])
+    is_max[0] = ll[0] > ll[1]
+    is_max[-1] = ll[-1] >= ll[-2]
+    for off in (-1, 0, 1):
+        is_max[np.clip(best + off, 0, G - 1), cols] = False
+    second_ll = np.where(is_max, ll, -np.inf)
+    second = np.argmax(second_ll, axis=0)
+    has_second = np.isfinite(second_ll[second, cols])
+    score = _score_reml if reml else _score_ml
+
+    def refine(sub, cell):
+        """Safeguarded Newton on the score inside the grid cell around point `cell`."""
+        gp = grid[:, sub]
+        c = np.arange(sub.size)
+        tj = gp[cell, c]
+        lo = gp[np.maximum(cell - 1, 0), c]
+        hi = gp[np.minimum(cell + 1, G - 1), c]
+        llc = ll[:, sub]
+        # where the likelihood is flat to the scan's (single) precision between neighbouring grid
+        # points, the cell is not resolved: widen the bracket to the end of the flat stretch
+        noise = 1e-5 * (1.0 + np.abs(llc[cell, c]))
+        lo = np.where(llc[cell, c] - llc[np.maximum(cell - 1, 0), c] < noise, 0.0, lo)
+        hi = np.where(llc[cell, c] - llc[np.minimum(cell + 1, G - 1), c] < noise, Ti[sub], hi)
+        # start: vertex of the parabola through the three grid values (in log t), when defined
+        interior = (cell >= 2) & (cell <= G - 2)
+        cm, cp = np.clip(cell - 1, 0, G - 1), np.clip(cell + 1, 0, G - 1)
+        fm, f0, fp = llc[cm, c], llc[cell, c], llc[cp, c]
+        curv = fm - 2.0 * f0 + fp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta = np.clip(0.5 * (fm - fp) / curv, -0.9, 0.9) * step[sub]
+        start = np.where(interior & (curv < 0), tj * np.exp(delta), tj)
+        start = np.where(cell == 0, 0.0, start)
+        t, cv, it = _safeguarded_newton(score, (y[:, sub], v[:, sub]), (), lo, hi, start,
+                                        v_min[sub], rtol, max_iter)
+        # safety net: a result on the edge of the cell (other than tau2 = 0) means the scan put
+        # the peak in the wrong cell (e.g. a rounding tie); search again on all of [0, T]
+        edge_tol = 1e-9 * (t + v_min[sub])
+        edge = (((np.abs(t - lo) <= edge_tol) & (lo > 0))
+                | ((np.abs(t - hi) <= edge_tol) & (cell < G - 1)))
+        e = np.flatnonzero(edge)
+        if e.size:
+            t2, cv2, it2 = _safeguarded_newton(
+                score, (y[:, sub[e]], v[:, sub[e]]), (), np.zeros(e.size), Ti[sub[e]], t[e],
+                v_min[sub[e]], rtol, max_iter)
+            better = _loglik(y[:, sub[e]], v[:, sub[e]], t2, reml) >= _loglik(
+                y[:, sub[e]], v[:, sub[e]], t[e], reml)
+            t[e] = np.where(better, t2, t[e])
+            cv[e] = np.where(better, cv2, cv[e])
+            it[e] += it2
+        return t, cv, it
+
+    t1, c1, i1 = refine(cols, best)
+    sec = np.flatnonzero(has_second)
+    if sec.size:
+        t2, c2, i2 = refine(sec, second[sec])
+        ll1 = _loglik(y[:, sec], v[:, sec], t1[sec], reml)
+        ll2 = _loglik(y[:, sec], v[:, sec], t2, reml)
+        better = ll2 > ll1
+        t1[sec] = np.where(better, t2, t1[sec])
+        c1[sec] = np.where(better, c2, c1[sec])
+        i1[sec] += i2
+    tau2[idx] = np.maximum(t1, 0.0)
+    conv[idx] = c1
+    iters[idx] = i1
+    return tau2, conv, iters
+
+
+def tau2_ml(batch: StudyBatch, *, rtol: float = 1e-12, max_iter: int = 200) -> Tau2Estimate:
+    """Maximum-likelihood estimator (Viechtbauer 2005): the global maximiser on ``[0, inf)`` of
+
+    ``ll(t) = -1/2 [sum log(v + t) + sum w (y - mu_w)^2]``, ``w = 1/(v + t)``.
+
+    Converges to the root of the score ``sum w^2 (y - mu_w)^2 - sum w = 0`` with the highest
+    likelihood, or to 0 when the likelihood is highest on the boundary (global grid scan, then
+    safeguarded Newton to relative tolerance ``rtol``; see the module docstring). metafor uses
+    Fisher scoring from the HE estimate with an absolute threshold of 1e-5 and an ll0check.
+    """
+    return _run("ML", batch, _likelihood_kernel, reml=False, rtol=rtol, max_iter=max_iter)
+
+
+def tau2_reml(batch: StudyBatch, *, rtol: float = 1e-12, max_iter: int = 200) -> Tau2Estimate:
+    """Restricted maximum-likelihood estimator (Viechtbauer 2005): the global maximiser on
+    ``[0, inf)`` of ``ll_R(t) = -1/2 [sum log(v + t) + log sum w + sum w (y - mu_w)^2]``.
+
+    Converges to the root of the restricted score
+    ``sum w^2 (y - mu_w)^2 - sum w + sum w^2 / sum w = 0`` with the highest restricted
+    likelihood, or to 0 on the boundary (global grid scan, then safeguarded Newton to relative
+    tolerance ``rtol``). metafor uses Fisher scoring from the HE estimate (absolute threshold 1e-5)
+    and an ll0check.
+    """
+    return _run("REML", batch, _likelihood_kernel, reml=True, rtol=rtol, max_iter=max_iter)
+
+
+_DISPATCH = {
+    "DL": tau2_dl, "HE": tau2_he, "HS": tau2_hs, "SJ": tau2_sj,
+    "ML": tau2_ml, "REML": tau2_reml, "PM": tau2_pm, "EB": tau2_eb,
+}
+_ITERATIVE = ("ML", "REML", "PM", "EB")
+
+
+def estimate_tau2(batch: StudyBatch, method: str, *, rtol: float = 1e-12,
+                  max_iter: int = 200) -> Tau2Estimate:
+    """tau2 of every analysis in ``batch`` by ``method`` (one of :data:`TAU2_METHODS`).
+
+    ``rtol`` and ``max_iter`` apply to the iterative estimators (ML, REML, PM, EB); see the module
+    docstring for formulas, convergence rule, statuses and references.
+    """
+    key = str(method).upper()
+    if key not in _DISPATCH:
+        raise ValueError(f"unknown tau2 method {method!r}; "
+                         f"expected one of {', '.join(TAU2_METHODS)}")
+    if not (rtol > 0):
+        raise ValueError("rtol must be positive")
+    if int(max_iter) < 1:
+        raise ValueError("max_iter must be at least 1")
+    if key in _ITERATIVE:
+        return _DISPATCH[key](batch, rtol=rtol, max_iter=int(max_iter))
+    return _DISPATCH[key](batch)
