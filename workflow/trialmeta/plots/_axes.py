@@ -1,0 +1,29 @@
+"""Tick helpers shared by the bias / sensitivity plots (plain-text labels: the style turns
+mathtext off, so matplotlib's default log formatter would print raw TeX)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+NICE = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+
+
+def _fmt(v, _pos=None):
+    if v >= 1:
+        return f"{v:g}"
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
+def log_ticks(ax, axis: str = "x"):
+    """Nice ratio ticks (0.1, 0.2, 0.5, 1, 2, 5, ...) with plain labels on a log axis."""
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    lo, hi = min(lo, hi), max(lo, hi)
+    ticks = NICE[(NICE >= lo * 0.999) & (NICE <= hi * 1.001)]
+    if ticks.size < 2:
+        ticks = np.array([lo, hi])
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(FixedLocator(ticks))
+    a.set_major_formatter(FuncFormatter(_fmt))
+    a.set_minor_locator(NullLocator())
+    a.set_minor_formatter(NullFormatter())

@@ -1,0 +1,601 @@
+"""Build the offline HTML report from the result tables.
+
+Security model (issue "Hostile and broken input", item 3): every value from the data (study
+labels, therapy names, notes, URLs, warnings) reaches the page only through Jinja2 with autoescape
+on; user text is wrapped in ``<bdi>`` so right-to-left or bidi-control characters cannot reorder
+the surrounding page; only ``http``/``https`` URLs with a host become links (``rel="noopener
+noreferrer"``), everything else (``javascript:``, ``data:``, relative paths) is shown as text; the
+pages contain no script and a Content-Security-Policy ``default-src 'none'; img-src 'self';
+style-src 'self'`` so that even injected markup could not run or load anything; analysis ids that
+become file names are checked (no path separators, no ``..``).
+
+Determinism: analyses sorted, no timestamps, floats formatted explicitly; files are written via a
+temporary file and renamed, and ``index.html`` is written last, so an interrupted build leaves the
+previous index in place.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from trialmeta.plots.labels import (
+    analysis_labels, choose_decimals, describe_status, favours_therapy_side, format_effect,
+    format_number, format_p, level_text, measure_info, parse_bool, to_natural,
+)
+from trialmeta.safe_csv import atomic_write_bytes
+
+__all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
+
+CSP = "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'"
+
+#: Issue-4 sections, in page order: (key of the exploration dict / table stem, heading).
+EXPLORATION_SECTIONS = (
+    ("subgroups", "Subgroup analyses"),
+    ("metaregression", "Meta-regression"),
+    ("leave_one_out", "Leave-one-out sensitivity analysis"),
+    ("influence", "Influence diagnostics"),
+    ("cumulative", "Cumulative meta-analysis"),
+    ("small_study", "Small-study effects"),
+    ("sparse_binary", "Sparse binary data"),
+)
+
+_HERE = Path(__file__).resolve().parent
+_MAX_TEXT = 300
+_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+TAU2_NAMES = {
+    "DL": "DerSimonian-Laird (DerSimonian & Laird 1986)",
+    "REML": "restricted maximum likelihood (REML; Viechtbauer 2005)",
+    "ML": "maximum likelihood (ML; Viechtbauer 2005)",
+    "PM": "Paule-Mandel (Paule & Mandel 1982)",
+    "HE": "Hedges (Hedges & Olkin 1985)",
+    "SJ": "Sidik-Jonkman (Sidik & Jonkman 2005)",
+    "EB": "empirical Bayes (Morris 1983)",
+    "HS": "Hunter-Schmidt (Hunter & Schmidt 2004)",
+}
+CI_NAMES = {
+    "wald": "Wald-type (normal quantile)",
+    "hksj": "Hartung-Knapp-Sidik-Jonkman (t with k\u22121 df; Hartung & Knapp 2001, Sidik & Jonkman 2002)",
+}
+PI_RULES = {
+    "metafor": ("mu \u00b1 q \u00b7 \u221a(tau\u00b2 + SE\u00b2) with q the normal quantile for Wald CIs and the "
+                "t(k\u22121) quantile for HKSJ CIs (metafor's rule; Riley, Higgins & Deeks 2011)"),
+    "higgins": ("mu \u00b1 t(k\u22122) \u00b7 \u221a(tau\u00b2 + SE\u00b2) (Higgins, Thompson & Spiegelhalter 2009), "
+                "for k \u2265 3"),
+    "none": "",
+}
+CONTINUITY_TO = {
+    "only0": "to each cell of a 2\u00d72 table that has a zero cell",
+    "all": "to each cell of every 2\u00d72 table",
+    "if0all": "to each cell of every 2\u00d72 table of an analysis with any zero cell",
+    "none": "to no table (no continuity correction)",
+}
+
+
+# --------------------------------------------------------------------------- small helpers
+def safe_http_url(value) -> str | None:
+    """``value`` if it is an absolute http(s) URL with a host and no whitespace, quotes, angle
+    brackets, backslashes or control characters; else None (shown as text, never as a link)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    url = str(value).strip()
+    if not url or len(url) > 2048 or any(ord(ch) < 33 or ord(ch) == 127 or ch in "\"'<>\\`" for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def _text(value, limit: int = _MAX_TEXT) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value is pd.NA:
+        return ""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _blank(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
+
+
+def _f(row, key) -> float:
+    try:
+        v = row.get(key, float("nan"))
+        return float(v) if not _blank(v) else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _s(row, key) -> str:
+    v = row.get(key, "") if row is not None else ""
+    return "" if _blank(v) else str(v)
+
+
+def _check_id(aid: str) -> str:
+    if not _ID_OK.match(aid) or ".." in aid:
+        raise ValueError(f"analysis_id {aid!r} is not a safe file name (letters, digits, '.', '_', '-'; "
+                         "no path separators or '..')")
+    return aid
+
+
+def _truthy(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: parse_bool(v) is True).astype(bool)
+
+
+def _fmt_cell(v) -> str:
+    """Generic table cell: numbers with 4 significant digits, text as is."""
+    if _blank(v):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        x = float(v)
+        if not math.isfinite(x):
+            return "\u2013"
+        if x == round(x) and abs(x) < 1e9:
+            return str(int(round(x)))
+        return f"{x:.4g}".replace("-", "\u2212")
+    return _text(v)
+
+
+# --------------------------------------------------------------------------- context
+def _primary_rows(pa: pd.DataFrame, config: dict) -> tuple:
+    """(primary row, fixed row of the same measure) of one analysis's pooled rows."""
+    prim = None
+    if len(pa) and "primary" in pa.columns:
+        flagged = pa[_truthy(pa["primary"])]
+        if len(flagged):
+            prim = flagged.iloc[0]
+    if prim is None and len(pa):
+        t0 = (config.get("tau2_methods") or ["REML"])[0]
+        c0 = (config.get("ci_methods") or ["wald"])[0]
+        cand = pa[(pa["model"] == "random") & (pa["tau2_method"].astype(str) == str(t0))
+                  & (pa["ci_method"].astype(str) == str(c0))]
+        if not len(cand):
+            cand = pa[pa["model"] == "random"] if (pa["model"] == "random").any() else pa
+        prim = cand.iloc[0]
+    fixed = None
+    if prim is not None:
+        fx = pa[(pa["model"] == "fixed") & (pa["measure"].astype(str) == str(prim["measure"]))]
+        fixed = fx.iloc[0] if len(fx) else None
+    return prim, fixed
+
+
+def _effect_text(row, is_ratio, decimals, lo="ci_low", hi="ci_high") -> str:
+    return format_effect(to_natural(_f(row, "estimate"), is_ratio), to_natural(_f(row, lo), is_ratio),
+                         to_natural(_f(row, hi), is_ratio), decimals)
+
+
+def _interval_text(row, is_ratio, decimals, lo, hi) -> str:
+    a, b = _f(row, lo), _f(row, hi)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return ""
+    return f"[{format_number(to_natural(a, is_ratio), decimals)}, {format_number(to_natural(b, is_ratio), decimals)}]"
+
+
+def _summary_sentence(labels, prim, k, n_total, mname, is_ratio, decimals, lvl="95%") -> str:
+    """One plain-language sentence (or two) about the primary result."""
+    therapy, comparator = labels["therapy"], labels["comparator"]
+    who = f"{k} trial{'s' if k != 1 else ''}" + (f" ({n_total:,} participants)" if n_total else "")
+    if prim is None or k == 0:
+        return f"No pooled result is available for {therapy} versus {comparator}."
+    est = _f(prim, "estimate")
+    if k == 1:
+        return (f"Only one trial compared {therapy} with {comparator}, so nothing was pooled; "
+                "its result is shown in the table below.")
+    if not math.isfinite(est):
+        return (f"In {who}, the pooled {mname.lower()} of {therapy} versus {comparator} could not be "
+                f"estimated ({describe_status(_s(prim, 'status')) or 'see status'}).")
+    null = 1.0 if is_ratio else 0.0
+    e, lo, hi = (to_natural(_f(prim, c), is_ratio) for c in ("estimate", "ci_low", "ci_high"))
+    sent = (f"In {who}, the pooled {mname.lower()} for {therapy} versus {comparator} was "
+            f"{format_number(e, decimals)} ({lvl} CI {format_number(lo, decimals)} to {format_number(hi, decimals)}).")
+    if math.isfinite(lo) and math.isfinite(hi):
+        if lo > null or hi < null:
+            above = lo > null
+            side = favours_therapy_side(labels.get("higher_is_better"))
+            if side is None:
+                sent += f" The interval excludes no effect ({null:g}); the outcome was {'more' if above else 'less'} frequent or higher with {therapy}."
+            else:
+                favours = therapy if (side == "right") == above else comparator
+                sent += f" The interval excludes no effect ({null:g}) and favours {favours}."
+        else:
+            sent += f" The interval includes no effect ({null:g}), so these trials are compatible with no difference."
+    i2 = _f(prim, "I2")
+    if math.isfinite(i2):
+        level = "little" if i2 < 30 else ("moderate" if i2 < 60 else "substantial")
+        sent += f" Between-trial heterogeneity was {level} (I\u00b2 = {i2:.0f}%)."
+    pl, ph = _f(prim, "pi_low"), _f(prim, "pi_high")
+    if math.isfinite(pl) and math.isfinite(ph):
+        sent += (f" The effect in a new, similar trial is expected between {format_number(to_natural(pl, is_ratio), decimals)}"
+                 f" and {format_number(to_natural(ph, is_ratio), decimals)} ({lvl} prediction interval).")
+    if k < 5:
+        sent += f" With only {k} trials the between-trial variance is poorly estimated; read the result with caution."
+    return sent
+
+
+def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
+    st = sa[sa["measure"].astype(str) == str(measure)] if "measure" in sa.columns else sa
+    by_id = {}
+    by_src = {}
+    if ta is not None:
+        for _, r in ta.iterrows():
+            by_id.setdefault(str(r.get("study_id")), r)
+            if "source_file" in ta.columns and "source_row" in ta.columns:
+                by_src[(str(r.get("source_file")), str(r.get("source_row")))] = r
+    rows = []
+    for _, r in st.iterrows():
+        tr = None
+        if "source_file" in st.columns and "source_row" in st.columns:
+            tr = by_src.get((str(r.get("source_file")), str(r.get("source_row"))))
+        if tr is None:
+            tr = by_id.get(str(r.get("study_id")))
+
+        def arm(col):
+            v = r.get(col) if col in r.index and not _blank(r.get(col)) else (tr.get(col) if tr is not None else None)
+            return _fmt_cell(v)
+
+        if kind == "binary":
+            arms = [f"{arm('events_treat')}/{arm('n_treat')}", f"{arm('events_ctrl')}/{arm('n_ctrl')}"]
+        elif kind == "continuous":
+            arms = [f"{arm('mean_treat')} ({arm('sd_treat')}), n = {arm('n_treat')}",
+                    f"{arm('mean_ctrl')} ({arm('sd_ctrl')}), n = {arm('n_ctrl')}"]
+        else:
+            arms = []
+        url_raw = None
+        if tr is not None:
+            for col in ("source_url", "source"):
+                if col in tr.index and not _blank(tr.get(col)):
+                    url_raw = tr.get(col)
+                    break
+        url = safe_http_url(url_raw)
+        rows.append({
+            "study_id": _text(r.get("study_id")),
+            "year": _fmt_cell(tr.get("year")) if tr is not None and "year" in tr.index else "",
+            "arms": arms,
+            "effect": format_effect(to_natural(_f(r, "yi"), is_ratio), to_natural(_f(r, "ci_low"), is_ratio),
+                                    to_natural(_f(r, "ci_high"), is_ratio), decimals),
+            "corrected": parse_bool(r.get("continuity_corrected")) is True,
+            "weight_random": f"{_f(r, 'weight_random'):.1f}%" if math.isfinite(_f(r, "weight_random")) else "",
+            "weight_fixed": f"{_f(r, 'weight_fixed'):.1f}%" if math.isfinite(_f(r, "weight_fixed")) else "",
+            "source_url": url,
+            "source_host": (urlsplit(url).hostname or url) if url else "",
+            "source_text": "" if url else _text(url_raw, 500),
+            "notes": _text(tr.get("notes"), 4000) if tr is not None and "notes" in tr.index else "",
+            "where": (f"{_text(tr.get('source_file'), 200)}:{_fmt_cell(tr.get('source_row'))}"
+                      if tr is not None and "source_file" in tr.index else ""),
+        })
+    return rows
+
+
+def _sensitivity_rows(pa: pd.DataFrame, prim) -> list[dict]:
+    rows = []
+    for _, r in pa.iterrows():
+        mname, is_ratio, _ = measure_info(r.get("measure"), r.get("scale"))
+        dec = choose_decimals([to_natural(_f(r, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")], is_ratio)
+        p_df = _f(r, "df")
+        rows.append({
+            "primary": prim is not None and r.name == prim.name,
+            "measure": _text(r.get("measure")),
+            "model": {"random": "random effects", "fixed": "fixed effect (IV)", "mh": "Mantel-Haenszel",
+                      "peto": "Peto"}.get(_s(r, "model"), _text(r.get("model"))),
+            "tau2_method": _text(r.get("tau2_method")) if not _blank(r.get("tau2_method")) else "",
+            "ci_method": {"hksj": "HKSJ", "wald": "Wald"}.get(_s(r, "ci_method"), _text(r.get("ci_method"))),
+            "k": _fmt_cell(r.get("k")),
+            "effect": _effect_text(r, is_ratio, dec),
+            "pi": _interval_text(r, is_ratio, dec, "pi_low", "pi_high"),
+            "tau2": f"{_f(r, 'tau2'):.4f}" if math.isfinite(_f(r, "tau2")) else "",
+            "I2": f"{_f(r, 'I2'):.0f}%" if math.isfinite(_f(r, "I2")) else "",
+            "test": (("t" if math.isfinite(p_df) else "Z") + f" = {format_number(_f(r, 'stat'), 2)}"
+                     + (f", df = {p_df:.0f}" if math.isfinite(p_df) else "")) if math.isfinite(_f(r, "stat")) else "",
+            "p": format_p(_f(r, "pval")).replace("P = ", "").replace("P ", "") if math.isfinite(_f(r, "pval")) else "",
+            "status": describe_status(_s(r, "status")) or "ok",
+        })
+    return rows
+
+
+def _group_by_measure(rows: list[dict]) -> list[dict]:
+    """Sensitivity rows grouped by measure, in table order (primary measure first)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r["measure"], []).append(r)
+    return [{"measure": m, "name": f"{measure_info(m)[0]} ({m})", "rows": rs} for m, rs in groups.items()]
+
+
+def _table(df: pd.DataFrame | None, aid: str) -> dict | None:
+    """Rows of an exploration table for one analysis, as strings (generic section rendering)."""
+    if df is None or not isinstance(df, pd.DataFrame) or "analysis_id" not in df.columns:
+        return None
+    sub = df[df["analysis_id"].astype(str) == aid]
+    cols = [c for c in sub.columns if c != "analysis_id"]
+    return {"columns": [str(c) for c in cols],
+            "rows": [[_fmt_cell(v) for v in rec] for rec in sub[cols].itertuples(index=False, name=None)]}
+
+
+def methods_paragraphs(config: dict, pooled: pd.DataFrame) -> list[str]:
+    """Methods text generated from the config and from what the pooled table actually holds."""
+    lvl = level_text(config)
+    meas = config.get("measures") or {}
+    cont = config.get("continuity") or {}
+    models = list(dict.fromkeys(pooled["model"].astype(str))) if len(pooled) and "model" in pooled else []
+    def present(col):
+        if not len(pooled) or col not in pooled:
+            return []
+        return [x for x in dict.fromkeys(pooled[col].astype(str)) if x and x not in ("nan", "None")]
+    tau2_cfg = [str(x) for x in (config.get("tau2_methods") or [])]
+    tau2 = [m for m in tau2_cfg if m in present("tau2_method")] or present("tau2_method")
+    ci_cfg = [str(x) for x in (config.get("ci_methods") or [])]
+    cis = [m for m in ci_cfg if m in present("ci_method")] or present("ci_method")
+    group_by = ", ".join(str(c) for c in (config.get("group_by") or []))
+    out = []
+
+    def names(kind):
+        vals = [str(m) for m in meas.get(kind, [])]
+        if not vals:
+            return ""
+        first = measure_info(vals[0])[0]
+        rest = [measure_info(v)[0] for v in vals[1:]]
+        return f"{first} (primary)" + (f", with {', '.join(rest)} as sensitivity measures" if rest else "")
+
+    p1 = (f"Each analysis pools the trials that share the same {group_by}." if group_by else "")
+    eff = []
+    if meas.get("binary"):
+        eff.append(f"binary outcomes as {names('binary')}")
+    if meas.get("continuous"):
+        eff.append(f"continuous outcomes as {names('continuous')}")
+    if eff:
+        p1 += (" Effect sizes were computed per trial following metafor's escalc conventions: "
+               + "; ".join(eff) + ". Ratio measures were analysed on the log scale and are reported back-transformed;"
+               " the standardized mean difference is Hedges' g with the exact small-sample correction (Hedges 1981)."
+               " Generic rows contribute their reported estimate and SE (ratios logged; SE from a 95% CI as"
+               " (upper \u2212 lower)/(2 \u00d7 1.959964)).")
+    add = cont.get("add", 0.5)
+    to = str(cont.get("to", "only0"))
+    if to != "none":
+        p1 += (f" Zero cells: {add:g} was added {CONTINUITY_TO.get(to, to)}; double-zero trials were "
+               f"{'excluded' if parse_bool(cont.get('drop00')) else 'kept'}.")
+    else:
+        p1 += " No continuity correction was applied."
+    out.append(p1.strip())
+
+    if tau2 or "random" in models:
+        t0 = tau2[0] if tau2 else "REML"
+        c0 = cis[0] if cis else "wald"
+        p2 = (f"Primary analysis: random-effects inverse-variance model with the between-trial variance tau\u00b2 "
+              f"estimated by {TAU2_NAMES.get(t0, t0)} and a {lvl} CI of {CI_NAMES.get(c0, c0)} type.")
+        rule = str(config.get("prediction_interval", "metafor"))
+        if PI_RULES.get(rule):
+            p2 += f" The {lvl} prediction interval is {PI_RULES[rule]}."
+        sens = []
+        other_tau = [TAU2_NAMES.get(m, m) for m in tau2[1:]]
+        other_ci = [CI_NAMES.get(m, m) for m in cis[1:]]
+        if other_tau:
+            sens.append("the other tau\u00b2 estimators (" + "; ".join(other_tau) + ")")
+        if other_ci:
+            sens.append("the " + " and ".join(other_ci) + " CI")
+        if "fixed" in models:
+            sens.append("the fixed (common) effect inverse-variance model")
+        if "mh" in models:
+            sens.append("Mantel-Haenszel pooling of binary outcomes (OR, RR, RD; Mantel & Haenszel 1959, "
+                        "Greenland & Robins 1985, Robins, Breslow & Greenland 1986)")
+        if "peto" in models:
+            sens.append("the Peto odds ratio (Yusuf et al. 1985)")
+        if sens:
+            p2 += " Sensitivity analyses: " + "; ".join(sens) + "."
+        p2 += (" Heterogeneity: Cochran's Q with its chi\u00b2 test, I\u00b2 and H\u00b2 (Higgins & Thompson 2002),"
+               " and the Q-profile confidence interval of tau\u00b2 (Viechtbauer 2007).")
+        out.append(p2)
+    ms = config.get("min_studies")
+    p3 = ("Analyses with one trial are reported but not pooled." +
+          (f" An analysis needs at least {ms} trial(s) to be included." if ms not in (None, "", 1) else ""))
+    p3 += (" All numbers were computed by trialmeta, whose results are tested against R's metafor 3.8-1 "
+           "(Viechtbauer 2010) at a relative tolerance of 1e-10 (closed form) and 1e-8 (iterative estimators).")
+    out.append(p3)
+    return out
+
+
+def _provenance_rows(prov, prefix="") -> list[tuple[str, str]]:
+    rows = []
+    if isinstance(prov, dict):
+        for key in sorted(prov, key=str):
+            rows += _provenance_rows(prov[key], f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(prov, (list, tuple)):
+        if all(not isinstance(x, (dict, list, tuple)) for x in prov):
+            rows.append((prefix, " ".join(_text(x, 2000) for x in prov)))
+        else:
+            for i, x in enumerate(prov):
+                rows += _provenance_rows(x, f"{prefix}[{i}]")
+    else:
+        rows.append((prefix, _text(prov, 2000)))
+    return rows
+
+
+# --------------------------------------------------------------------------- main entry point
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,                 # every {{ }} is HTML-escaped, in .j2 files too
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
+    kind = (labels.get("outcome_type") or "").lower()
+    if kind in ("binary", "continuous"):
+        return kind
+    return "generic"
+
+
+def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFrame, config: dict,
+                 warnings, figures_dir, out_dir, provenance: dict | None = None, *,
+                 exploration: dict | None = None) -> Path:
+    """Write the offline report into ``out_dir`` and return the path of ``index.html``.
+
+    Files: ``index.html``, ``analyses/<analysis_id>.html``, ``static/report.css``,
+    ``figures/<analysis_id>[.<kind>].svg|png`` (copied from ``figures_dir``; the forest plot is
+    ``<analysis_id>.svg``). ``warnings``: list of :class:`trialmeta.errors.Problem` (attached to an
+    analysis by ``file``/``row`` = the trial row's ``source_file``/``source_row``; others are listed
+    on the index). ``exploration``: optional issue-4 tables keyed as :data:`EXPLORATION_SECTIONS`.
+    """
+    config = dict(config or {})
+    out_dir = Path(out_dir)
+    figures_dir = Path(figures_dir) if figures_dir is not None else None
+    pooled = pooled if pooled is not None else pd.DataFrame(columns=["analysis_id", "measure", "model"])
+    studies = studies if studies is not None else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
+    trials = trials if trials is not None else pd.DataFrame(columns=["analysis_id"])
+    exploration = exploration or {}
+    env = _environment()
+
+    ids = sorted({str(a) for a in pooled.get("analysis_id", pd.Series(dtype=object))}
+                 | {str(a) for a in studies.get("analysis_id", pd.Series(dtype=object))})
+    for aid in ids:
+        _check_id(aid)
+    p_by = {str(a): g for a, g in pooled.groupby(pooled["analysis_id"].astype(str), sort=False)} if len(pooled) else {}
+    s_by = {str(a): g for a, g in studies.groupby(studies["analysis_id"].astype(str), sort=False)} if len(studies) else {}
+    t_by = ({str(a): g for a, g in trials.groupby(trials["analysis_id"].astype(str), sort=False)}
+            if len(trials) and "analysis_id" in trials.columns else {})
+
+    # warnings -> analyses
+    where = {}
+    for aid, g in t_by.items():
+        if "source_file" in g.columns and "source_row" in g.columns:
+            for f_, r_ in zip(g["source_file"].astype(str), g["source_row"]):
+                where[(f_, str(int(r_)) if not _blank(r_) else "")] = aid
+    w_by = defaultdict(list)
+    general = []
+    for w in warnings or []:
+        key = (str(getattr(w, "file", "")), str(getattr(w, "row", "")) if getattr(w, "row", None) is not None else "")
+        text = str(w)
+        if key in where:
+            w_by[where[key]].append(text)
+        else:
+            general.append(text)
+    general = sorted(dict.fromkeys(general))
+
+    # figures
+    fig_names = defaultdict(list)
+    if figures_dir is not None and figures_dir.is_dir():
+        for p in sorted(figures_dir.iterdir()):
+            if p.suffix.lower() not in (".svg", ".png") or not p.is_file():
+                continue
+            stem = p.name[: -len(p.suffix)]
+            aid = stem.split(".", 1)[0]
+            if aid in p_by or aid in s_by:
+                fig_names[aid].append(p.name)
+                atomic_write_bytes(out_dir / "figures" / p.name, p.read_bytes())
+
+    analyses = []
+    for aid in ids:
+        pa = p_by.get(aid, pooled.iloc[0:0])
+        sa = s_by.get(aid, studies.iloc[0:0])
+        ta = t_by.get(aid)
+        # labels from the trial rows; without them, from the key columns of the result rows
+        labels = analysis_labels(ta if ta is not None else (pa if len(pa) else sa))
+        if not labels.get("outcome_type") and "outcome_type" in pa.columns and len(pa):
+            labels["outcome_type"] = str(pa["outcome_type"].iloc[0])
+        prim, fixed = _primary_rows(pa, config)
+        measure = str(prim["measure"]) if prim is not None else (str(sa["measure"].iloc[0]) if len(sa) and "measure" in sa else "")
+        mname, is_ratio, null = measure_info(measure, prim.get("scale") if prim is not None else None)
+        st_m = sa[sa["measure"].astype(str) == measure] if "measure" in sa.columns else sa
+        k = len(st_m)
+        vals = []
+        if prim is not None:
+            vals = [to_natural(_f(prim, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")]
+        decimals = choose_decimals(vals + [to_natural(x, is_ratio) for x in pd.to_numeric(st_m.get("ci_low", pd.Series(dtype=float)), errors="coerce")], is_ratio)
+        n_total = 0
+        for col in ("n_treat", "n_ctrl"):
+            if col in st_m.columns:
+                n_total += int(np.nansum(pd.to_numeric(st_m[col], errors="coerce").to_numpy(float)))
+        kind = _outcome_kind(labels, sa)
+        single = k == 1
+        forest = f"{aid}.svg" if f"{aid}.svg" in fig_names[aid] else None
+        forest_png = f"{aid}.png" if f"{aid}.png" in fig_names[aid] else None
+        entry = {
+            "id": aid,
+            "href": f"analyses/{aid}.html",
+            "therapy": _text(labels["therapy"]),
+            "comparator": _text(labels["comparator"]),
+            "condition": _text(labels["condition"]),
+            "outcome": _text(labels["outcome"]),
+            "outcome_type": _text(labels["outcome_type"]),
+            "higher_is_better": {True: "yes", False: "no (adverse outcome)", None: "not stated"}[labels["higher_is_better"]],
+            "k": k,
+            "measure": measure,
+            "measure_name": mname,
+            "scale_note": "ratio, shown in natural units (log scale for pooling)" if is_ratio else "difference",
+            "effect": ("single study: " + format_effect(to_natural(_f(st_m.iloc[0], "yi"), is_ratio),
+                                                        to_natural(_f(st_m.iloc[0], "ci_low"), is_ratio),
+                                                        to_natural(_f(st_m.iloc[0], "ci_high"), is_ratio), decimals))
+                      if single else (_effect_text(prim, is_ratio, decimals) if prim is not None else "not estimable"),
+            "pi": "" if (single or prim is None) else _interval_text(prim, is_ratio, decimals, "pi_low", "pi_high"),
+            "I2": "" if (single or prim is None or not math.isfinite(_f(prim, "I2"))) else f"{_f(prim, 'I2'):.0f}%",
+            "tau2": "" if (single or prim is None or not math.isfinite(_f(prim, "tau2"))) else f"{_f(prim, 'tau2'):.4f}",
+            "model": "" if prim is None else " ".join(x for x in (_s(prim, "tau2_method"), {"hksj": "HKSJ", "wald": "Wald"}.get(_s(prim, "ci_method"), _s(prim, "ci_method"))) if x),
+            "status": "single study, not pooled" if single else (describe_status(_s(prim, "status")) or "ok") if prim is not None else "no pooled result",
+            "status_short": "single study" if single else (describe_status(_s(prim, "status"), short=True) or "ok") if prim is not None else "no result",
+            "status_ok": (not single) and prim is not None and not describe_status(_s(prim, "status"), short=True),
+            "warnings": sorted(dict.fromkeys(w_by.get(aid, []))),
+            "summary": _summary_sentence(labels, None if prim is None else prim, k, n_total, mname, is_ratio,
+                                         decimals, level_text(config)),
+            "studies": _study_rows(sa, ta, measure, is_ratio, decimals, kind),
+            "kind": kind,
+            "sensitivity": _group_by_measure(_sensitivity_rows(pa, prim)),
+            "forest_svg": forest,
+            "forest_png": forest_png,
+            "figures": [n for n in fig_names[aid] if n not in (forest, forest_png)],
+            "exploration": {key: _table(exploration.get(key), aid) for key, _ in EXPLORATION_SECTIONS},
+            "null": f"{null:g}",
+        }
+        analyses.append(entry)
+    analyses.sort(key=lambda a: (a["condition"].casefold(), a["therapy"].casefold(), a["outcome"].casefold(), a["id"]))
+
+    common = {
+        "csp": CSP,
+        "methods": methods_paragraphs(config, pooled),
+        "sections": EXPLORATION_SECTIONS,
+        "title": "trialmeta report",
+        "lvl": level_text(config),
+    }
+    static_css = (_HERE / "static" / "report.css").read_bytes()
+    atomic_write_bytes(out_dir / "static" / "report.css", static_css)
+
+    page = env.get_template("analysis.html.j2")
+    (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
+    for a in analyses:
+        html = page.render(a=a, root="../", **common)
+        atomic_write_bytes(out_dir / "analyses" / f"{a['id']}.html", html.encode("utf-8"))
+    # remove pages and figure copies of analyses that no longer exist (a rerun into the same folder)
+    keep = {f"{a['id']}.html" for a in analyses}
+    for old in sorted((out_dir / "analyses").glob("*.html")):
+        if old.name not in keep:
+            old.unlink()
+    keep_fig = {n for names in fig_names.values() for n in names}
+    if (out_dir / "figures").is_dir():
+        for old in sorted((out_dir / "figures").iterdir()):
+            if old.is_file() and old.name not in keep_fig:
+                old.unlink()
+
+    index = env.get_template("index.html.j2").render(
+        analyses=analyses, general_warnings=general, root="",
+        provenance=_provenance_rows(provenance) if provenance else [],
+        n_warnings=sum(len(a["warnings"]) for a in analyses) + len(general), **common)
+    return atomic_write_bytes(out_dir / "index.html", index.encode("utf-8"))
