@@ -1,0 +1,126 @@
+"""Parse-time set-up: configuration, paths, and the analyses found in the trial tables.
+
+Cheap on purpose (every cluster job parses the workflow again): the standard library, jsonschema
+and a JSON cache; pandas is imported only on the first parse after a table or the code changed
+(see trialmeta.workflow_plan).
+"""
+
+import os
+import re
+import shlex
+import sys
+
+from snakemake.utils import min_version, validate
+
+# The trialmeta package lives in workflow/: importable here and in every job (also with
+# --use-conda or on a cluster node where it is not installed).
+if workflow.basedir not in sys.path:
+    sys.path.insert(0, workflow.basedir)
+if workflow.basedir not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+        )
+    )
+
+from trialmeta.config import load_config, trial_paths
+from trialmeta.errors import ConfigError
+from trialmeta.workflow_plan import figure_batches, ids_digest, make_plan
+
+min_version("9.0")
+
+
+def fail_at_parse(message):
+    """Print a user error (one line per problem, no traceback) and stop with exit status 1."""
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def checked_config(raw):
+    """The config with defaults, or exit with one line per problem naming the key."""
+    try:
+        cfg = load_config(raw)
+    except ConfigError as exc:
+        fail_at_parse(f"trialmeta: configuration error\n{exc}")
+    validate(cfg, "../schemas/config.schema.yaml")
+    return cfg
+
+
+CFG = checked_config(config)
+config.update(CFG)  # defaults filled in, e.g. for workflow/report/workflow.rst
+TRIAL_FILES = trial_paths(CFG)
+RESULTS = os.path.normpath(CFG["results"])
+# Everything is built under WORK (intermediate tables, a staging copy of results/, logs) and
+# published into RESULTS by the last job, so a failed or killed run never touches RESULTS.
+WORK = os.path.join(
+    ".snakemake",
+    "trialmeta",
+    re.sub(r"[^A-Za-z0-9._-]+", "_", RESULTS).strip("_") or "results",
+)
+STAGE = os.path.join(WORK, "stage")
+LOGS = os.path.join(WORK, "logs")
+PUBLISHED = os.path.join(WORK, "published.json")
+CONDA_ENV = "../../envs/trialmeta.yaml"
+FIGURE_FORMATS = list(CFG["figures"]["formats"])
+# Tables of trialmeta.exploration.exploration_tables (subgroups, meta-regression, sensitivity, bias).
+EXPLORATION_TABLES = [
+    "subgroups",
+    "metaregression",
+    "leave_one_out",
+    "influence",
+    "cumulative",
+    "small_study",
+    "sparse_binary",
+]
+FIGURES_IN_SNAKEMAKE_REPORT = CFG["report"]["per_analysis_figures_in_snakemake_report"]
+
+# The command the user ran, recorded in provenance.json (inherited by every job's environment).
+os.environ.setdefault("TRIALMETA_COMMAND", shlex.join(sys.argv))
+
+PLAN = make_plan(TRIAL_FILES, CFG, os.path.join(WORK, "plan"))
+if PLAN.get("config_error"):
+    fail_at_parse(f"trialmeta: configuration error\n{PLAN['error']}")
+ANALYSES = sorted(PLAN["analyses"])
+FIGURE_BATCHES = figure_batches(PLAN)
+
+
+def work(*parts):
+    return os.path.join(WORK, *parts)
+
+
+def stage(*parts):
+    return os.path.join(STAGE, *parts)
+
+
+def log_file(name):
+    return os.path.join(LOGS, f"{name}.log")
+
+
+def forest_dir(batch):
+    """The staged forest plots of one figure job: forest_<batch>.<digest>/<analysis_id>.<format>.
+
+    The digest (rows, settings, code of its analyses) in the name is what reruns exactly the
+    figure jobs whose analyses changed.
+    """
+    return stage("figures", f"forest_{batch.name}.{batch.digest}")
+
+
+FOREST_DIRS = [forest_dir(batch) for batch in FIGURE_BATCHES]
+
+
+def results_complete():
+    """True when RESULTS holds every file the last publish job wrote (checked at parse time)."""
+    import json
+
+    manifest = os.path.join(RESULTS, ".trialmeta-manifest.json")
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            files = json.load(fh)["files"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all(os.path.isfile(os.path.join(RESULTS, f)) for f in files)
+
+
+# A results directory deleted or damaged by hand is published again from the staging copy.
+if os.path.exists(PUBLISHED) and not results_complete():
+    os.remove(PUBLISHED)

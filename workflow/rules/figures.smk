@@ -1,0 +1,36 @@
+# One forest-plot job per batch of analyses (trialmeta.workflow_plan.figure_batches). The tables
+# are ancient() inputs and each output directory name carries the digest of its analyses (rows,
+# settings, code): a batch reruns when one of its analyses changed (its new directory is
+# missing), not whenever another analysis changed the pooled table.
+for batch in FIGURE_BATCHES:
+
+    rule:
+        name:
+            f"forest_{batch.name}"
+        input:
+            # plain path strings: ancient() flags the file object it is given, and the rules'
+            # output objects are shared with the inputs of other rules
+            pooled=ancient(stage("tables", "pooled.parquet")),
+            studies=ancient(stage("tables", "studies.parquet")),
+            trials=ancient(work("validated", "trials.parquet")),
+        output:
+            (
+                report(
+                    directory(forest_dir(batch)),
+                    patterns=["{name}.svg"],
+                    caption="../report/forest.rst",
+                    category="Forest plots",
+                )
+                if FIGURES_IN_SNAKEMAKE_REPORT
+                else directory(forest_dir(batch))
+            ),
+        log:
+            log_file(f"forest_{batch.name}"),
+        conda:
+            CONDA_ENV
+        params:
+            analysis_ids=batch.analysis_ids,
+            batch=batch.name,
+            config=CFG,
+        script:
+            "../scripts/forest.py"

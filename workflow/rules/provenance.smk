@@ -1,0 +1,20 @@
+rule provenance:
+    """SHA-256 of every input and of the config, package versions, git commit, the command."""
+    input:
+        trials=TRIAL_FILES,
+    output:
+        provenance=report(
+            stage("provenance.json"),
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        log_file("provenance"),
+    conda:
+        CONDA_ENV
+    params:
+        config=CFG,
+        configfiles=[str(f) for f in workflow.configfiles],
+        code=PLAN["code"],
+    script:
+        "../scripts/provenance.py"

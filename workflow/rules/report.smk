@@ -1,0 +1,21 @@
+rule report:
+    """The offline HTML report: an index of all analyses and one page per analysis."""
+    input:
+        pooled=rules.pool.output.pooled,
+        studies=rules.pool.output.studies,
+        trials=rules.validate.output.trials,
+        warnings=rules.validate.output.warnings,
+        provenance=rules.provenance.output.provenance,
+        exploration=rules.explore.output.parquet,
+        figures=FOREST_DIRS,
+    output:
+        report=directory(stage("report")),
+    log:
+        log_file("report"),
+    conda:
+        CONDA_ENV
+    params:
+        config=CFG,
+        tmp_dir=work("tmp"),
+    script:
+        "../scripts/report.py"

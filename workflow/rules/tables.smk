@@ -1,0 +1,28 @@
+rule tables:
+    """The result tables as CSV (spreadsheet-safe) beside the Parquet copies, and the warnings."""
+    input:
+        pooled=rules.pool.output.pooled,
+        studies=rules.pool.output.studies,
+        warnings=rules.validate.output.warnings,
+    output:
+        pooled=report(
+            stage("tables", "pooled.csv"),
+            caption="../report/pooled.rst",
+            category="Tables",
+        ),
+        studies=report(
+            stage("tables", "studies.csv"),
+            caption="../report/studies.rst",
+            category="Tables",
+        ),
+        warnings=report(
+            stage("tables", "warnings.csv"),
+            caption="../report/warnings.rst",
+            category="Tables",
+        ),
+    log:
+        log_file("tables"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/tables.py"

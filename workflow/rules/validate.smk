@@ -1,0 +1,19 @@
+rule validate:
+    """Read and check every trial table at once; stop with every problem (file:row: column=value rule)."""
+    input:
+        trials=TRIAL_FILES,
+    output:
+        trials=work("validated", "trials.parquet"),
+        warnings=work("validated", "warnings.json"),
+    log:
+        log_file("validate"),
+    conda:
+        CONDA_ENV
+    params:
+        config=CFG,
+        settings=PLAN["settings"],
+        code=PLAN["code"],
+        plan_ids=ids_digest(ANALYSES),
+        plan_ok=PLAN["ok"],
+    script:
+        "../scripts/validate.py"

@@ -1,0 +1,15 @@
+"""Rule effect_sizes: one row per study x measure (trialmeta.effect_sizes.compute_effect_sizes)."""
+
+from trialmeta.effect_sizes import compute_effect_sizes
+from trialmeta.workflow_io import read_parquet, run_step, write_parquet
+
+
+def main(snakemake, log):
+    config = snakemake.params.config
+    trials = read_parquet(snakemake.input.trials)
+    effects = compute_effect_sizes(trials, measures=config["measures"], continuity=config["continuity"])
+    log.info("%d trial rows -> %d effect rows", len(trials), len(effects))
+    write_parquet(effects, snakemake.output.effects)
+
+
+run_step(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,64 @@
+"""Rule provenance: what went in (SHA-256 of every trial table and config file), with what.
+
+Deterministic on purpose (no time stamps, no host names, no absolute paths): two runs of the
+same command on the same inputs and code write the same bytes.
+"""
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+
+from trialmeta.workflow_io import run_step, write_json
+from trialmeta.workflow_plan import sha256_file, settings_digest
+
+PACKAGES = (
+    "trialmeta", "numpy", "scipy", "pandas", "pyarrow", "statsmodels", "matplotlib", "seaborn",
+    "jinja2", "jsonschema", "openpyxl", "pyyaml", "snakemake",
+)
+
+
+def _version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git(*args):
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _file_record(path):
+    return {"path": str(path), "sha256": sha256_file(path), "bytes": os.path.getsize(path)}
+
+
+def main(snakemake, log):
+    config = snakemake.params.config
+    commit = _git("rev-parse", "HEAD")
+    dirty = None
+    if commit:
+        status = _git("status", "--porcelain", "--untracked-files=no")
+        dirty = bool(status) if status is not None else None
+    record = {
+        "inputs": [_file_record(p) for p in snakemake.input.trials],
+        "config_files": [_file_record(p) for p in snakemake.params.configfiles if os.path.isfile(p)],
+        "config": config,
+        "config_settings_sha256": settings_digest(config),
+        "trialmeta_code_sha256": snakemake.params.code,
+        "packages": {name: _version(name) for name in PACKAGES},
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "git": {"commit": commit, "dirty": dirty},
+        "command": os.environ.get("TRIALMETA_COMMAND", ""),
+    }
+    write_json(record, snakemake.output.provenance)
+    log.info("provenance: %d inputs, git %s", len(record["inputs"]), commit)
+
+
+run_step(snakemake, main)  # noqa: F821 - injected by Snakemake

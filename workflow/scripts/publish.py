@@ -1,0 +1,25 @@
+"""Rule publish: make the finished run visible in the results directory.
+
+Nothing in the results directory changes before this job, the last of a run: a failed or killed
+run leaves the previous complete results and report as they were. See trialmeta.publish for the
+guarantees (atomic replacement of each file, report directory swapped as a whole, manifest).
+"""
+
+import os
+
+from trialmeta.publish import publish_results
+from trialmeta.workflow_io import run_step, write_json
+
+
+def main(snakemake, log):
+    files = {f"tables/{os.path.basename(f)}": f for f in [*snakemake.input.tables, *snakemake.input.exploration]}
+    files["provenance.json"] = snakemake.input.provenance
+    for batch_dir in snakemake.input.figures:
+        for name in sorted(os.listdir(batch_dir)):
+            if not name.startswith("."):
+                files[f"figures/forest/{name}"] = os.path.join(batch_dir, name)
+    manifest = publish_results(files, snakemake.input.report, snakemake.params.results, log=log)
+    write_json(manifest, snakemake.output.published)
+
+
+run_step(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,26 @@
+"""Rule tables: pooled.csv, studies.csv (formula-safe CSV) and warnings.csv."""
+
+import json
+
+import pandas as pd
+
+from trialmeta.safe_csv import write_csv_safely
+from trialmeta.workflow_io import read_parquet, run_step
+
+WARNING_COLUMNS = ["file", "row", "column", "value", "severity", "message", "text"]
+
+
+def main(snakemake, log):
+    for name in ("pooled", "studies"):
+        df = read_parquet(snakemake.input[name])
+        write_csv_safely(df, snakemake.output[name])
+        log.info("%s.csv: %d rows", name, len(df))
+    with open(snakemake.input.warnings, encoding="utf-8") as fh:
+        records = json.load(fh)
+    warnings = pd.DataFrame(records, columns=WARNING_COLUMNS)
+    warnings["row"] = warnings["row"].astype("Int64")
+    write_csv_safely(warnings, snakemake.output.warnings)
+    log.info("warnings.csv: %d rows", len(warnings))
+
+
+run_step(snakemake, main)  # noqa: F821 - injected by Snakemake
