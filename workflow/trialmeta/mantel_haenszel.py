@@ -58,6 +58,8 @@ Tarone RE (1985). On heterogeneity tests based on efficient scores. Biometrika 7
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import special, stats
 
@@ -69,13 +71,32 @@ __all__ = ["mantel_haenszel", "MH_MEASURES", "binary_q"]
 MH_MEASURES = ("OR", "RR", "RD")
 
 
-def _tables(a, n1, c, n2, mask):
-    """Float (K, n) arrays with padding set to a harmless 1/1 vs 1/1 table (masked out of sums)."""
+class Tables(NamedTuple):
+    """K analyses' 2x2 tables as float (K, n) arrays: cells a, b (treatment events, non-events),
+    c, d (control), arm sizes n1, n2, N = n1 + n2, event and non-event totals xt, yt, the mask
+    and k per analysis. Padding holds a harmless 1/1 vs 1/1 table (masked out of every sum)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    n1: np.ndarray
+    n2: np.ndarray
+    N: np.ndarray
+    xt: np.ndarray
+    yt: np.ndarray
+    mask: np.ndarray
+    k: np.ndarray
+
+
+def _tables(a, n1, c, n2, mask) -> Tables:
     mask = np.atleast_2d(np.asarray(mask, dtype=bool))
     a, n1, c, n2 = (np.where(mask, np.atleast_2d(np.asarray(x, dtype=float)), 1.0) for x in (a, n1, c, n2))
     n1 = np.where(mask, n1, 2.0)
     n2 = np.where(mask, n2, 2.0)
-    return a, n1, c, n2, mask
+    b = n1 - a
+    d = n2 - c
+    return Tables(a, b, c, d, n1, n2, n1 + n2, a + c, b + d, mask, mask.sum(axis=1))
 
 
 def _sum(x, mask):
@@ -159,14 +180,8 @@ def mantel_haenszel(a, n1, c, n2, mask, measure, level=0.95, *, correct=True) ->
     """
     if measure not in MH_MEASURES:
         raise ValueError(f"Mantel-Haenszel measure must be one of {MH_MEASURES}, not {measure!r}")
-    a, n1, c, n2, mask = _tables(a, n1, c, n2, mask)
-    b = n1 - a
-    d = n2 - c
-    N = n1 + n2
+    a, b, c, d, n1, n2, N, xt, yt, mask, k = _tables(a, n1, c, n2, mask)
     K = a.shape[0]
-    k = mask.sum(axis=1)
-    xt = a + c
-    yt = b + d
     no_events = (_sum(xt, mask) == 0) | (_sum(yt, mask) == 0)
     nan = np.full(K, np.nan)
     extra = {name: nan.copy() for name in ("k_pos", "CMH", "CMH_pval", "CO", "CO_pval",

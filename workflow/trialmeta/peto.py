@@ -37,14 +37,8 @@ def peto(a, n1, c, n2, mask, level=0.95):
     Returns a :class:`~trialmeta.result.PooledResult` with ``model="peto"``; ``extra`` holds
     ``k_yi`` and ``k_pos`` (tables with V > 0).
     """
-    a, n1, c, n2, mask = _tables(a, n1, c, n2, mask)
-    b = n1 - a
-    d = n2 - c
-    N = n1 + n2
+    a, b, c, d, n1, n2, N, xt, yt, mask, k = _tables(a, n1, c, n2, mask)
     K = a.shape[0]
-    k = mask.sum(axis=1)
-    xt = a + c
-    yt = b + d
     E = xt * n1 / N
     V = np.where(mask, xt * yt * (n1 / N) * (n2 / N) / (N - 1), 0.0)
     sum_v = V.sum(axis=1)
