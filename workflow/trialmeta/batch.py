@@ -78,8 +78,18 @@ class StudyBatch:
 
     @property
     def k(self) -> np.ndarray:
-        """Number of studies per analysis, shape (K,)."""
-        return self.mask.sum(axis=1)
+        """Number of studies per analysis, shape (K,) (a fresh array)."""
+        return self.study_counts().copy()
+
+    def study_counts(self) -> np.ndarray:
+        """Number of studies per analysis, shape (K,), computed once and cached (read-only: the
+        batch is treated as immutable)."""
+        k = self.__dict__.get("_k")
+        if k is None:
+            k = self.mask.sum(axis=1)
+            k.flags.writeable = False
+            object.__setattr__(self, "_k", k)
+        return k
 
     @property
     def n_analyses(self) -> int:

@@ -5,6 +5,8 @@ analysis; everything is computed for a whole :class:`~trialmeta.batch.StudyBatch
 NumPy reductions, no loop per analysis):
 
 * Cochran's Q with fixed-effect weights, ``Q = sum w (y - y_w)^2`` on ``k - 1`` df (Cochran 1954).
+  Its p-value is the chi-square upper tail, by the finite series of Abramowitz & Stegun 26.4.4-5
+  for integer df (see :func:`_chi2_sf`).
 * metafor's "typical" within-study variance ``vt = (k - 1) sum w / ((sum w)^2 - sum w^2)``
   (Higgins & Thompson 2002, eq. 9), and ``I2 = 100 tau2 / (tau2 + vt)``, ``H2 = (tau2 + vt) / vt``
   (Higgins & Thompson 2002). For the fixed-effect model metafor uses
@@ -23,8 +25,10 @@ NumPy reductions, no loop per analysis):
   - ``Q(tau2_max) > chi2_{1 - alpha/2}``: both bounds are ``tau2_max``, both signs ``">"``.
 
   The roots are found by a vectorised safeguarded Newton iteration on ``1/Q(tau2)`` (nearly linear
-  in tau2) inside a bisection bracket, to a relative tolerance of about 1e-14, instead of metafor's
-  absolute ``uniroot`` tolerance of 1.22e-4 (which leaves e.g. risk-difference CIs unconverged).
+  in tau2) inside a bisection bracket (both bounds of all analyses in one iteration, started at the
+  root of the equal-variance approximation), to a relative tolerance of about 1e-14, instead of
+  metafor's absolute ``uniroot`` tolerance of 1.22e-4 (which leaves e.g. risk-difference CIs
+  unconverged).
   The tau, I2 and H2 bounds are the monotone transformations of the tau2 bounds (same ``vt``).
 
 References
@@ -37,10 +41,10 @@ Stat Med 26:37-52.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from .batch import StudyBatch
 
@@ -76,34 +80,50 @@ class _Columns:
     __slots__ = ("y", "v", "k", "_q0", "_vt", "__weakref__")
 
     def __init__(self, batch: StudyBatch):
-        self.y = np.ascontiguousarray(np.where(batch.mask, batch.yi, 0.0).T)
-        self.v = np.ascontiguousarray(np.where(batch.mask, batch.vi, np.inf).T)
-        self.k = batch.k
+        mask = np.asarray(batch.mask, dtype=bool)
+        if mask.all():
+            self.y = np.ascontiguousarray(batch.yi.T, dtype=float)
+            self.v = np.ascontiguousarray(batch.vi.T, dtype=float)
+        else:
+            mT = np.ascontiguousarray(mask.T)
+            self.y = np.ascontiguousarray(np.where(mT, batch.yi.T, 0.0))
+            self.v = np.ascontiguousarray(np.where(mT, batch.vi.T, np.inf))
+        self.k = batch.study_counts()
         self._q0 = self._vt = None
 
     def take(self, idx):
         sub = _Columns.__new__(_Columns)
-        sub.y, sub.v, sub.k = self.y[:, idx], self.v[:, idx], self.k[idx]
+        # np.take keeps the C layout (a[:, idx] would return a Fortran-ordered copy)
+        sub.y, sub.v = np.take(self.y, idx, axis=1), np.take(self.v, idx, axis=1)
+        sub.k = self.k[idx]
         sub._q0 = sub._vt = None
         return sub
+
+    def _fixed_effect_stats(self):
+        """Cochran's Q and the typical variance from one set of fixed-effect weights ``1/v``."""
+        w = _weights(self, 0.0)
+        sw = np.add.reduce(w, axis=0)
+        sw2 = np.einsum("nk,nk->k", w, w)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = np.einsum("nk,nk->k", w, self.y) / sw
+            vt = (self.k - 1) * sw / (sw * sw - sw2)
+        r = np.subtract(self.y, mu)
+        np.multiply(w, r, out=w)
+        self._q0 = np.einsum("nk,nk->k", w, r)
+        self._vt = np.where(self.k >= 2, vt, np.nan)
 
     @property
     def q0(self) -> np.ndarray:
         """Cochran's Q = Q(0) (computed once)."""
         if self._q0 is None:
-            self._q0 = _q_and_slope(self, 0.0, slope=False)[0]
+            self._fixed_effect_stats()
         return self._q0
 
     @property
     def vt(self) -> np.ndarray:
         """metafor's typical within-study variance (computed once), NaN for k < 2."""
         if self._vt is None:
-            w = _weights(self, 0.0)
-            sw = w.sum(axis=0)
-            sw2 = np.einsum("nk,nk->k", w, w)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                vt = (self.k - 1) * sw / (sw * sw - sw2)
-            self._vt = np.where(self.k >= 2, vt, np.nan)
+            self._fixed_effect_stats()
         return self._vt
 
 
@@ -131,7 +151,7 @@ def columns(batch: StudyBatch) -> _Columns:
 def _weights(cols: _Columns, tau2) -> np.ndarray:
     """``1 / (v + tau2)`` in (n, K) layout (0 for padding)."""
     w = cols.v + np.asarray(tau2, dtype=float)
-    np.reciprocal(w, out=w)
+    np.divide(1.0, w, out=w)     # (np.reciprocal is not vectorised: 2x slower)
     return w
 
 
@@ -144,8 +164,8 @@ def _q_and_slope(cols: _Columns, tau2, slope: bool = True, buffers=None):
     if buffers is None:
         buffers = (np.empty_like(cols.v), np.empty_like(cols.v))
     w = np.add(cols.v, tau2, out=buffers[0])
-    np.reciprocal(w, out=w)
-    sw = w.sum(axis=0)
+    np.divide(1.0, w, out=w)
+    sw = np.add.reduce(w, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = np.einsum("nk,nk->k", w, cols.y) / sw
     r = np.subtract(cols.y, mu, out=buffers[1])
@@ -165,14 +185,63 @@ def generalised_q(batch: StudyBatch, tau2) -> np.ndarray:
 
 
 def _chi2_sf(q, df):
-    from scipy.special import chdtrc
-    with np.errstate(invalid="ignore"):
-        return chdtrc(df, q)
+    """Upper-tail chi-square probability ``P(X > q)`` for ``X ~ chi2(df)``.
+
+    For integer ``df <= 64`` (and ``q < 1400``) the finite series (Abramowitz & Stegun 26.4.4,
+    26.4.5), a sum of positive terms (no cancellation, relative error ~ df x 1e-16):
+    ``exp(-q/2) sum_{j<df/2} (q/2)^j / j!`` for even df and
+    ``erfc(sqrt(q/2)) + exp(-q/2) sum_{j<(df-1)/2} (q/2)^(j+1/2) / Gamma(j+3/2)`` for odd df;
+    otherwise ``scipy.special.chdtrc``.
+    """
+    q = np.asarray(q, dtype=float)
+    df = np.asarray(df, dtype=float)
+    q, df = np.broadcast_arrays(q, df)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        easy = (df >= 1) & (df <= 64) & (df == np.floor(df)) & (q >= 0) & (q < 1400)
+        if not easy.all():
+            out = special.chdtrc(df, q)
+            if easy.any():
+                out[easy] = _chi2_sf_int(q[easy], df[easy])
+            return out
+        return _chi2_sf_int(q, df)
+
+
+def _chi2_sf_int(q, df):
+    lo, hi = df.min(initial=np.inf), df.max(initial=0.0)
+    if lo == hi:                                     # one df for all: scalar bookkeeping
+        h = 0.5 * q
+        odd = lo % 2.0 == 1.0
+        e = np.exp(-h)
+        if odd:
+            sh = np.sqrt(h)
+            out = special.erfc(sh)
+            term = e * sh
+            term *= 2.0 / np.sqrt(np.pi)
+        else:
+            out = np.zeros_like(h)
+            term = e
+        base = 1.5 if odd else 1.0
+        for j in range(int(lo // 2)):
+            out += term
+            term = term * h
+            term /= j + base
+        return out
+    h = 0.5 * q
+    odd = np.mod(df, 2.0) == 1.0
+    nterms = np.floor(0.5 * df)
+    e = np.exp(-h)
+    term = np.where(odd, e * np.sqrt(h) * (2.0 / np.sqrt(np.pi)), e)
+    base = 0.5 + 0.5 * odd          # j + 1 + a with a = 1/2 for odd df, 0 for even
+    out = np.where(odd, special.erfc(np.sqrt(h)), 0.0)
+    for j in range(int(nterms.max(initial=0))):
+        out += np.where(j < nterms, term, 0.0)
+        term = term * h / (j + base + 0.5)
+    return out
 
 
 def cochran_q(batch: StudyBatch) -> CochranQ:
     """Cochran's Q with fixed-effect weights ``1/vi``, df = k - 1, upper-tail chi-square p-value."""
-    k = batch.k
+    k = batch.study_counts()
     q = columns(batch).q0
     df = (k - 1).astype(float)
     q = np.where(k >= 2, q, np.nan)
@@ -188,14 +257,43 @@ def typical_variance(batch: StudyBatch) -> np.ndarray:
     return columns(batch).vt.copy()
 
 
+def _isf(dist, p: float, df: np.ndarray) -> np.ndarray:
+    """``dist.isf(p, df)``; for the t and chi-square distributions the special function SciPy's
+    own ``isf`` calls (``-stdtrit(df, p)``, ``chdtri(df, p)``: identical numbers without the
+    generic distribution machinery)."""
+    if dist is stats.t:
+        return -special.stdtrit(df, p)
+    if dist is stats.chi2:
+        return special.chdtri(df, p)
+    return dist.isf(p, df)
+
+
 def quantile_by_df(dist, p: float, df) -> np.ndarray:
     """``dist.isf(p, df)`` evaluated once per distinct df (df is small integers; NaN stays NaN)."""
     df = np.asarray(df, dtype=float)
+    if df.size and df.ndim == 1:
+        lo, hi = df.min(), df.max()
+        if lo == hi and lo > 0 and np.isfinite(lo):   # one df for all (e.g. all k equal)
+            return np.full(df.shape, float(_isf(dist, p, np.array([lo]))[0]))
     out = np.full(df.shape, np.nan)
     fin = np.isfinite(df) & (df > 0)
-    if fin.any():
-        vals, inv = np.unique(df[fin], return_inverse=True)
-        out[fin] = dist.isf(p, vals)[inv]
+    if fin.all():
+        d = df
+    elif fin.any():
+        d = df[fin]
+    else:
+        return out
+    top = d.max()
+    if top <= 128 and (d == np.floor(d)).all():   # integer df (k - 1): a lookup table
+        table = _isf(dist, p, np.arange(1.0, top + 1.0))
+        vals = table[d.astype(np.intp) - 1]
+    else:
+        u, inv = np.unique(d, return_inverse=True)
+        vals = _isf(dist, p, u)[inv]
+    if d is df:
+        out[...] = vals
+    else:
+        out[fin] = vals
     return out
 
 
@@ -241,75 +339,116 @@ class QProfileCI:
     tau2_max: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
+    #: status notes precomputed by :func:`q_profile_ci` (see :meth:`status_notes`)
+    notes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def status_notes(self) -> np.ndarray:
         """Per-analysis status notes (``tau2_ci_lb<`` etc., ``;``-joined, ``""`` when none)."""
+        if self.notes is not None:
+            return self.notes.copy()
         K = self.lb_sign.shape[0]
         out = np.full(K, "", dtype=object)
         flagged = np.flatnonzero((self.lb_sign != "") | (self.ub_sign != "") | ~self.converged)
-        for i in flagged:  # only the few analyses with a note
-            parts = [f"tau2_ci_lb{self.lb_sign[i]}" if self.lb_sign[i] else "",
-                     f"tau2_ci_ub{self.ub_sign[i]}" if self.ub_sign[i] else "",
-                     "" if self.converged[i] else "tau2_ci_not_converged"]
-            out[i] = ";".join(p for p in parts if p)
+        if flagged.size == 0:
+            return out
+        cache: dict = {}
+        notes = []
+        for key in zip(self.lb_sign[flagged].tolist(), self.ub_sign[flagged].tolist(),
+                       self.converged[flagged].tolist()):   # only the analyses with a note
+            note = cache.get(key)
+            if note is None:
+                lb, ub, conv = key
+                parts = [f"tau2_ci_lb{lb}" if lb else "", f"tau2_ci_ub{ub}" if ub else "",
+                         "" if conv else "tau2_ci_not_converged"]
+                note = cache[key] = ";".join(p for p in parts if p)
+            notes.append(note)
+        vals = np.empty(flagged.size, dtype=object)
+        vals[:] = notes
+        out[flagged] = vals
         return out
 
 
-def _solve_q(cols: _Columns, target: np.ndarray, hi: np.ndarray, active: np.ndarray,
-             rtol: float, max_iter: int, start=None):
-    """Root of Q(t) = target on [0, hi] for the analyses in ``active`` (Q(0) >= target >= Q(hi)).
+def _solve_q(cols: _Columns, idx: np.ndarray, target: np.ndarray, hi: np.ndarray,
+             start: np.ndarray, rtol: float, max_iter: int):
+    """Roots of Q_i(t) = target on [0, hi] for the analyses ``idx`` (Q(0) >= target >= Q(hi));
+    ``idx`` may repeat an analysis (e.g. once for each bound of its CI): the problems are
+    independent columns of one vectorised iteration. ``target``, ``hi``, ``start`` are aligned
+    with ``idx``.
 
     Safeguarded Newton on g(t) = 1/Q(t) - 1/target (increasing and close to linear in t), started
-    at t = 0, with the bracket [lo, up] updated from the sign of g; a step that leaves the bracket
-    becomes a bisection. Newton converges quadratically, so once a step is below
-    ``sqrt(rtol)`` (relative) the new iterate is accurate to about ``rtol`` and is accepted.
-    ``start`` (K,) is the first iterate (default 0). Converged analyses are dropped from the
-    working set once at most a quarter of it is left.
+    at ``start`` (clipped into the bracket), with the bracket [lo, up] updated from the sign of g;
+    a step that leaves the bracket becomes a bisection. Newton converges quadratically, so once a
+    step is below ``sqrt(rtol)`` (relative) the new iterate is accurate to about ``rtol`` and is
+    accepted. Converged problems are dropped from the working set once at most a quarter of it is
+    left. Returns ``(root, converged, iterations)`` aligned with ``idx``.
     """
-    K = target.shape[0]
-    root = np.full(K, np.nan)
-    iters = np.zeros(K, dtype=np.int64)
-    conv = np.zeros(K, dtype=bool)
-    idx = np.flatnonzero(active)
-    if idx.size == 0:
+    n = idx.size
+    root = np.full(n, np.nan)
+    iters = np.zeros(n, dtype=np.int64)
+    conv = np.zeros(n, dtype=bool)
+    if n == 0:
         return root, conv, iters
-    sub = cols.take(idx) if idx.size < K else cols
-    c = target[idx]
-    lo = np.zeros(idx.size)
-    up = hi[idx].astype(float)
-    t = np.zeros(idx.size) if start is None else np.clip(np.nan_to_num(start[idx]), 0.0, up)
+    pos = np.arange(n)
+    sub = cols.take(idx)
+    inv_c = 1.0 / target
+    lo = np.zeros(n)
+    up = np.array(hi, dtype=float)
+    t = np.minimum(np.fmax(start, 0.0), up)        # NaN start -> 0
     step_tol = np.sqrt(rtol)
-    live = np.ones(idx.size, dtype=bool)
+    live = np.ones(n, dtype=bool)
+    n_live = n
     bufs = (np.empty_like(sub.v), np.empty_like(sub.v))
-    for it in range(1, max_iter + 1):
-        q, dq = _q_and_slope(sub, t, buffers=bufs)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            g = 1.0 / q - 1.0 / c
-            t_new = t + g / (dq / (q * q))      # t - g / g',  g' = -dQ / Q^2
-        lo = np.where(g < 0, t, lo)
-        up = np.where(g > 0, t, up)
-        small = np.abs(t_new - t) <= step_tol * np.maximum(np.abs(t_new), np.abs(t))
-        bad = ~(t_new > lo) | ~(t_new < up)     # also catches NaN
-        done = live & ((g == 0) | small | (up - lo <= rtol * up))
-        t = np.where(g == 0, t, np.where(small, np.clip(t_new, lo, up),
-                                         np.where(bad, 0.5 * (lo + up), t_new)))
-        iters[idx[live]] = it
-        if done.any():
-            root[idx[done]] = t[done]
-            conv[idx[done]] = True
-            live &= ~done
-            n_live = int(live.sum())
-            if n_live == 0:
-                break
-            if n_live <= live.size // 4:   # shrink the working set
-                keep = np.flatnonzero(live)
-                idx, sub = idx[keep], sub.take(keep)
-                c, lo, up, t = c[keep], lo[keep], up[keep], t[keep]
-                live = np.ones(keep.size, dtype=bool)
-                bufs = (np.empty_like(sub.v), np.empty_like(sub.v))
-    if live.any():
-        root[idx[live]] = t[live]  # best value so far; flagged as not converged
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for it in range(1, max_iter + 1):
+            q, dq = _q_and_slope(sub, t, buffers=bufs)
+            g = 1.0 / q
+            g -= inv_c
+            dt = g * (q * q)
+            dt /= dq                                # -g / g',  g' = -dQ / Q^2
+            t_new = t + dt
+            zero = g == 0
+            lo = np.where(g < 0, t, lo)
+            up = np.where(g > 0, t, up)
+            small = np.abs(dt) <= step_tol * np.maximum(np.abs(t_new), t)
+            tn = np.minimum(np.maximum(t_new, lo), up)
+            bad = ~((t_new > lo) & (t_new < up))    # also catches NaN
+            bad &= ~small
+            if bad.any():
+                tn = np.where(bad, 0.5 * (lo + up), tn)
+            if zero.any():
+                tn = np.where(zero, t, tn)
+            done = (up - lo <= rtol * up) | small | zero
+            t = tn
+            done &= live
+            if done.any():
+                j = pos[done]
+                root[j] = t[done]
+                conv[j] = True
+                iters[j] = it
+                live &= ~done
+                n_live -= int(np.count_nonzero(done))
+                if n_live == 0:
+                    break
+                if n_live <= live.size // 4:    # shrink the working set
+                    keep = np.flatnonzero(live)
+                    pos, sub = pos[keep], sub.take(keep)
+                    inv_c, lo, up, t = inv_c[keep], lo[keep], up[keep], t[keep]
+                    live = np.ones(keep.size, dtype=bool)
+                    bufs = (np.empty_like(sub.v), np.empty_like(sub.v))
+    if n_live:
+        j = pos[live]
+        root[j] = t[live]   # best value so far; flagged as not converged
+        iters[j] = max_iter
     return root, conv, iters
+
+
+_SIGNS = (("", ""), ("<", "<"), ("", ">"), (">", ">"))
+_LB_SIGN = np.array([lb for lb, _ in _SIGNS] * 2, dtype=object)
+_UB_SIGN = np.array([ub for _, ub in _SIGNS] * 2, dtype=object)
+_QP_NOTES = np.array(
+    [";".join(p for p in (f"tau2_ci_lb{lb}" if lb else "", f"tau2_ci_ub{ub}" if ub else "",
+                          "tau2_ci_not_converged" if bad else "") if p)
+     for bad in (False, True) for lb, ub in _SIGNS], dtype=object)
 
 
 def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=None,
@@ -332,14 +471,15 @@ def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=
     QProfileCI
     """
     K = batch.n_analyses
-    k = batch.k
+    k = batch.study_counts()
     ok = k >= 2
     alpha = 1.0 - level
     df = np.maximum(k - 1, 1).astype(float)
     crit_u = quantile_by_df(stats.chi2, alpha / 2, df)        # upper quantile -> lower bound of tau2
     crit_l = quantile_by_df(stats.chi2, 1.0 - alpha / 2, df)  # lower quantile -> upper bound of tau2
     if tau2_max is None:
-        t_fit = np.zeros(K) if tau2 is None else np.nan_to_num(np.asarray(tau2, dtype=float), nan=0.0)
+        t_fit = np.zeros(K) if tau2 is None else np.asarray(tau2, dtype=float)
+        t_fit = np.where(np.isnan(t_fit), 0.0, t_fit)
         tmax = np.maximum(100.0, 10.0 * t_fit)
     else:
         tmax = np.broadcast_to(np.asarray(tau2_max, dtype=float), (K,)).copy()
@@ -349,41 +489,52 @@ def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=
 
     lb = np.full(K, np.nan)
     ub = np.full(K, np.nan)
-    lb_sign = np.full(K, "", dtype=object)
-    ub_sign = np.full(K, "", dtype=object)
 
     # upper bound of tau2: Q(t) = crit_l
-    null_ci = ok & (q_min < crit_l)
+    null_ci = ok & (q_min < crit_l)                 # both bounds 0, signs "<"
     lb[null_ci] = 0.0
     ub[null_ci] = 0.0
-    lb_sign[null_ci] = "<"
-    ub_sign[null_ci] = "<"
-    ub_top = ok & ~null_ci & (q_max > crit_l)
+    ub_top = ok & ~null_ci & (q_max > crit_l)       # upper bound tau2_max, sign ">"
     ub[ub_top] = tmax[ub_top]
-    ub_sign[ub_top] = ">"
-    need_ub = ok & ~null_ci & ~ub_top
     # lower bound of tau2: Q(t) = crit_u
-    lb_top = ok & (q_max > crit_u)
+    lb_top = ok & (q_max > crit_u)                  # both bounds tau2_max, signs ">"
     lb[lb_top] = tmax[lb_top]
     ub[lb_top] = tmax[lb_top]
-    lb_sign[lb_top] = ">"
-    ub_sign[lb_top] = ">"
-    need_ub &= ~lb_top
+    need_ub = ok & ~null_ci & ~ub_top & ~lb_top
     lb_zero = ok & ~lb_top & (q_min < crit_u)
     lb[lb_zero] = 0.0
     need_lb = ok & ~lb_top & ~lb_zero
 
-    # first iterate: the root of the equal-variance approximation Q(t) ~ Q(0) vt / (vt + t)
+    # first iterate: the root of the equal-variance approximation Q(t) ~ Q(0) vt / (vt + t);
+    # both bounds of every analysis are solved in ONE vectorised iteration
     vt = cols.vt
+    i_lb = np.flatnonzero(need_lb)
+    i_ub = np.flatnonzero(need_ub)
+    idx = np.concatenate([i_lb, i_ub])
+    target = np.concatenate([crit_u[i_lb], crit_l[i_ub]])
     with np.errstate(invalid="ignore", divide="ignore"):
-        r_lb, c_lb, i_lb = _solve_q(cols, crit_u, tmax, need_lb, rtol, max_iter,
-                                    start=vt * (q_min / crit_u - 1.0))
-        r_ub, c_ub, i_ub = _solve_q(cols, crit_l, tmax, need_ub, rtol, max_iter,
-                                    start=vt * (q_min / crit_l - 1.0))
-    ub = np.where(need_ub, r_ub, ub)
-    lb = np.where(need_lb, r_lb, lb)
-    converged = np.where(need_ub, c_ub, True) & np.where(need_lb, c_lb, True)
-    iterations = np.maximum(i_ub, i_lb)
+        start = vt[idx] * (q_min[idx] / target - 1.0)
+    root, conv, its = _solve_q(cols, idx, target, tmax[idx], start, rtol, max_iter)
+    nl = i_lb.size
+    lb[i_lb] = root[:nl]
+    ub[i_ub] = root[nl:]
+    converged = np.ones(K, dtype=bool)
+    converged[i_lb] = conv[:nl]
+    converged[i_ub] &= conv[nl:]
+    iterations = np.zeros(K, dtype=np.int64)
+    iterations[i_lb] = its[:nl]
+    iterations[i_ub] = np.maximum(iterations[i_ub], its[nl:])
+
+    # metafor's markers and the status notes, from a small code per analysis:
+    # 0 none, 1 null CI ("<", "<"), 2 upper bound above tau2_max ("", ">"), 3 both above (">", ">");
+    # + 4 when the root finder did not converge
+    code = null_ci.astype(np.int8)
+    code[ub_top] = 2
+    code[lb_top] = 3
+    code[~converged] += 4
+    lb_sign = _LB_SIGN[code]
+    ub_sign = _UB_SIGN[code]
+    notes = _QP_NOTES[code]
 
     i2_lo, h2_lo = i2_h2(lb, vt)
     i2_hi, h2_hi = i2_h2(ub, vt)
@@ -392,5 +543,5 @@ def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=
         tau_ci_low=np.sqrt(lb), tau_ci_high=np.sqrt(ub),
         I2_ci_low=i2_lo, I2_ci_high=i2_hi, H2_ci_low=h2_lo, H2_ci_high=h2_hi,
         lb_sign=lb_sign, ub_sign=ub_sign, tau2_max=tmax,
-        converged=converged | ~ok, iterations=iterations,
+        converged=converged | ~ok, iterations=iterations, notes=notes,
     )

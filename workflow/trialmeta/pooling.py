@@ -78,16 +78,28 @@ def join_status(base, *notes) -> np.ndarray:
     """Append per-analysis status notes (arrays or scalars of str, ``""`` = nothing) to ``base``.
 
     Duplicates are dropped; ``single_study`` or ``failed:...`` replace everything else. Only the
-    analyses that carry a note are touched (string bookkeeping, not statistics).
+    analyses that carry a note are touched (string bookkeeping, not statistics), and each distinct
+    (status, note) pair is merged once.
     """
     base = np.atleast_1d(np.asarray(base, dtype=object))
     size = max([base.shape[0]] + [np.atleast_1d(np.asarray(n, dtype=object)).shape[0] for n in notes])
     out = np.array(np.broadcast_to(base, (size,)), dtype=object)
     out[~out.astype(bool)] = Status.OK          # "" or None
+    merged: dict = {}
     for note in notes:
         note = np.broadcast_to(np.atleast_1d(np.asarray(note, dtype=object)), (size,))
-        for i in np.flatnonzero(note.astype(bool)):
-            out[i] = _merge_notes(out[i], note[i])
+        idx = np.flatnonzero(note.astype(bool))
+        if idx.size == 0:
+            continue
+        new = []
+        for a, b in zip(out[idx].tolist(), note[idx].tolist()):
+            m = merged.get((a, b))
+            if m is None:
+                m = merged[(a, b)] = _merge_notes(a, b)
+            new.append(m)
+        vals = np.empty(idx.size, dtype=object)
+        vals[:] = new
+        out[idx] = vals
     return out
 
 
@@ -101,7 +113,7 @@ def _z_quantile(level: float) -> float:
 
 def _single_study_fill(res: PooledResult, batch: StudyBatch, level: float) -> PooledResult:
     """Overwrite k == 1 analyses with the unpooled study (normal CI), status ``single_study``."""
-    single = batch.k == 1
+    single = batch.study_counts() == 1
     if not single.any():
         return res
     y = (batch.yi * batch.mask).sum(axis=1)
@@ -127,7 +139,7 @@ def _single_study_fill(res: PooledResult, batch: StudyBatch, level: float) -> Po
 
 def _no_study_fill(res: PooledResult, batch: StudyBatch) -> PooledResult:
     """Analyses without any study (all dropped): every number empty, status ``failed:no_studies``."""
-    none = batch.k == 0
+    none = batch.study_counts() == 0
     if none.any():
         for name in ("estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low",
                      "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2", "I2_ci_low",
@@ -157,7 +169,7 @@ def fixed_effect(batch: StudyBatch, level: float = 0.95) -> PooledResult:
     i2, h2 = fixed_i2_h2(het.Q, het.df)
     res = PooledResult(
         model="fixed", tau2_method="", ci_method="wald",
-        k=batch.k.astype(float), estimate=mu, se=se, stat=zval, df=np.full(K, np.nan),
+        k=batch.study_counts().astype(float), estimate=mu, se=se, stat=zval, df=np.full(K, np.nan),
         pval=2.0 * special.ndtr(-np.abs(zval)), ci_low=mu - z * se, ci_high=mu + z * se,
         I2=i2, H2=h2, Q=het.Q, Q_df=het.df, Q_pval=het.pval,
         status=np.full(K, Status.OK, dtype=object), weights=weights,
@@ -184,10 +196,10 @@ def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
         raise ValueError(f"prediction_interval must be one of {PREDICTION_INTERVALS}, "
                          f"got {prediction_interval!r}")
     K = batch.n_analyses
-    k = batch.k
+    k = batch.study_counts()
     tau2 = _as_k(tau2, K)
     cols = columns(batch)
-    w = _weights(cols, np.nan_to_num(tau2))
+    w = _weights(cols, np.where(np.isnan(tau2), 0.0, tau2))
     sw = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = np.einsum("nk,nk->k", w, cols.y) / sw
@@ -253,7 +265,7 @@ def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
 
 def _failed_tau2_fill(res: PooledResult, batch: StudyBatch, tau2: np.ndarray) -> PooledResult:
     """Where tau2 could not be estimated (NaN, k >= 2) nothing that depends on it is reported."""
-    bad = ~np.isfinite(tau2) & (batch.k >= 2)
+    bad = ~np.isfinite(tau2) & (batch.study_counts() >= 2)
     if bad.any():
         for name in ("estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low",
                      "pi_high", "tau2", "tau", "I2", "H2"):

@@ -30,8 +30,11 @@ risk-difference analyses, whose tau2 is of order 1e-7, unconverged):
   A rigorous upper bound ``T`` on the location of every stationary point is computed per analysis
   (see :func:`_likelihood_search_bound`), the likelihood is scanned on a grid of ``[0, T]``
   (0 and ``_GRID_POINTS`` geometric points, in single precision: the scan only locates the peak),
-  and the best grid cell is refined in double precision by safeguarded Newton on the score. Where
-  the grid shows a second local maximum, that one is refined too and the higher likelihood wins;
+  and the best grid cell is refined in double precision by safeguarded Newton on the score divided
+  by ``(sum w)^2`` (same sign and root; exactly linear in ``t`` when all ``v`` are equal, so Newton
+  needs few steps), started at the vertex of the parabola through the three grid values in
+  ``log(t + v_min)``. Where the grid shows a second local maximum, that one is refined too (in the
+  same vectorised solver call) and the higher likelihood wins;
   a refined point stuck on the edge of its cell (peak misplaced by the scan) is searched again on
   all of ``[0, T]``. tau2 = 0 when the best point is the boundary with a non-positive score there.
   (metafor instead starts Fisher scoring at the HE estimate and compares with tau2 = 0 afterwards,
@@ -135,7 +138,9 @@ class Tau2Estimate:
 
 @dataclass
 class _Prepared:
-    """Transposed (n, m) working arrays of one block of analyses.
+    """Transposed (n, m) working arrays of one block of analyses (C-contiguous: every reduction
+    over the studies adds contiguous m-vectors; columns are gathered with ``np.take(.., axis=1)``,
+    which keeps that layout, never ``a[:, idx]``, which returns a Fortran-ordered copy).
 
     ``y`` is centred at the unweighted mean of each analysis (no estimator depends on the
     location) and padding has ``y = 0``, ``v = inf``, so ``w = 1/(v + t) = 0`` there and padding
@@ -152,9 +157,14 @@ class _Prepared:
 
 
 def _validate(batch: StudyBatch) -> None:
+    yi, vi = batch.yi, batch.vi
+    # fast path: every cell (padding included: 0 and 1 by construction) is valid
+    if yi.size == 0 or (np.isfinite(yi).all() and vi.min() > 0 and vi.max() < np.inf):
+        return
     m = np.asarray(batch.mask, dtype=bool)
-    bad_y = m & ~np.isfinite(batch.yi)
-    bad_v = m & ~(np.isfinite(batch.vi) & (batch.vi > 0))
+    with np.errstate(invalid="ignore"):
+        bad_y = m & ~np.isfinite(yi)
+        bad_v = m & ~(np.isfinite(vi) & (vi > 0))
     if bad_y.any() or bad_v.any():
         parts = []
         for label, bad in (("yi is not finite", bad_y),
@@ -169,22 +179,36 @@ def _validate(batch: StudyBatch) -> None:
 
 def _prepare(yi, vi, mask) -> _Prepared:
     """Working arrays of one block ((m, n) inputs, already validated)."""
-    keep = mask.any(axis=0)                      # drop all-padding columns of this block
-    if not keep.all():
-        yi, vi, mask = yi[:, keep], vi[:, keep], mask[:, keep]
-    yT = np.where(mask, yi, 0.0).T
-    mT = np.ascontiguousarray(mask.T)
-    k = mT.sum(axis=0)
-    ybar = np.add.reduce(yT, axis=0) / np.maximum(k, 1)
-    y = np.where(mT, yT - ybar, 0.0)
-    v = np.where(mT, vi.T, np.inf)
-    v0 = np.where(mT, v, 0.0)
-    rss = np.add.reduce(y * y, axis=0)
-    return _Prepared(
-        y=y, v=v, k=k, rss=rss, sum_v=np.add.reduce(v0, axis=0),
-        v_min=np.where(k > 0, np.minimum.reduce(v, axis=0), 1.0),
-        v_max=np.maximum.reduce(v0, axis=0),
-    )
+    if not mask.all():
+        keep = mask.any(axis=0)                  # drop all-padding columns of this block
+        if not keep.all():
+            yi, vi, mask = yi[:, keep], vi[:, keep], mask[:, keep]
+    full = mask.all()
+    # (n, m) C-contiguous working layout: reductions over axis 0 add contiguous m-vectors
+    yT = yi.T.copy()                             # always a fresh array (centred in place)
+    vT = np.ascontiguousarray(vi.T)              # read only
+    if full:
+        n = yT.shape[0]
+        k = np.full(yT.shape[1], n, dtype=np.int64)
+        y = yT
+        y -= np.add.reduce(y, axis=0) / max(n, 1)
+        v = vT
+        sum_v = np.add.reduce(v, axis=0)
+        v_min = np.minimum.reduce(v, axis=0) if n else np.ones(yT.shape[1])
+        v_max = np.maximum.reduce(v, axis=0) if n else np.zeros(yT.shape[1])
+    else:
+        mT = np.ascontiguousarray(mask.T)
+        k = np.add.reduce(mT, axis=0, dtype=np.int64)
+        yT = np.where(mT, yT, 0.0)
+        ybar = np.add.reduce(yT, axis=0) / np.maximum(k, 1)
+        y = np.where(mT, yT - ybar, 0.0)
+        v0 = np.where(mT, vT, 0.0)
+        v = np.where(mT, vT, np.inf)
+        sum_v = np.add.reduce(v0, axis=0)
+        v_min = np.where(k > 0, np.minimum.reduce(v, axis=0), 1.0)
+        v_max = np.maximum.reduce(v0, axis=0)
+    rss = np.einsum("ij,ij->j", y, y)
+    return _Prepared(y=y, v=v, k=k, rss=rss, sum_v=sum_v, v_min=v_min, v_max=v_max)
 
 
 def _run(method, batch: StudyBatch, kernel, **kw) -> Tau2Estimate:
@@ -203,23 +227,28 @@ def _run(method, batch: StudyBatch, kernel, **kw) -> Tau2Estimate:
         if prep.y.shape[0] == 0:
             continue
         tau2[sl], conv[sl], iters[sl] = kernel(prep, **kw)
-    return _finish(method, mask.sum(axis=1), tau2, conv, iters)
+    return _finish(method, batch.study_counts(), tau2, conv, iters)
+
+
+_STATUS = np.array([Status.OK, Status.TAU2_BOUNDARY, Status.NOT_CONVERGED, Status.SINGLE_STUDY,
+                    Status.FAILED + ":no_studies"], dtype=object)
 
 
 def _finish(method, k, tau2, converged, iterations) -> Tau2Estimate:
-    K = k.shape[0]
     single = k == 1
     empty = k == 0
-    tau2[single | empty] = 0.0
-    converged[single | empty] = True
-    iterations[single | empty] = 0
-    tau2[empty] = np.nan
-    status = np.full(K, Status.OK, dtype=object)
-    status[tau2 == 0.0] = Status.TAU2_BOUNDARY
-    status[~converged] = Status.NOT_CONVERGED
-    status[single] = Status.SINGLE_STUDY
-    status[empty] = Status.FAILED + ":no_studies"
-    return Tau2Estimate(method, tau2, converged, iterations, status)
+    code = (tau2 == 0.0).astype(np.int8)            # 0 ok, 1 boundary
+    if single.any() or empty.any():
+        se = single | empty
+        tau2[se] = 0.0
+        converged[se] = True
+        iterations[se] = 0
+        tau2[empty] = np.nan
+        code[single] = 3
+        code[empty] = 4
+    if not converged.all():
+        code[~converged] = 2
+    return Tau2Estimate(method, tau2, converged, iterations, _STATUS[code])
 
 
 def _fe_moments(prep: _Prepared, t=0.0):
@@ -320,87 +349,112 @@ def tau2_sj(batch: StudyBatch) -> Tau2Estimate:
 # iterative estimators: shared solver
 
 
-def _safeguarded_newton(func, cols, aux, lo, hi, t, tol_scale, rtol, max_iter, increasing=False):
+def _safeguarded_newton(func, cols, aux, lo, hi, t, tol_scale, rtol, max_iter):
     """Vectorized safeguarded Newton / bisection for a root in ``[lo, hi]``, per analysis.
 
-    ``func(*cols, t, *aux) -> (f, df)`` evaluates the function and its derivative, ``cols`` being
-    (n, m) arrays and ``aux`` (m,) arrays. Sign convention: for ``increasing=False`` ``f`` goes from
-    positive (left of the root) to negative (a score; a non-positive ``f`` at ``t = lo = 0`` is the
-    boundary solution 0); for ``increasing=True`` from negative to positive. Each iteration takes
-    the Newton step when it stays inside the current bracket and at least halves the previous step
-    (Press et al., ``rtsafe``), and a bisection step (geometric when the bracket spans more than a
-    factor 4) otherwise; the bracket shrinks with the sign of ``f``. Stops when the step or the
-    bracket is at most ``rtol * (t + tol_scale)``, or when two successive Newton steps predict
-    the next one (``|dx|^3 / |dx_prev|^2``, quadratic convergence) to be 10 times below that.
-    Converged analyses are dropped from the working arrays as they finish (an active set), so
-    late iterations only touch slow analyses.
+    ``func(cols, t, aux, ws) -> (f, df)`` evaluates the function and its derivative, ``cols``
+    being a tuple of (n, m) arrays, ``aux`` a tuple of (m,) arrays and ``ws`` a list of scratch
+    arrays that ``func`` may fill on its first call and reuse (emptied when the working set
+    shrinks). Sign convention: ``f`` goes from positive (left of the root) to negative; a negative
+    ``f`` at ``t = lo = 0`` is the boundary solution 0 (a score that is negative at 0). Each
+    iteration takes the Newton step when it stays inside the current bracket and at least halves
+    the previous step (Press et al., ``rtsafe``), and a bisection step (geometric when the bracket
+    spans more than a factor 4) otherwise; the bracket shrinks with the sign of ``f``. Stops when
+    the step or the bracket is at most ``rtol * (t + tol_scale)``, or when two successive Newton
+    steps predict the next one (``|dx|^3 / |dx_prev|^2``, quadratic convergence) to be 10 times
+    below that. Converged analyses are dropped from the working arrays as they finish (an active
+    set), so late iterations only touch slow analyses.
 
     Returns ``(t, converged, iterations)``; unconverged analyses keep their last iterate.
     """
     m = t.shape[0]
-    out_t = np.array(t, dtype=float, copy=True)
+    out_t = np.array(t, dtype=float)
     out_c = np.zeros(m, bool)
     out_i = np.zeros(m, np.int64)
     pos = np.arange(m)
     t = out_t.copy()
-    lo = np.array(lo, dtype=float, copy=True)
-    hi = np.array(hi, dtype=float, copy=True)
-    tol_scale = np.asarray(tol_scale, dtype=float)
-    dx_old = hi - lo
-    prev_dx = np.full(m, np.inf)     # previous Newton step (inf if the last step was not Newton)
+    lo = np.array(lo, dtype=float)
+    hi = np.array(hi, dtype=float)
+    rtol_scale = rtol * np.asarray(tol_scale, dtype=float)
+    half_old = np.full(m, np.inf)    # half the last step taken (inf before the first)
+    pred = np.zeros(m)               # 0.1 x (last Newton step)^2 (0 if it was not Newton)
+    probed = np.zeros(m, bool)       # t = 0 has been evaluated by a boundary probe
     live = np.ones(m, bool)
-    its = np.zeros(m, np.int64)
-    sign = -1.0 if increasing else 1.0
-    for _ in range(max_iter):
-        n_live = int(live.sum())
-        if n_live == 0:
-            break
-        if n_live < 0.7 * live.size:      # compact the working set
-            out_t[pos] = t
-            out_i[pos] = its
-            cols = tuple(c[:, live] for c in cols)
-            aux = tuple(a[live] for a in aux)
-            pos, t, lo, hi, dx_old, prev_dx, tol_scale, its = (
-                x[live] for x in (pos, t, lo, hi, dx_old, prev_dx, tol_scale, its))
-            live = np.ones(pos.size, bool)
-        f, df = func(*cols, t, *aux)
-        if increasing:
-            f, df = -f, -df
-        its += live
-        la = np.where(f > 0, t, lo)
-        ha = np.where(f < 0, t, hi)
-        exact = (f == 0) | ((f < 0) & (t == 0.0) & (lo == 0.0) & (sign > 0))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            dx = -f / df
-            newton = t + dx
-            inside = (df < 0) & (newton >= la) & (newton <= ha)
-            ok_newton = inside & ((np.abs(2.0 * f) < np.abs(dx_old * df)) | (its <= 1))
-            mid = np.where((la > 0) & (ha > 4.0 * la), np.sqrt(la * ha), 0.5 * (la + ha))
-            tol = rtol * (np.abs(t) + tol_scale)
-            # a Newton step below the tolerance ends the iteration (clipped into the bracket)
-            small_step = (df < 0) & (np.abs(dx) <= tol)
-            # quadratic convergence: the next step is about |dx|^3 / prev_dx^2; when even 10x
-            # that is below the tolerance, the Newton point is accepted as converged
+    n_live = m
+    ws = []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for it in range(1, max_iter + 1):
+            if n_live < 0.8 * live.size:      # compact the working set
+                keep = np.flatnonzero(live)
+                cols = tuple(np.take(c, keep, axis=1) for c in cols)
+                aux = tuple(a[keep] for a in aux)
+                pos, t, lo, hi, half_old, pred, rtol_scale, probed = (
+                    x[keep] for x in (pos, t, lo, hi, half_old, pred, rtol_scale, probed))
+                live = np.ones(keep.size, bool)
+                ws = []
+            f, df = func(cols, t, aux, ws)
+            dx = f / df                     # the Newton step is -dx
+            newton = t - dx
+            neg = f < 0
+            # f = 0: exact root; f < 0 at t = 0 (then lo = 0): the boundary solution 0
+            exact = f == 0
+            exact |= neg & (t == 0.0)
+            lo = np.where(f > 0, t, lo)
+            hi = np.where(neg, t, hi)
+            tn = np.minimum(np.maximum(newton, lo), hi)
             adx = np.abs(dx)
-            small_step |= (ok_newton & np.isfinite(prev_dx) & (adx < prev_dx)
-                           & (10.0 * adx * adx * adx <= tol * prev_dx * prev_dx))
-        tn = np.where(ok_newton, newton, mid)
-        tn = np.where(small_step, np.clip(newton, la, ha), tn)
-        tn = np.where(exact, t, tn)
-        step = np.abs(tn - t)
-        small_step |= step <= tol
-        collapsed = (ha - la) <= tol
-        done = live & (exact | small_step | collapsed)
-        tn = np.where(collapsed & ~exact & ~small_step, 0.5 * (la + ha), tn)
-        t = np.where(live, tn, t)
-        lo = np.where(live, la, lo)
-        hi = np.where(live, ha, hi)
-        dx_old = np.where(live & (step > 0), step, dx_old)
-        prev_dx = np.where(live, np.where(ok_newton, adx, np.inf), prev_dx)
-        out_c[pos[done]] = True
-        live &= ~done
-    out_t[pos] = t
-    out_i[pos] = its
+            tol = rtol * t
+            tol += rtol_scale               # rtol * (t + tol_scale)
+            dneg = df < 0
+            ok = tn == newton               # inside the bracket (and not NaN)
+            ok &= dneg
+            ok &= adx < half_old            # at least halves the previous step
+            # a Newton step below the tolerance ends the iteration (clipped into the bracket);
+            # quadratic convergence: the next step is about |dx|^3 / prev^2, and when even 10x
+            # that is below the tolerance the Newton point is accepted as converged
+            a2 = adx * adx
+            small = adx <= tol
+            small &= dneg
+            small |= ok & (a2 * adx <= tol * pred)
+            bis = ~(ok | small)
+            if bis.any():
+                j = np.flatnonzero(bis)
+                lj, hj = lo[j], hi[j]
+                mid = np.where((lj > 0) & (hj > 4.0 * lj), np.sqrt(lj * hj), 0.5 * (lj + hj))
+                # f < 0 here and the bracket reaches down to 0, whose sign has not been seen:
+                # evaluate t = 0 itself (once) instead of halving towards it (a boundary maximum
+                # is then found exactly, in one step, instead of ~40 halvings to the tolerance)
+                probe = (lj == 0.0) & neg[j] & (t[j] > 0.0) & ~probed[j]
+                if probe.any():
+                    mid[probe] = 0.0
+                    probed[j[probe]] = True
+                tn[j] = mid
+            if exact.any():
+                tn = np.where(exact, t, tn)
+            step = np.abs(tn - t)
+            small |= step <= tol
+            small |= exact
+            collapsed = (hi - lo) <= tol
+            c = collapsed & ~small
+            if c.any():
+                tn = np.where(c, 0.5 * (lo + hi), tn)
+            done = small | collapsed
+            half_old = np.where(step > 0, 0.5 * step, half_old)
+            pred = np.where(ok, 0.1 * a2, 0.0)
+            t = tn
+            done &= live
+            if done.any():
+                j = pos[done]
+                out_t[j] = t[done]
+                out_c[j] = True
+                out_i[j] = it
+                live &= ~done
+                n_live = int(np.count_nonzero(live))
+                if n_live == 0:
+                    break
+    if n_live:
+        out_t[pos[live]] = t[live]
+        out_i[pos[live]] = max_iter
     return out_t, out_c, out_i
 
 
@@ -408,15 +462,23 @@ def _safeguarded_newton(func, cols, aux, lo, hi, t, tol_scale, rtol, max_iter, i
 # PM / EB
 
 
-def _q_function(y, v, t, kk):
-    """h(t) = (k-1)/Q(t) - 1 and dh/dt, with dQ/dt = -sum w^2 r^2 ((n, m) arrays, (m,) t)."""
-    w = 1.0 / (v + t)
+def _q_function(cols, t, aux, ws):
+    """``f(t) = 1 - (k-1)/Q(t)`` (positive left of the PM root) and ``df/dt = (k-1) dQ/dt / Q^2``,
+    with ``dQ/dt = -sum w^2 r^2`` ((n, m) arrays, (m,) t)."""
+    y, v = cols
+    (kk,) = aux
+    if not ws:
+        ws.extend(np.empty_like(v) for _ in range(2))
+    w, a = ws
+    np.add(v, t, out=w)
+    np.divide(1.0, w, out=w)
     sw = np.add.reduce(w, axis=0)
-    r = y - np.einsum("ij,ij->j", w, y) / sw
-    wr = w * r
-    q = np.einsum("ij,ij->j", wr, r)
-    dq = -np.einsum("ij,ij->j", wr, wr)
-    return kk / q - 1.0, -kk * dq / (q * q)
+    np.subtract(y, np.einsum("ij,ij->j", w, y) / sw, out=a)     # r
+    np.multiply(w, a, out=w)                                    # w r
+    q = np.einsum("ij,ij->j", w, a)
+    dq = np.einsum("ij,ij->j", w, w)
+    dq = -dq
+    return 1.0 - kk / q, kk * dq / (q * q)
 
 
 def _q_equation_kernel(prep, rtol, max_iter):
@@ -438,8 +500,9 @@ def _q_equation_kernel(prep, rtol, max_iter):
     hi = prep.rss[idx] / kk      # Q(hi) <= RSS/(v_min + hi) < k - 1, so the root is below hi
     lo = np.zeros(idx.size)
     t0 = np.clip((q0[idx] - kk) / (sw[idx] - sw2[idx] / sw[idx]), 0.0, hi)
-    t, c, it = _safeguarded_newton(_q_function, (prep.y[:, idx], prep.v[:, idx]), (kk,),
-                                   lo, hi, t0, prep.v_min[idx], rtol, max_iter, increasing=True)
+    cols = (np.take(prep.y, idx, axis=1), np.take(prep.v, idx, axis=1))
+    t, c, it = _safeguarded_newton(_q_function, cols, (kk,), lo, hi, t0, prep.v_min[idx], rtol,
+                                   max_iter)
     tau2[idx] = np.maximum(t, 0.0)
     conv[idx] = c
     iters[idx] = it
@@ -505,38 +568,66 @@ def _loglik(y, v, t, reml):
     return ll
 
 
-def _score_ml(y, v, t):
-    """ML score ``S = sum w^2 r^2 - sum w`` (2 x dll/dt) and dS/dt, (n, m) arrays, (m,) t.
+def _score_parts(y, v, t, ws):
+    """Weighted sums shared by the ML and REML scores at ``t`` ((n, m) arrays, (m,) t):
+    ``sum w``, ``sum w^2 r^2``, ``sum w^3 r^2``, ``sum w^2 r`` and ``ww = w^2`` (a scratch array)
+    with ``w = 1/(v + t)``, ``r = y - mu_w`` (so ``P y = w r``)."""
+    if not ws:
+        ws.extend(np.empty_like(v) for _ in range(3))
+    w, a, b = ws
+    np.add(v, t, out=w)
+    np.divide(1.0, w, out=w)
+    sw = np.add.reduce(w, axis=0)
+    np.subtract(y, np.einsum("ij,ij->j", w, y) / sw, out=a)     # r
+    np.multiply(a, w, out=a)                                    # w r
+    np.multiply(a, w, out=b)                                    # w^2 r
+    s_w2r = np.add.reduce(b, axis=0)
+    s_w3r2 = np.einsum("ij,ij->j", b, a)
+    s_w2r2 = np.einsum("ij,ij->j", a, a)
+    np.multiply(w, w, out=a)                                    # w^2
+    return w, a, sw, s_w2r2, s_w3r2, s_w2r
 
-    With ``P y = w r``: ``dS/dt = -2 (sum w^3 r^2 - (sum w^2 r)^2 / sum w) + sum w^2``.
+
+def _score_ml(cols, t, aux, ws):
+    """ML score ``S = sum w^2 r^2 - sum w`` (2 x dll/dt) divided by ``(sum w)^2``, and its
+    derivative ((n, m) arrays, (m,) t).
+
+    ``dS/dt = -2 (sum w^3 r^2 - (sum w^2 r)^2 / sum w) + sum w^2`` (with ``P y = w r``). Newton
+    runs on ``F = S / (sum w)^2`` (same sign and root as ``S``), which is exactly linear in ``t``
+    when all ``v`` are equal (``S = RSS/(v+t)^2 - k/(v+t)``, ``sum w = k/(v+t)``) and close to
+    linear otherwise, so fewer iterations are needed; ``dF/dt = (dS/dt + 2 S sum w^2 / sum w)
+    / (sum w)^2``.
     """
-    w = 1.0 / (v + t)
-    sw = np.add.reduce(w, axis=0)
-    wr = w * (y - np.einsum("ij,ij->j", w, y) / sw)
-    w2r = w * wr
-    s_w2r = np.add.reduce(w2r, axis=0)
-    d = np.einsum("ij,ij->j", w, w) - 2.0 * (np.einsum("ij,ij->j", w2r, wr) - s_w2r * s_w2r / sw)
-    return np.einsum("ij,ij->j", wr, wr) - sw, d
-
-
-def _score_reml(y, v, t):
-    """REML score ``S = sum w^2 r^2 - sum w + sum w^2 / sum w`` (= y'PPy - tr P, 2 x dll/dt)
-    and ``dS/dt = -2 y'PPPy + tr(PP)``, with ``y'PPPy = sum w^3 r^2 - (sum w^2 r)^2 / sum w`` and
-    ``tr(PP) = sum w^2 - 2 sum w^3 / sum w + (sum w^2 / sum w)^2``."""
-    w = 1.0 / (v + t)
-    sw = np.add.reduce(w, axis=0)
-    wr = w * (y - np.einsum("ij,ij->j", w, y) / sw)
-    w2r = w * wr
-    s_w2r = np.add.reduce(w2r, axis=0)
-    ww = w * w
+    y, v = cols
+    w, ww, sw, s_w2r2, s_w3r2, s_w2r = _score_parts(y, v, t, ws)
     sw2 = np.add.reduce(ww, axis=0)
+    S = s_w2r2 - sw
+    dS = sw2 - 2.0 * (s_w3r2 - s_w2r * s_w2r / sw)
+    g = 1.0 / (sw * sw)
+    return S * g, (dS + 2.0 * S * (sw2 / sw)) * g
+
+
+def _score_reml(cols, t, aux, ws):
+    """REML score ``S = sum w^2 r^2 - sum w + sum w^2 / sum w`` (= y'PPy - tr P, 2 x dll/dt)
+    divided by ``(sum w)^2`` (as for ML: exactly linear in ``t`` for equal ``v``), and its
+    derivative; ``dS/dt = -2 y'PPPy + tr(PP)``, with ``y'PPPy = sum w^3 r^2 - (sum w^2 r)^2 / sum
+    w`` and ``tr(PP) = sum w^2 - 2 sum w^3 / sum w + (sum w^2 / sum w)^2``."""
+    y, v = cols
+    w, ww, sw, s_w2r2, s_w3r2, s_w2r = _score_parts(y, v, t, ws)
+    sw2 = np.add.reduce(ww, axis=0)
+    sw3 = np.einsum("ij,ij->j", ww, w)
     ratio = sw2 / sw
-    d = (sw2 - 2.0 * np.einsum("ij,ij->j", ww, w) / sw + ratio * ratio
-         - 2.0 * (np.einsum("ij,ij->j", w2r, wr) - s_w2r * s_w2r / sw))
-    return np.einsum("ij,ij->j", wr, wr) - sw + ratio, d
+    S = s_w2r2 - sw + ratio
+    dS = (sw2 - 2.0 * sw3 / sw + ratio * ratio
+          - 2.0 * (s_w3r2 - s_w2r * s_w2r / sw))
+    g = 1.0 / (sw * sw)
+    return S * g, (dS + 2.0 * S * ratio) * g
 
 
-def _scan(y, v, grid, reml):
+_F32_SAFE = 1e37      # magnitudes the single-precision scan handles without overflow/underflow
+
+
+def _scan(y, v, grid, reml, v_min, v_max):
     """Log-likelihood (up to a constant) at each row of the (G, m) grid of tau2 values.
 
     Uses ``w = u / (1 + t u)`` with ``u = 1/v`` (0 for padding),
@@ -544,38 +635,82 @@ def _scan(y, v, grid, reml):
     product is replaced by a sum of logs where it overflows) and
     ``Q(t) = sum w y^2 - (sum w y)^2 / sum w`` with ``y`` centred at the fixed-effect mean (three
     weighted sums in one pass). The scan only *locates* the peak (the refinement is in double
-    precision and checked), so it runs in single precision (half the memory traffic), falling back
-    to double precision where single precision would overflow.
+    precision and checked), so it runs in single precision (half the memory traffic), except for
+    analyses (columns) whose variances, grid or squared residuals are beyond single precision's
+    range, which are scanned in double precision.
     """
-    u = 1.0 / v
+    u = np.divide(1.0, v)
     yc = y - np.einsum("ij,ij->j", u, y) / np.add.reduce(u, axis=0)
-    stack = np.stack([u, yc * u, yc * yc * u])
-    dtype = np.float32
-    with np.errstate(over="ignore"):
-        s32 = stack.astype(np.float32)
-        if np.isfinite(s32).all() and (s32[0] > 0).sum() == (u > 0).sum():
-            stack, u = s32, s32[0]
-            grid_ = grid.astype(np.float32)
-        else:
-            dtype, grid_ = np.float64, grid
-    out = np.empty(grid.shape)
-    den = np.empty(u.shape, dtype)
-    inv = np.empty(u.shape, dtype)
-    with np.errstate(over="ignore"):
-        for g in range(grid.shape[0]):
-            np.multiply(u, grid_[g], out=den)
-            den += 1.0
-            np.divide(1.0, den, out=inv)
-            sw, swy, swy2 = np.einsum("cij,ij->cj", stack, inv).astype(np.float64)
-            logdet = np.log(np.multiply.reduce(den, axis=0).astype(np.float64))
-            bad = ~np.isfinite(logdet)
-            if bad.any():
-                logdet[bad] = np.add.reduce(np.log(den[:, bad].astype(np.float64)), axis=0)
-            ll = logdet + swy2 - swy * swy / sw
-            if reml:
-                ll += np.log(sw)
-            out[g] = ll
+    G, m = grid.shape
+    out = np.empty((G, m))
+    with np.errstate(over="ignore", invalid="ignore"):
+        yu32 = np.multiply(yc, u, out=np.empty(u.shape, np.float32), casting="same_kind")
+        y2u32 = np.multiply(yu32, yc, out=np.empty(u.shape, np.float32), casting="same_kind")
+    bad = ~((np.maximum.reduce(y2u32, axis=0) < _F32_SAFE) & (v_min > 1.0 / _F32_SAFE)
+            & (v_max < _F32_SAFE) & (grid[-1] < _F32_SAFE * v_min))     # t u < 1e37
+    u32 = u.astype(np.float32)
+    g32 = grid.astype(np.float32)
+    if not bad.any():
+        _scan_cols(u32, yu32, y2u32, g32, reml, out)
+    else:   # double precision for the columns out of single precision's range
+        good = np.flatnonzero(~bad)
+        badc = np.flatnonzero(bad)
+        if good.size:
+            o = np.empty((G, good.size))
+            _scan_cols(*(np.take(a, good, axis=1) for a in (u32, yu32, y2u32, g32)), reml, o)
+            out[:, good] = o
+        ub, ycb = np.take(u, badc, axis=1), np.take(yc, badc, axis=1)
+        yub = ycb * ub
+        o = np.empty((G, badc.size))
+        _scan_cols(ub, yub, yub * ycb, np.take(grid, badc, axis=1), reml, o)
+        out[:, badc] = o
     out *= -0.5
+    return out
+
+
+def _scan_cols(u, yu, y2u, grid, reml, out):
+    """-2 x log-likelihood (up to a constant) on the (G, m) ``grid`` into ``out`` (float64), in the
+    precision of the inputs. One pass over the (n, m) arrays per grid point (they stay in cache);
+    the four sums per point go to a (4, G, m) array and the rest is done once on (G, m) arrays."""
+    G, m = grid.shape
+    den = np.empty_like(u)
+    inv = np.empty_like(u)
+    S = np.empty((4, G, m), u.dtype)
+    with np.errstate(over="ignore"):
+        for g in range(G):
+            np.multiply(u, grid[g], out=den)
+            den += 1.0                                      # 1 + t u
+            np.divide(1.0, den, out=inv)
+            np.einsum("ij,ij->j", inv, u, out=S[0, g])      # sum w
+            np.einsum("ij,ij->j", inv, yu, out=S[1, g])     # sum w y
+            np.einsum("ij,ij->j", inv, y2u, out=S[2, g])    # sum w y^2
+            np.multiply.reduce(den, axis=0, out=S[3, g])    # prod (1 + t u)
+    S = S.astype(np.float64)
+    sw, swy, ll, logdet = S
+    with np.errstate(divide="ignore"):
+        np.log(logdet, out=logdet)
+    bad = ~np.isfinite(logdet)
+    if bad.any():           # the product overflowed: sum of logs instead
+        for g in np.flatnonzero(bad.any(axis=1)):
+            c = np.flatnonzero(bad[g])
+            d = np.multiply(u[:, c].astype(np.float64), grid[g, c].astype(np.float64))
+            d += 1.0
+            logdet[g, c] = np.add.reduce(np.log(d), axis=0)
+    ll -= swy * swy / sw
+    ll += logdet
+    if reml:
+        ll += np.log(sw)
+    out[...] = ll
+
+
+def _first_argmax(a, gidx):
+    """``np.argmax(a, axis=0)`` (first index of the maximum) of a (G, m) array without NaN,
+    via contiguous row reductions (argmax along axis 0 is several times slower)."""
+    mx = np.maximum.reduce(a, axis=0)
+    first = np.where(a == mx, gidx, a.shape[0])
+    out = np.minimum.reduce(first, axis=0)
+    if out.size and out.max() >= a.shape[0]:    # NaN somewhere: the plain argmax
+        return np.argmax(a, axis=0)
     return out
 
 
@@ -586,86 +721,104 @@ def _likelihood_kernel(prep, reml, rtol, max_iter):
     conv = np.ones(m, bool)
     iters = np.zeros(m, np.int64)
     T = _likelihood_search_bound(prep, reml)
-    idx = np.flatnonzero((k >= 2) & (T > 0) & (prep.rss > 0))
-    if idx.size == 0:
-        return tau2, conv, iters
-    y, v = prep.y[:, idx], prep.v[:, idx]
-    v_min = prep.v_min[idx]
-    Ti = T[idx]
+    sel = (k >= 2) & (T > 0) & (prep.rss > 0)
+    if sel.all():
+        idx = None
+        y, v, v_min, v_max, Ti = prep.y, prep.v, prep.v_min, prep.v_max, T
+    else:
+        idx = np.flatnonzero(sel)
+        if idx.size == 0:
+            return tau2, conv, iters
+        y, v = np.take(prep.y, idx, axis=1), np.take(prep.v, idx, axis=1)
+        v_min, v_max, Ti = prep.v_min[idx], prep.v_max[idx], T[idx]
+    mi = Ti.shape[0]
     # grid: 0 and _GRID_POINTS geometric points from max(1e-3 v_min, 1e-9 T) to T
     low = np.minimum(np.maximum(1e-3 * v_min, 1e-9 * Ti), 1e-2 * Ti)
     G = _GRID_POINTS + 1
-    step = np.log(Ti / low) / (_GRID_POINTS - 1)
-    grid = np.empty((G, idx.size))
+    ratio = np.exp(np.log(Ti / low) / (_GRID_POINTS - 1))
+    grid = np.empty((G, mi))
     grid[0] = 0.0
-    grid[1:] = low * np.exp(np.arange(_GRID_POINTS)[:, None] * step)
+    grid[1] = low
+    for g in range(2, G - 1):                   # low * ratio^(g-1): a loop over grid points
+        np.multiply(grid[g - 1], ratio, out=grid[g])
     grid[-1] = Ti
-    ll = _scan(y, v, grid, reml)
-    cols = np.arange(idx.size)
-    best = np.argmax(ll, axis=0)
+    ll = _scan(y, v, grid, reml, v_min, v_max)
+    gidx = np.arange(G)[:, None]
+    best = _first_argmax(ll, gidx)
     # a second discrete local maximum, not adjacent to the best one (a possible second peak)
     is_max = np.empty(ll.shape, bool)
-    is_max[1:-1] = (ll[1:-1] >= ll[:-2]) & (ll[1:-1] > ll[2:])
-    is_max[0] = ll[0] > ll[1]
-    is_max[-1] = ll[-1] >= ll[-2]
-    for off in (-1, 0, 1):
-        is_max[np.clip(best + off, 0, G - 1), cols] = False
-    second_ll = np.where(is_max, ll, -np.inf)
-    second = np.argmax(second_ll, axis=0)
-    has_second = np.isfinite(second_ll[second, cols])
+    np.greater_equal(ll[1:-1], ll[:-2], out=is_max[1:-1])
+    is_max[1:-1] &= ll[1:-1] > ll[2:]
+    np.greater(ll[0], ll[1], out=is_max[0])
+    np.greater_equal(ll[-1], ll[-2], out=is_max[-1])
+    is_max &= np.abs(gidx - best) > 1          # not the best point or its neighbours
+    has_second = is_max.any(axis=0)
+    sec = np.flatnonzero(has_second)
     score = _score_reml if reml else _score_ml
 
-    def refine(sub, cell):
-        """Safeguarded Newton on the score inside the grid cell around point `cell`."""
-        gp = grid[:, sub]
-        c = np.arange(sub.size)
-        tj = gp[cell, c]
-        lo = gp[np.maximum(cell - 1, 0), c]
-        hi = gp[np.minimum(cell + 1, G - 1), c]
-        llc = ll[:, sub]
-        # where the likelihood is flat to the scan's (single) precision between neighbouring grid
-        # points, the cell is not resolved: widen the bracket to the end of the flat stretch
-        noise = 1e-5 * (1.0 + np.abs(llc[cell, c]))
-        lo = np.where(llc[cell, c] - llc[np.maximum(cell - 1, 0), c] < noise, 0.0, lo)
-        hi = np.where(llc[cell, c] - llc[np.minimum(cell + 1, G - 1), c] < noise, Ti[sub], hi)
-        # start: vertex of the parabola through the three grid values (in log t), when defined
-        interior = (cell >= 2) & (cell <= G - 2)
-        cm, cp = np.clip(cell - 1, 0, G - 1), np.clip(cell + 1, 0, G - 1)
-        fm, f0, fp = llc[cm, c], llc[cell, c], llc[cp, c]
-        curv = fm - 2.0 * f0 + fp
-        with np.errstate(divide="ignore", invalid="ignore"):
-            delta = np.clip(0.5 * (fm - fp) / curv, -0.9, 0.9) * step[sub]
-        start = np.where(interior & (curv < 0), tj * np.exp(delta), tj)
-        start = np.where(cell == 0, 0.0, start)
-        t, cv, it = _safeguarded_newton(score, (y[:, sub], v[:, sub]), (), lo, hi, start,
-                                        v_min[sub], rtol, max_iter)
-        # safety net: a result on the edge of the cell (other than tau2 = 0) means the scan put
-        # the peak in the wrong cell (e.g. a rounding tie); search again on all of [0, T]
-        edge_tol = 1e-9 * (t + v_min[sub])
-        edge = (((np.abs(t - lo) <= edge_tol) & (lo > 0))
-                | ((np.abs(t - hi) <= edge_tol) & (cell < G - 1)))
-        e = np.flatnonzero(edge)
-        if e.size:
-            t2, cv2, it2 = _safeguarded_newton(
-                score, (y[:, sub[e]], v[:, sub[e]]), (), np.zeros(e.size), Ti[sub[e]], t[e],
-                v_min[sub[e]], rtol, max_iter)
-            better = _loglik(y[:, sub[e]], v[:, sub[e]], t2, reml) >= _loglik(
-                y[:, sub[e]], v[:, sub[e]], t[e], reml)
-            t[e] = np.where(better, t2, t[e])
-            cv[e] = np.where(better, cv2, cv[e])
-            it[e] += it2
-        return t, cv, it
-
-    t1, c1, i1 = refine(cols, best)
-    sec = np.flatnonzero(has_second)
+    # Refine the best cell of every analysis and the second-best peak of those that have one in
+    # ONE solver call (columns [0, mi) and [mi, mi + len(sec))). Grid values are read through
+    # flat indices (row * mi + column) into the (G, mi) arrays.
     if sec.size:
-        t2, c2, i2 = refine(sec, second[sec])
-        ll1 = _loglik(y[:, sec], v[:, sec], t1[sec], reml)
-        ll2 = _loglik(y[:, sec], v[:, sec], t2, reml)
-        better = ll2 > ll1
+        second = _first_argmax(np.where(np.take(is_max, sec, axis=1), np.take(ll, sec, axis=1),
+                                        -np.inf), gidx)
+        sub = np.concatenate([np.arange(mi), sec])
+        cell = np.concatenate([best, second])
+        ys, vs = np.take(y, sub, axis=1), np.take(v, sub, axis=1)
+        Ts, vms = Ti[sub], v_min[sub]
+    else:
+        sub, cell = np.arange(mi), best
+        ys, vs, Ts, vms = y, v, Ti, v_min
+    cm, cp = np.maximum(cell - 1, 0), np.minimum(cell + 1, G - 1)
+    f_cell, f_m, f_p = cell * mi + sub, cm * mi + sub, cp * mi + sub
+    tj, lo_cell, hi_cell = np.take(grid, f_cell), np.take(grid, f_m), np.take(grid, f_p)
+    fm, f0, fp = np.take(ll, f_m), np.take(ll, f_cell), np.take(ll, f_p)
+    # where the likelihood is flat to the scan's (single) precision between neighbouring grid
+    # points, the cell is not resolved: widen the bracket to the end of the flat stretch
+    noise = 1e-5 * (1.0 + np.abs(f0))
+    lo = np.where(f0 - fm < noise, 0.0, lo_cell)
+    hi = np.where(f0 - fp < noise, Ts, hi_cell)
+    # start: vertex of the parabola through the three grid values in x = log(t + v_min) (the
+    # likelihood is much closer to a parabola in x than in log t: the start is ~5x closer to the
+    # root), kept inside the cell; the grid point itself at the ends of the grid
+    x0 = np.log(lo_cell + vms)
+    x1 = np.log(tj + vms)
+    x2 = np.log(hi_cell + vms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d10, d21 = x1 - x0, x2 - x1
+        s10, s21 = (f0 - fm) / d10, (fp - f0) / d21
+        curv = (s21 - s10) / (d21 + d10)                # p(x) = f0 + b (x - x1) + curv (x - x1)^2
+        b = s10 + curv * d10
+        xs = np.minimum(np.maximum(x1 - 0.5 * b / curv, x1 - 0.9 * d10), x1 + 0.9 * d21)
+        start = np.maximum(np.exp(xs) - vms, 0.0)
+    usable = (cell >= 1) & (cell <= G - 2) & (curv < 0) & np.isfinite(start)
+    start = np.where(usable, start, tj)
+    start[cell == 0] = 0.0
+    t, cv, it = _safeguarded_newton(score, (ys, vs), (), lo, hi, start, vms, rtol, max_iter)
+    # safety net: a result on the edge of the cell (other than tau2 = 0) means the scan put the
+    # peak in the wrong cell (e.g. a rounding tie); search again on all of [0, T]
+    edge_tol = 1e-9 * (t + vms)
+    edge = (((np.abs(t - lo) <= edge_tol) & (lo > 0))
+            | ((np.abs(t - hi) <= edge_tol) & (cell < G - 1)))
+    e = np.flatnonzero(edge)
+    if e.size:
+        ye, ve = np.take(ys, e, axis=1), np.take(vs, e, axis=1)
+        t2, cv2, it2 = _safeguarded_newton(score, (ye, ve), (), np.zeros(e.size), Ts[e], t[e],
+                                           vms[e], rtol, max_iter)
+        better = _loglik(ye, ve, t2, reml) >= _loglik(ye, ve, t[e], reml)
+        t[e] = np.where(better, t2, t[e])
+        cv[e] = np.where(better, cv2, cv[e])
+        it[e] += it2
+    t1, c1, i1 = t[:mi], cv[:mi], it[:mi]
+    if sec.size:
+        t2, c2, i2 = t[mi:], cv[mi:], it[mi:]
+        ys2, vs2 = ys[:, mi:], vs[:, mi:]
+        better = _loglik(ys2, vs2, t2, reml) > _loglik(ys2, vs2, t1[sec], reml)
         t1[sec] = np.where(better, t2, t1[sec])
         c1[sec] = np.where(better, c2, c1[sec])
         i1[sec] += i2
+    if idx is None:
+        return np.maximum(t1, 0.0), c1, i1
     tau2[idx] = np.maximum(t1, 0.0)
     conv[idx] = c1
     iters[idx] = i1
