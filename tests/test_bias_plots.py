@@ -57,19 +57,29 @@ def test_bubble_and_sensitivity_plots_render():
 
 
 def test_render_exploration_figures(tmp_path):
+    """The batch entry point of the figure jobs: flat <analysis_id>.<kind>.<fmt> files, the primary
+    measure only, byte-identical on a second run, and one figure alive at a time."""
     from trialmeta import exploration as ex
     from trialmeta.plots.exploration_figures import render_exploration_figures
     from reference_data import load_reference
     t, ref = load_reference("dat.bcg")
-    t = t.assign(source_file="bcg.csv", source_row=np.arange(len(t)) + 2)
+    t = t.assign(source_file="bcg.csv", source_row=np.arange(len(t)) + 2, analysis_id="bcg_tb")
     e = ref["analyses"]["bcg_tb"]["results"]["RR"]["escalc"]
     eff = pd.DataFrame({"analysis_id": "bcg_tb", "measure": "RR", "scale": "log", "study_id": e["study_id"],
                         "yi": e["yi"], "vi": e["vi"], "source_file": "bcg.csv", "source_row": t["source_row"]})
-    cfg = {"subgroups": ["alloc"], "metaregression": ["ablat", "alloc"]}
-    tables = {"leave_one_out": ex.leave_one_out_table(eff), "cumulative": ex.cumulative_table(eff, t),
-              "metaregression": ex.metaregression_table(eff, t, cfg["metaregression"]),
-              "subgroups": ex.subgroups_table(eff, t, cfg["subgroups"])}
-    paths = render_exploration_figures(eff, t, tables, cfg, tmp_path, formats=("svg",))
+    other = eff.assign(measure="OR")                      # not the primary measure: not drawn
+    studies = pd.concat([eff, other], ignore_index=True)
+    pooled = pd.DataFrame({"analysis_id": ["bcg_tb", "bcg_tb"], "measure": ["RR", "OR"], "scale": ["log", "log"],
+                           "primary": [True, False]})
+    cfg = {"subgroups": ["alloc"], "metaregression": ["ablat", "alloc"], "measures": {"binary": ["OR", "RR"]}}
+    tables = {"leave_one_out": ex.leave_one_out_table(studies), "cumulative": ex.cumulative_table(studies, t),
+              "metaregression": ex.metaregression_table(studies, t, cfg["metaregression"]),
+              "subgroups": ex.subgroups_table(studies, t, cfg["subgroups"]), "small_study": ex.small_study_table(studies)}
+    paths = render_exploration_figures(pooled, studies, t, tables, cfg, tmp_path / "a", ["bcg_tb"], formats=("svg",))
     names = sorted(p.name for p in paths)
-    assert names == ["bubble_RR_ablat.svg", "bubble_RR_alloc.svg", "cumulative_RR.svg", "funnel_RR.svg",
-                     "leave_one_out_RR.svg", "subgroups_RR_alloc.svg"]
+    assert names == ["bcg_tb.bubble-ablat.svg", "bcg_tb.bubble-alloc.svg", "bcg_tb.cumulative.svg", "bcg_tb.funnel.svg",
+                     "bcg_tb.leave_one_out.svg", "bcg_tb.subgroups-alloc.svg"]
+    again = render_exploration_figures(pooled, studies, t, tables, cfg, tmp_path / "b", ["bcg_tb"], formats=("svg",))
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in again]
+    # an analysis without study rows, or not in the batch, gets nothing
+    assert render_exploration_figures(pooled, studies, t, tables, cfg, tmp_path / "c", ["other"]) == []

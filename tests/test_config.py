@@ -43,6 +43,9 @@ def test_defaults(data_dir):
         "models": ["random", "fixed", "mh", "peto"],
         "subgroups": [],
         "metaregression": [],
+        "subgroup_common_tau2": False,
+        "metaregression_test": "z",
+        "small_study_min_k": 10,
         "report": {"per_analysis_figures_in_snakemake_report": False},
         "figures": {"formats": ["svg", "png"]},
     }
@@ -68,7 +71,7 @@ def test_single_string_becomes_list(data_dir):
 @pytest.mark.parametrize(
     "config, expected",
     [
-        ({"colour": "red"}, "config: colour: unknown key (known keys: trials, results, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, level, models, subgroups, metaregression, report, figures)"),
+        ({"colour": "red"}, "config: colour: unknown key (known keys: trials, results, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, level, models, subgroups, metaregression, subgroup_common_tau2, metaregression_test, small_study_min_k, report, figures)"),
         ({"tau2_method": ["DL"]}, "config: tau2_method: unknown key (did you mean 'tau2_methods'?)"),
         ({"continuity": {"drop": True}}, "config: continuity.drop: unknown key (did you mean 'drop00'?)"),
         ({"tau2_methods": ["REML", "REM"]}, "config: tau2_methods[1]: unknown tau2 method 'REM' (one of DL, REML, ML, PM, HE, SJ, EB, HS)"),
@@ -78,6 +81,9 @@ def test_single_string_becomes_list(data_dir):
         ({"prediction_interval": "t"}, "config: prediction_interval: unknown value 't' (one of metafor, higgins, none)"),
         ({"min_studies": "2"}, "config: min_studies: must be an integer, got '2' (str)"),
         ({"min_studies": 0}, "config: min_studies: must be >= 1, got 0"),
+        ({"small_study_min_k": 2}, "config: small_study_min_k: must be >= 3, got 2"),
+        ({"metaregression_test": "t"}, "config: metaregression_test: unknown value 't' (one of z, knha)"),
+        ({"subgroup_common_tau2": "yes"}, "config: subgroup_common_tau2: must be true or false, got 'yes' (str)"),
         ({"min_studies": True}, "config: min_studies: must be an integer, got True (bool)"),
         ({"level": 95}, "config: level: must be < 1, got 95 (a proportion, e.g. 0.95)"),
         ({"continuity": {"add": -0.5}}, "config: continuity.add: must be >= 0, got -0.5"),

@@ -20,6 +20,7 @@ import pytest
 
 from cdp_browser import Browser, chromium_path
 from report_tables import CONFIG, HOSTILE, engine_tables, hostile_trials, load_shipped_trials
+from test_report_exploration import built  # noqa: F401 - module fixture: shipped data + dat.bcg, all sections
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.report import build_report
 from trialmeta.report.build import CSP
@@ -97,6 +98,26 @@ def test_shipped_report_renders_cleanly(browser, tmp_path):
         if shot is not None:
             w, h, variety = _png_size_and_variety(shot)
             assert w == 1280 and h >= 600 and variety > 20, (w, h, variety)
+
+
+def test_exploration_sections_render_cleanly(browser, built):  # noqa: F811
+    """Pages with every issue-4 section and figure (dat.bcg: k = 13, funnel plot; the shipped
+    biomarker_selected subgroup analysis): no error, every figure decoded under the CSP."""
+    out = built["out"]
+    shot_dir = Path(os.environ.get("TRIALMETA_SCREENSHOT_DIR", out.parent))
+    for key, min_images in (("bcg", 8), ("intralipid", 2)):
+        page = out / "analyses" / f"{built[key]}.html"
+        n_img = page.read_text(encoding="utf-8").count("<img ")
+        rec = browser.open(page, screenshot=shot_dir / f"report_exploration_{key}.png",
+                           evaluate={"images_ok": IMAGES_OK, "n_images": N_IMAGES, "n_scripts": N_SCRIPTS,
+                                     "text": TEXT})
+        assert rec.loaded and rec.errors == [], (page, rec.errors)
+        assert rec.console == [] and rec.dialogs == [] and rec.exceptions == []
+        assert _only_local(rec, out) == [], rec.requests
+        assert rec.values["n_scripts"] == 0 and rec.values["images_ok"] is True
+        assert rec.values["n_images"] == n_img >= min_images
+        assert sum(u.endswith(".svg") for u in rec.requests) >= min_images
+        assert "Small-study effects" in rec.values["text"]
 
 
 def test_negative_controls_are_detected(browser, tmp_path):

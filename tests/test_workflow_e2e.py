@@ -70,6 +70,28 @@ def test_one_forest_plot_per_analysis(results):
         assert "<svg" in svg and "</svg>" in svg
 
 
+def test_exploration_figures_published_and_in_report(results):
+    """The figure jobs also draw the exploration figures (results/figures/exploration), and the
+    report pages show them: the shipped biomarker_selected subgroup analysis (the intralipid
+    analysis, the only one with trials in both levels) with the data README's caveat."""
+    subgroups = pd.read_csv(results / "tables" / "subgroups.csv")
+    (aid,) = set(subgroups.loc[subgroups["moderator"] == "biomarker_selected", "analysis_id"])
+    exploration = results / "figures" / "exploration"
+    names = sorted(p.name for p in exploration.iterdir())
+    for ext in ("svg", "png"):
+        assert f"{aid}.subgroups-biomarker_selected.{ext}" in names
+    # k >= 3: leave-one-out and cumulative plots; no analysis reaches k = 10, so no funnel plot
+    k = pd.read_csv(results / "tables" / "small_study.csv").groupby("analysis_id")["k"].first()
+    for a in k[k >= 3].index:
+        assert f"{a}.leave_one_out.svg" in names and f"{a}.cumulative.png" in names
+    assert not [n for n in names if ".funnel." in n]
+    page = (results / "report" / "analyses" / f"{aid}.html").read_text(encoding="utf-8")
+    assert f'src="../figures/{aid}.subgroups-biomarker_selected.svg"' in page
+    assert (results / "report" / "figures" / f"{aid}.subgroups-biomarker_selected.svg").is_file()
+    assert "a demonstration contrast, not a powered subgroup analysis" in page
+    assert "Small-study tests not run: k = 2 &lt; 10" in page and "No funnel plot is drawn." in page
+
+
 def test_report_index_and_pages(results):
     report = results / "report"
     index = (report / "index.html").read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
-# One forest-plot job per batch of analyses (trialmeta.workflow_plan.figure_batches). The tables
+# One figure job per batch of analyses (trialmeta.workflow_plan.figure_batches): the forest plot
+# and the exploration figures (trialmeta.plots.exploration_figures) of each analysis. The tables
 # are ancient() inputs and each output directory name carries the digest of its analyses (rows,
 # settings, code): a batch reruns when one of its analyses changed (its new directory is
 # missing), not whenever another analysis changed the pooled table.
@@ -13,6 +14,20 @@ for batch in FIGURE_BATCHES:
             pooled=ancient(stage("tables", "pooled.parquet")),
             studies=ancient(stage("tables", "studies.parquet")),
             trials=ancient(work("validated", "trials.parquet")),
+            # subgroups, meta-regression, leave-one-out, cumulative, small-study tables: the
+            # subgroup forest, bubble, leave-one-out, cumulative and funnel plots
+            exploration=ancient(
+                expand(
+                    work("exploration", "{name}.parquet"),
+                    name=[
+                        "subgroups",
+                        "metaregression",
+                        "leave_one_out",
+                        "cumulative",
+                        "small_study",
+                    ],
+                )
+            ),
         output:
             (
                 report(

@@ -1,13 +1,17 @@
-"""Rule forest_b*: the forest plots of one batch of analyses, rendered in one process.
+"""Rule forest_b*: the forest plots and the exploration figures of one batch of analyses, rendered
+in one process.
 
-Writes <analysis_id>.<format> into the job's output directory (forest_<batch>.<digest>); the
-directories of the same batch with an older digest are removed afterwards.
+Writes <analysis_id>.<format> (forest plot) and <analysis_id>.<kind>.<format> (subgroup forest,
+bubble, leave-one-out, cumulative and funnel plots; trialmeta.plots.names) into the job's output
+directory (forest_<batch>.<digest>); the directories of the same batch with an older digest are
+removed afterwards.
 """
 
 import shutil
 import time
 from pathlib import Path
 
+from trialmeta.plots.exploration_figures import render_exploration_figures
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.workflow_io import read_parquet, run_step
 
@@ -17,15 +21,19 @@ def main(snakemake, log):
     ids = list(snakemake.params.analysis_ids)
     formats = tuple(config["figures"]["formats"])
     out_dir = Path(snakemake.output[0])
-    pooled = read_parquet(snakemake.input.pooled)
-    studies = read_parquet(snakemake.input.studies)
-    trials = read_parquet(snakemake.input.trials)
-    pooled = pooled[pooled["analysis_id"].isin(ids)]
-    studies = studies[studies["analysis_id"].isin(ids)]
-    trials = trials[trials["analysis_id"].isin(ids)]
+
+    def rows(path):
+        df = read_parquet(path)
+        return df[df["analysis_id"].isin(ids)] if "analysis_id" in df.columns else df.iloc[0:0]
+
+    pooled, studies, trials = rows(snakemake.input.pooled), rows(snakemake.input.studies), rows(snakemake.input.trials)
+    tables = {Path(p).stem: rows(p) for p in snakemake.input.exploration}
     started = time.perf_counter()
     written = render_forest_plots(pooled, studies, trials, config, out_dir, ids, formats=formats)
-    log.info("render seconds: %.3f", time.perf_counter() - started)
+    forest_s = time.perf_counter() - started
+    extra = render_exploration_figures(pooled, studies, trials, tables, config, out_dir, ids, formats=formats)
+    log.info("render seconds: forest %.3f, exploration %.3f (%d files)", forest_s,
+             time.perf_counter() - started - forest_s, len(extra))
     expected = {f"{aid}.{fmt}" for aid in ids for fmt in formats}
     missing = expected - {p.name for p in out_dir.iterdir()}
     if missing:
@@ -33,7 +41,8 @@ def main(snakemake, log):
     stale = [d for d in out_dir.parent.glob(f"forest_{snakemake.params.batch}.*") if d != out_dir]
     for d in stale:
         shutil.rmtree(d, ignore_errors=True)
-    log.info("%d analyses -> %d files (%d stale batch directories removed)", len(ids), len(written), len(stale))
+    log.info("%d analyses -> %d files (%d stale batch directories removed)", len(ids), len(written) + len(extra),
+             len(stale))
 
 
 run_step(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -7,6 +7,7 @@ guarantees (atomic replacement of each file, report directory swapped as a whole
 
 import os
 
+from trialmeta.plots.names import is_forest_file
 from trialmeta.publish import publish_results
 from trialmeta.workflow_io import run_step, write_json
 
@@ -17,7 +18,8 @@ def main(snakemake, log):
     for batch_dir in snakemake.input.figures:
         for name in sorted(os.listdir(batch_dir)):
             if not name.startswith("."):
-                files[f"figures/forest/{name}"] = os.path.join(batch_dir, name)
+                folder = "forest" if is_forest_file(name) else "exploration"
+                files[f"figures/{folder}/{name}"] = os.path.join(batch_dir, name)
     manifest = publish_results(files, snakemake.input.report, snakemake.params.results, log=log)
     write_json(manifest, snakemake.output.published)
 

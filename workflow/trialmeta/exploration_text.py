@@ -9,7 +9,7 @@ import pandas as pd
 
 from .plots.labels import format_effect, format_p, measure_info, to_natural
 
-__all__ = ["subgroup_sentence", "metaregression_sentence", "leave_one_out_sentence", "cumulative_sentence",
+__all__ = ["subgroup_sentence", "subgroup_caveat", "level_names", "ordered_levels", "metaregression_sentence", "leave_one_out_sentence", "cumulative_sentence",
            "influence_sentence", "small_study_sentence", "sparse_sentence"]
 
 
@@ -23,28 +23,90 @@ def _excludes_null(lo, hi):
     return bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0))
 
 
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+
+
+def _boolean_level(v):
+    t = str(v).strip().lower()
+    return True if t in _TRUE else (False if t in _FALSE else None)
+
+
+def level_names(moderator, levels) -> dict:
+    """Reader-facing name of each level of a moderator: for a true/false moderator
+    ``biomarker_selected``, "biomarker-selected trials" / "not biomarker-selected"; otherwise
+    "<moderator> = <level>"."""
+    levels = [str(x) for x in levels]
+    flags = [_boolean_level(x) for x in levels]
+    if levels and all(f is not None for f in flags) and len(set(flags)) == len(flags):
+        human = str(moderator).replace("_", "-")
+        return {lev: (f"{human} trials" if f else f"not {human}") for lev, f in zip(levels, flags)}
+    return {lev: f"{moderator} = {lev}" for lev in levels}
+
+
+def ordered_levels(rows: pd.DataFrame) -> pd.DataFrame:
+    """True/false moderators: the "true" level first (the selected trials), else table order."""
+    flags = [_boolean_level(x) for x in rows["level"]]
+    if all(f is not None for f in flags):
+        return rows.assign(_o=[0 if f else 1 for f in flags]).sort_values("_o", kind="stable").drop(columns="_o")
+    return rows
+
+
+def subgroup_caveat(rows: pd.DataFrame) -> str:
+    """The few-trials caveat (data/README.md: "a demonstration contrast, not a powered subgroup
+    analysis") when a level has fewer than 3 trials, with the level sizes; else ""."""
+    if rows.empty or int(rows["k"].min()) >= 3:
+        return ""
+    rows = ordered_levels(rows)
+    mod = rows["moderator"].iloc[0]
+    human = str(mod).replace("_", "-")
+    boolean = all(_boolean_level(x) is not None for x in rows["level"])
+    parts = []
+    for i, (_, r) in enumerate(rows.iterrows()):
+        n = int(r.k)
+        trials = f"trial{'' if n == 1 else 's'}"
+        if boolean:
+            parts.append(f"{n} {human} {trials}" if _boolean_level(r.level) else f"{n} {trials} not {human}")
+        else:
+            parts.append(f"{n} {trials if i == 0 else ''} with {mod} = {r.level}".replace("  ", " "))
+    sizes = " vs ".join(parts)
+    return (f"This comparison rests on few trials ({sizes}): a demonstration contrast, not a powered "
+            "subgroup analysis.")
+
+
 def subgroup_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
-    """e.g. "biomarker_selected = true: RR 1.42 [1.10, 1.83]; false: RR 1.05 [0.90, 1.22]; test for
-    subgroup differences P = 0.03." """
+    """e.g. "Biomarker-selected trials: RR 1.42 [1.10, 1.83] (k = 4); not biomarker-selected: RR 1.05
+    [0.90, 1.22] (k = 5); test for subgroup differences P = 0.03." plus :func:`subgroup_caveat`."""
     if rows.empty:
         return ""
     mod = rows["moderator"].iloc[0]
+    rows = ordered_levels(rows)
+    names = level_names(mod, rows["level"])
     parts = []
     for _, r in rows.iterrows():
         txt = _eff(measure, scale, r.estimate, r.ci_low, r.ci_high)
-        note = " (1 study, not pooled)" if int(r.k) == 1 else f" (k = {int(r.k)})"
-        parts.append(f"{mod} = {r.level}: {txt}{note}")
+        note = " (1 trial, not pooled)" if int(r.k) == 1 else f" (k = {int(r.k)})"
+        parts.append(f"{names[str(r.level)]}: {txt}{note}")
     qp = rows["Q_between_pval"].iloc[0]
     test = (f"test for subgroup differences {format_p(qp)}" if np.isfinite(qp)
             else "test for subgroup differences not estimable")
-    few = " These subgroups rest on few trials; treat the comparison as exploratory." if rows["k"].min() < 3 else ""
-    return "; ".join(parts) + f"; {test}.{few}"
+    text = "; ".join(parts) + f"; {test}."
+    few = subgroup_caveat(rows)
+    if all(_boolean_level(x) is not None for x in rows["level"]):
+        text = text[0].upper() + text[1:]      # "Biomarker-selected trials: ..."
+    return text + (f" {few}" if few else "")
 
 
 def metaregression_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
-    rows = rows[rows["term"].astype(str) != ""]
-    if rows.empty:
-        return "Meta-regression not fitted (moderator constant or too few studies)."
+    fitted = rows[rows["term"].astype(str) != ""]
+    if fitted.empty:
+        why = ""
+        if "status" in rows.columns and len(rows):
+            why = str(rows["status"].iloc[0]).split(":", 1)[-1] if ":" in str(rows["status"].iloc[0]) else ""
+        mod = f" on {rows['moderator'].iloc[0]}" if "moderator" in rows.columns and len(rows) else ""
+        return f"Meta-regression{mod} not fitted: {why}." if why else \
+            f"Meta-regression{mod} not fitted (moderator constant or too few studies)."
+    rows = fitted
     _, is_ratio, _ = measure_info(measure, scale)
     mod = rows["moderator"].iloc[0]
     slopes = rows[rows["term"] != "intrcpt"]

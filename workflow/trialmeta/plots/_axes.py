@@ -7,6 +7,8 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 NICE = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+#: At most this many labelled ticks on a log axis (more overlap at the plots' widths).
+MAX_TICKS = 7
 
 
 def _fmt(v, _pos=None):
@@ -15,13 +17,20 @@ def _fmt(v, _pos=None):
     return f"{v:.3f}".rstrip("0").rstrip(".")
 
 
-def log_ticks(ax, axis: str = "x"):
-    """Nice ratio ticks (0.1, 0.2, 0.5, 1, 2, 5, ...) with plain labels on a log axis."""
+def log_ticks(ax, axis: str = "x", max_ticks: int = MAX_TICKS):
+    """Nice ratio ticks (0.1, 0.2, 0.5, 1, 2, 5, ...) with plain labels on a log axis; on a wide
+    axis only the powers of ten (and the null, 1), so labels never overlap."""
     lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
     lo, hi = min(lo, hi), max(lo, hi)
     ticks = NICE[(NICE >= lo * 0.999) & (NICE <= hi * 1.001)]
-    if ticks.size < 2:
-        ticks = np.array([lo, hi])
+    if ticks.size > max_ticks:
+        decades = ticks[np.isclose(np.log10(ticks), np.round(np.log10(ticks)))]
+        ticks = decades if decades.size >= 2 else ticks[:: int(np.ceil(ticks.size / max_ticks))]
+        while ticks.size > max_ticks:
+            ticks = ticks[::2]
+    if ticks.size < 2:   # a narrow axis: its ends (2 significant digits) and the nice tick inside
+        ends = [float(f"{lo * 1.02:.2g}"), float(f"{hi * 0.98:.2g}")]
+        ticks = np.unique(np.concatenate([[e for e in ends if lo <= e <= hi], ticks]))
     a = ax.xaxis if axis == "x" else ax.yaxis
     a.set_major_locator(FixedLocator(ticks))
     a.set_major_formatter(FuncFormatter(_fmt))

@@ -6,28 +6,31 @@ ratio measures), as metafor's ``regplot``."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from ._axes import log_ticks
-from .labels import measure_info
+from .labels import clean_text, measure_info
 from .style import PALETTE, new_figure
 
 __all__ = ["bubble_plot"]
 
 
 def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=None, moderator="",
-                levels=None, level_estimates=None, level_ci=None, title: str = "",
-                width: float = 5.5, height: float = 4.0):
+                levels=None, level_estimates=None, level_ci=None, title: str = "", crit=None,
+                width: float = 5.5, height: float = 3.8):
     """``x`` numeric moderator values (or level labels when ``levels`` is given); ``coef``/``vcov``
     of ``intrcpt + slope`` for the fitted line; ``level_estimates``/``level_ci`` ((L,), (L, 2))
-    for a categorical moderator."""
+    for a categorical moderator. ``crit``: critical value of the confidence band (default the
+    normal 97.5% quantile; a t quantile for Knapp-Hartung)."""
     name, is_ratio, null = measure_info(measure, scale)
     tr = np.exp if is_ratio else (lambda a: a)
     yi = np.asarray(yi, float)
     w = 1.0 / (np.asarray(vi, float) + (tau2 if np.isfinite(tau2) else 0.0))
     size = 400 * w / w.max()
     fig = new_figure(width, height)
-    ax = fig.add_subplot(1, 1, 1)
+    # fixed margins instead of tight_layout (which draws the figure once more)
+    ax = fig.add_axes([0.8 / width, 0.55 / height, 1 - 1.0 / width, 1 - (0.55 + (0.35 if title else 0.15)) / height])
     ax.spines["left"].set_visible(True)
     if levels is None:
         xv = np.asarray(x, float)
@@ -40,8 +43,10 @@ def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=
             se = np.sqrt(np.einsum("ij,jk,ik->i", G, np.asarray(vcov, float), G)) if vcov is not None else None
             ax.plot(g, tr(fit), color=PALETTE["pooled"], lw=1.0, zorder=4)
             if se is not None:
-                z = stats.norm.isf(0.025)
+                z = stats.norm.isf(0.025) if crit is None else float(crit)
                 ax.fill_between(g, tr(fit - z * se), tr(fit + z * se), color=PALETTE["grid"], zorder=1)
+        if np.all(np.isfinite(xv)) and np.all(xv == np.round(xv)):
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.set_xlabel(moderator)
     else:
         labels = [str(v) for v in x]
@@ -55,7 +60,7 @@ def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=
             ax.errorbar(np.arange(len(levels)) + 0.3, tr(le), yerr=np.abs(tr(ci.T) - tr(le)), fmt="D",
                         color=PALETTE["pooled"], ms=5, capsize=3, zorder=4)
         ax.set_xticks(np.arange(len(levels)))
-        ax.set_xticklabels(list(levels))
+        ax.set_xticklabels([clean_text(lev, 24) for lev in levels])
         ax.set_xlim(-0.6, len(levels) - 0.4)
         ax.set_xlabel(moderator)
     ax.axhline(null, color=PALETTE["null"], lw=0.7, ls=":")
@@ -64,6 +69,5 @@ def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=
         log_ticks(ax, "y")
     ax.set_ylabel(name)
     if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+        fig.text(0.02, 1 - 0.08 / height, title, ha="left", va="top", fontsize=9)
     return fig

@@ -35,7 +35,8 @@ def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, 
     fy = np.asarray([] if fill_yi is None else fill_yi, float)
     fse = np.sqrt(np.asarray([] if fill_vi is None else fill_vi, float))
     fig = new_figure(width, height)
-    ax = fig.add_subplot(1, 1, 1)
+    # fixed margins instead of tight_layout (which draws the figure once more)
+    ax = fig.add_axes([0.75 / width, 0.55 / height, 1 - 0.95 / width, 1 - (0.55 + (0.35 if title else 0.15)) / height])
     se_all = np.concatenate([se, fse]) if fse.size else se
     se_max = float(np.nanmax(se_all)) * 1.08 if se_all.size else 1.0
     grid = np.linspace(0, se_max, 200)
@@ -73,6 +74,5 @@ def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, 
     h, lab = ax.get_legend_handles_labels()
     ax.legend(handles=h + handles, fontsize=7, loc="lower right", frameon=True)
     if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+        fig.text(0.02, 1 - 0.08 / height, title, ha="left", va="top", fontsize=9)
     return fig

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._axes import log_ticks
-from .labels import format_effect, measure_info
+from .labels import clean_text, format_effect, measure_info
 from .style import PALETTE, new_figure
 
 __all__ = ["leave_one_out_plot", "cumulative_plot"]
@@ -37,7 +37,7 @@ def _rows_plot(labels, est, lo, hi, extra_text, *, measure, scale, overall, titl
     ax.set_yticks([])
     ax.set_xlabel(f"{name}{xlabel_note}")
     for y, lab, e, a, b, t in zip(yy, labels, est, lo, hi, extra_text):
-        ax.annotate(str(lab)[:42], (0, y), xycoords=("figure fraction", "data"), xytext=(6, 0),
+        ax.annotate(clean_text(lab, 42), (0, y), xycoords=("figure fraction", "data"), xytext=(6, 0),
                     textcoords="offset points", va="center", fontsize=8)
         txt = format_effect(tr(e), tr(a), tr(b)) if np.isfinite(e) else "not estimable"
         ax.annotate(f"{txt}   {t}", (0.70, y), xycoords=("figure fraction", "data"), va="center", fontsize=8)

@@ -30,6 +30,8 @@ from trialmeta.plots.labels import (
     analysis_labels, choose_decimals, describe_status, favours_therapy_side, format_effect,
     format_number, format_p, level_text, measure_info, parse_bool, to_natural,
 )
+from trialmeta.plots.names import split_figure_name
+from trialmeta.report.exploration_sections import estimator_summary, exploration_context
 from trialmeta.safe_csv import atomic_write_bytes
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
@@ -317,18 +319,63 @@ def _group_by_measure(rows: list[dict]) -> list[dict]:
     return [{"measure": m, "name": f"{measure_info(m)[0]} ({m})", "rows": rs} for m, rs in groups.items()]
 
 
-def _table(df: pd.DataFrame | None, aid: str) -> dict | None:
-    """Rows of an exploration table for one analysis, as strings (generic section rendering)."""
-    if df is None or not isinstance(df, pd.DataFrame) or "analysis_id" not in df.columns:
+def _wald_ci(pa: pd.DataFrame, prim, config: dict):
+    """(ci_low, ci_high) of the random-effects row with the primary tau2 estimator and a Wald CI
+    (the CI the leave-one-out rows use); the primary row's CI when there is none."""
+    if prim is None:
         return None
-    sub = df[df["analysis_id"].astype(str) == aid]
-    cols = [c for c in sub.columns if c != "analysis_id"]
-    return {"columns": [str(c) for c in cols],
-            "rows": [[_fmt_cell(v) for v in rec] for rec in sub[cols].itertuples(index=False, name=None)]}
+    t0 = (config.get("tau2_methods") or ["REML"])[0]
+    if {"model", "tau2_method", "ci_method", "measure"} <= set(pa.columns):
+        cand = pa[(pa["model"] == "random") & (pa["tau2_method"].astype(str) == str(t0))
+                  & (pa["ci_method"].astype(str) == "wald") & (pa["measure"].astype(str) == str(prim["measure"]))]
+        if len(cand):
+            return _f(cand.iloc[0], "ci_low"), _f(cand.iloc[0], "ci_high")
+    return _f(prim, "ci_low"), _f(prim, "ci_high")
 
 
-def methods_paragraphs(config: dict, pooled: pd.DataFrame) -> list[str]:
-    """Methods text generated from the config and from what the pooled table actually holds."""
+def _exploration_rows(exploration: dict) -> dict:
+    """Each exploration table split by analysis id: {key: {analysis_id: rows}}."""
+    out = {}
+    for key, _ in EXPLORATION_SECTIONS:
+        df = exploration.get(key)
+        if isinstance(df, pd.DataFrame) and "analysis_id" in df.columns:
+            out[key] = {str(a): g for a, g in df.groupby(df["analysis_id"].astype(str), sort=False)}
+    return out
+
+
+def exploration_methods(config: dict) -> str:
+    """Methods text of the issue-4 analyses (subgroups, meta-regression, sensitivity, bias)."""
+    tau2 = (config.get("tau2_methods") or ["REML"])[0]
+    subs = [str(m) for m in (config.get("subgroups") or [])]
+    mods = [str(m) for m in (config.get("metaregression") or [])]
+    min_k = config.get("small_study_min_k", 10)
+    parts = []
+    if subs:
+        parts.append(f"Subgroup analyses by {', '.join(subs)}: random-effects pooling within each level "
+                     + ("with one tau\u00b2 shared by all levels" if parse_bool(config.get("subgroup_common_tau2"))
+                        else "with a separate tau\u00b2 per level")
+                     + f" ({tau2}, Wald-type CIs) and the test for subgroup differences (Q between subgroups, "
+                     "chi\u00b2 with levels \u2212 1 df); levels with one trial are shown but not pooled.")
+    if mods:
+        test = ("Knapp-Hartung t and F tests" if str(config.get("metaregression_test", "z")) == "knha"
+                else "Wald z tests and the chi\u00b2 omnibus test")
+        parts.append(f"Mixed-effects meta-regression on {', '.join(mods)} (one moderator per model, "
+                     f"{tau2 if tau2 in ('REML', 'ML', 'DL') else 'REML'} residual tau\u00b2, {test}; R\u00b2 as the "
+                     "proportional reduction of tau\u00b2).")
+    parts.append("Sensitivity: leave-one-out and cumulative (by publication year) random-effects analyses "
+                 "with Wald-type CIs, influence diagnostics as metafor's influence() (Viechtbauer & Cheung "
+                 "2010), and the conclusion of every tau\u00b2 estimator \u00d7 CI method combination side by side.")
+    parts.append(f"Small-study effects only for analyses with at least {min_k} trials (Cochrane Handbook "
+                 "13.3.5.4): contour-enhanced funnel plot (Peters et al. 2008), Egger's regression test in its "
+                 "random-effects and classical forms (Egger et al. 1997), Begg & Mazumdar's rank correlation "
+                 "(1994) and trim-and-fill with the L0 estimator (Duval & Tweedie 2000). Binary analyses with "
+                 "zero cells are also pooled with Mantel-Haenszel (no correction), Peto and the risk difference.")
+    return " ".join(parts)
+
+
+def methods_paragraphs(config: dict, pooled: pd.DataFrame, exploration: bool = False) -> list[str]:
+    """Methods text generated from the config and from what the pooled table actually holds
+    (plus the issue-4 methods when the report has the exploration tables)."""
     lvl = level_text(config)
     meas = config.get("measures") or {}
     cont = config.get("continuity") or {}
@@ -405,6 +452,8 @@ def methods_paragraphs(config: dict, pooled: pd.DataFrame) -> list[str]:
           (f" An analysis needs at least {ms} trial(s) to be included." if ms not in (None, "", 1) else ""))
     p3 += (" All numbers were computed by trialmeta, whose results are tested against R's metafor 3.8-1 "
            "(Viechtbauer 2010) at a relative tolerance of 1e-10 (closed form) and 1e-8 (iterative estimators).")
+    if exploration:
+        out.append(exploration_methods(config))
     out.append(p3)
     return out
 
@@ -491,14 +540,14 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
             general.append(text)
     general = sorted(dict.fromkeys(general))
 
+    ex_by = _exploration_rows(exploration)
     # figures
     fig_names = defaultdict(list)
     if figures_dir is not None and figures_dir.is_dir():
         for p in sorted(figures_dir.iterdir()):
             if p.suffix.lower() not in (".svg", ".png") or not p.is_file():
                 continue
-            stem = p.name[: -len(p.suffix)]
-            aid = stem.split(".", 1)[0]
+            aid = split_figure_name(p.name)[0]
             if aid in p_by or aid in s_by:
                 fig_names[aid].append(p.name)
                 atomic_write_bytes(out_dir / "figures" / p.name, p.read_bytes())
@@ -562,15 +611,22 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
             "forest_svg": forest,
             "forest_png": forest_png,
             "figures": [n for n in fig_names[aid] if n not in (forest, forest_png)],
-            "exploration": {key: _table(exploration.get(key), aid) for key, _ in EXPLORATION_SECTIONS},
+            "exploration": exploration_context(
+                aid, measure, prim.get("scale") if prim is not None else None, k,
+                {key: rows.get(aid, pd.DataFrame(columns=["analysis_id"])) for key, rows in ex_by.items()},
+                {n: n for n in fig_names[aid]}, config, ta, _wald_ci(pa, prim, config)),
+            "estimators": estimator_summary(pa, measure),
             "null": f"{null:g}",
         }
+        entry["subgroup_entries"] = entry["exploration"]["subgroups"]["entries"]
+        entry["estimator_flag"] = any(e["flag"] and e["primary"] for e in entry["estimators"])
+        entry["small_study_ran"] = bool(entry["exploration"]["small_study"]["entries"])
         analyses.append(entry)
     analyses.sort(key=lambda a: (a["condition"].casefold(), a["therapy"].casefold(), a["outcome"].casefold(), a["id"]))
 
     common = {
         "csp": CSP,
-        "methods": methods_paragraphs(config, pooled),
+        "methods": methods_paragraphs(config, pooled, exploration=bool(ex_by)),
         "sections": EXPLORATION_SECTIONS,
         "title": "trialmeta report",
         "lvl": level_text(config),
@@ -596,6 +652,9 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
 
     index = env.get_template("index.html.j2").render(
         analyses=analyses, general_warnings=general, root="",
+        subgroup_moderators=[str(m) for m in (config.get("subgroups") or [])],
+        n_small_study=sum(a["small_study_ran"] for a in analyses),
+        small_study_min_k=config.get("small_study_min_k", 10),
         provenance=_provenance_rows(provenance) if provenance else [],
         n_warnings=sum(len(a["warnings"]) for a in analyses) + len(general), **common)
     return atomic_write_bytes(out_dir / "index.html", index.encode("utf-8"))
