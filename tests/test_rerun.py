@@ -38,3 +38,13 @@ def test_one_row_edit_reruns_one_figure_job():
     # the figure job that rendered this analysis's plot in the finished run (forest_<batch>.<digest>)
     (batch_dir,) = [d for d in (project / STAGE_FIGURES).iterdir() if (d / f"{aid}.svg").is_file()]
     assert rule == batch_dir.name.split(".")[0], (rule, batch_dir.name)
+
+    # run it: the figure job draws only the edited analysis; the rest of its batch comes from the
+    # render cache (trialmeta.render_cache), and the published figure is the new one
+    before = (project / "results" / "figures" / "forest" / f"{aid}.svg").read_bytes()
+    snakemake(project, "--cores", "2")
+    log = (project / ".snakemake/trialmeta/results/logs" / f"{rule}.log").read_text()
+    cached = int(re.search(r"; (\d+) analyses from the cache\)", log).group(1))
+    total = int(re.search(r"(\d+) analyses -> \d+ files", log).group(1))
+    assert total >= 2 and cached == total - 1, log
+    assert (project / "results" / "figures" / "forest" / f"{aid}.svg").read_bytes() != before

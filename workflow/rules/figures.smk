@@ -45,6 +45,8 @@ for batch in FIGURE_BATCHES:
             CONDA_ENV
         params:
             analysis_ids=batch.analysis_ids,
+            digests=batch.digests,
+            cache_dir=work("render_cache", "figures"),
             batch=batch.name,
             config=CFG,
         script:

@@ -17,5 +17,7 @@ rule report:
     params:
         config=CFG,
         tmp_dir=work("tmp"),
+        # pages whose inputs did not change are linked from here, not rendered again
+        cache_dir=work("render_cache", "report"),
     script:
         "../scripts/report.py"

@@ -4,7 +4,9 @@ in one process.
 Writes <analysis_id>.<format> (forest plot) and <analysis_id>.<kind>.<format> (subgroup forest,
 bubble, leave-one-out, cumulative and funnel plots; trialmeta.plots.names) into the job's output
 directory (forest_<batch>.<digest>); the directories of the same batch with an older digest are
-removed afterwards.
+removed afterwards. Analyses whose digest (rows, settings, code) is in the render cache are not
+drawn again: their files are linked from the cache (trialmeta.render_cache), so a one-row edit
+redraws one analysis, not its whole batch.
 """
 
 import shutil
@@ -13,6 +15,8 @@ from pathlib import Path
 
 from trialmeta.plots.exploration_figures import render_exploration_figures
 from trialmeta.plots.forest import render_forest_plots
+from trialmeta.plots.names import split_figure_name
+from trialmeta import render_cache
 from trialmeta.workflow_io import read_parquet, run_step
 
 
@@ -26,14 +30,25 @@ def main(snakemake, log):
         df = read_parquet(path)
         return df[df["analysis_id"].isin(ids)] if "analysis_id" in df.columns else df.iloc[0:0]
 
+    cache, digests = snakemake.params.cache_dir, dict(snakemake.params.digests)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cached = [aid for aid in ids if render_cache.restore(cache, aid, digests[aid], out_dir) is not None]
+    ids = [aid for aid in ids if aid not in set(cached)]
     pooled, studies, trials = rows(snakemake.input.pooled), rows(snakemake.input.studies), rows(snakemake.input.trials)
     tables = {Path(p).stem: rows(p) for p in snakemake.input.exploration}
     started = time.perf_counter()
     written = render_forest_plots(pooled, studies, trials, config, out_dir, ids, formats=formats)
     forest_s = time.perf_counter() - started
     extra = render_exploration_figures(pooled, studies, trials, tables, config, out_dir, ids, formats=formats)
-    log.info("render seconds: forest %.3f, exploration %.3f (%d files)", forest_s,
-             time.perf_counter() - started - forest_s, len(extra))
+    log.info("render seconds: forest %.3f, exploration %.3f (%d files; %d analyses from the cache)", forest_s,
+             time.perf_counter() - started - forest_s, len(extra), len(cached))
+    by_id = {}
+    for p in [*written, *extra]:
+        by_id.setdefault(split_figure_name(Path(p).name)[0], []).append(p)
+    for aid in ids:
+        render_cache.store(cache, aid, digests[aid], by_id.get(aid, []))
+    render_cache.prune(cache, digests)
+    ids = ids + cached
     expected = {f"{aid}.{fmt}" for aid in ids for fmt in formats}
     missing = expected - {p.name for p in out_dir.iterdir()}
     if missing:

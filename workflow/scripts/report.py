@@ -43,6 +43,7 @@ def main(snakemake, log):
             snakemake.output.report,
             provenance=provenance,
             exploration={Path(p).stem: read_parquet(p) for p in snakemake.input.exploration},
+            cache_dir=snakemake.params.cache_dir,
         )
     finally:
         shutil.rmtree(figures, ignore_errors=True)

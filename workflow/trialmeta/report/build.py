@@ -16,7 +16,10 @@ previous index in place.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +35,7 @@ from trialmeta.plots.labels import (
 )
 from trialmeta.plots.names import split_figure_name
 from trialmeta.report.exploration_sections import estimator_summary, exploration_context
+from trialmeta import render_cache
 from trialmeta.safe_csv import atomic_write_bytes
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
@@ -494,9 +498,55 @@ def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
     return "generic"
 
 
+#: The fields of an analysis that the index page shows (what the page cache keeps of an entry).
+INDEX_FIELDS = ("id", "href", "therapy", "comparator", "condition", "outcome", "effect", "k", "measure_name",
+                "model", "pi", "I2", "tau2", "status", "status_ok", "status_short", "summary", "warnings",
+                "estimator_flag", "small_study_ran")
+
+
+def _index_fields(entry: dict) -> dict:
+    out = {f: entry[f] for f in INDEX_FIELDS}
+    out["subgroup_entries"] = [{"sentences": list(e["sentences"][:1]), "flag": bool(e["flag"])}
+                               for e in entry["subgroup_entries"]]
+    return out
+
+
+def _rows_digest(df: pd.DataFrame | None) -> dict[str, str]:
+    """analysis_id -> digest of that analysis's rows of ``df`` (values and column names)."""
+    if df is None or not len(df) or "analysis_id" not in df.columns:
+        return {}
+    row_hash = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    head = json.dumps([str(c) for c in df.columns]).encode()
+    codes, uniques = pd.factorize(df["analysis_id"].astype(str), sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return {str(uniques[codes[g[0]]]): hashlib.sha256(head + row_hash[g].tobytes()).hexdigest()
+            for g in np.split(order, bounds)}
+
+
+def _package_digest() -> str:
+    """Digest of the trialmeta code and templates (a changed template re-renders every page)."""
+    from trialmeta.workflow_plan import code_digest
+    return code_digest()
+
+
+def _link_file(src: Path, dst: Path) -> None:
+    """``dst`` becomes ``src`` (hard link, else a copy), replaced atomically."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:
+        atomic_write_bytes(dst, Path(src).read_bytes())
+        return
+    os.replace(tmp, dst)
+
+
 def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFrame, config: dict,
                  warnings, figures_dir, out_dir, provenance: dict | None = None, *,
-                 exploration: dict | None = None) -> Path:
+                 exploration: dict | None = None, cache_dir=None) -> Path:
     """Write the offline report into ``out_dir`` and return the path of ``index.html``.
 
     Files: ``index.html``, ``analyses/<analysis_id>.html``, ``static/report.css``,
@@ -504,6 +554,10 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
     ``<analysis_id>.svg``). ``warnings``: list of :class:`trialmeta.errors.Problem` (attached to an
     analysis by ``file``/``row`` = the trial row's ``source_file``/``source_row``; others are listed
     on the index). ``exploration``: optional issue-4 tables keyed as :data:`EXPLORATION_SECTIONS`.
+    ``cache_dir``: optional page cache (:mod:`trialmeta.render_cache`): an analysis page whose
+    inputs (its rows of every table, its warnings and figures, the config, the code and the
+    shared methods text) are unchanged since a previous build is linked from the cache instead of
+    being rendered again; the output is byte-identical either way.
     """
     config = dict(config or {})
     out_dir = Path(out_dir)
@@ -550,10 +604,34 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
             aid = split_figure_name(p.name)[0]
             if aid in p_by or aid in s_by:
                 fig_names[aid].append(p.name)
-                atomic_write_bytes(out_dir / "figures" / p.name, p.read_bytes())
+                _link_file(p, out_dir / "figures" / p.name)
+
+    common = {
+        "csp": CSP,
+        "methods": methods_paragraphs(config, pooled, exploration=bool(ex_by)),
+        "sections": EXPLORATION_SECTIONS,
+        "title": "trialmeta report",
+        "lvl": level_text(config),
+    }
+    page = env.get_template("analysis.html.j2")
+    (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
+    keys = {}
+    if cache_dir is not None:
+        base = json.dumps([config, common, _package_digest()], sort_keys=True, default=str)
+        digests = [_rows_digest(df) for df in (pooled, studies, trials, *exploration.values())]
+        for aid in ids:
+            parts = [base, *(d.get(aid, "") for d in digests), *sorted(dict.fromkeys(w_by.get(aid, []))),
+                     *fig_names[aid]]
+            keys[aid] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     analyses = []
     for aid in ids:
+        if aid in keys:
+            hit = render_cache.entry_dir(cache_dir, aid, keys[aid])
+            if hit.is_dir():
+                _link_file(hit / "page.html", out_dir / "analyses" / f"{aid}.html")
+                analyses.append(json.loads((hit / "index.json").read_text(encoding="utf-8")))
+                continue
         pa = p_by.get(aid, pooled.iloc[0:0])
         sa = s_by.get(aid, studies.iloc[0:0])
         ta = t_by.get(aid)
@@ -621,24 +699,21 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
         entry["subgroup_entries"] = entry["exploration"]["subgroups"]["entries"]
         entry["estimator_flag"] = any(e["flag"] and e["primary"] for e in entry["estimators"])
         entry["small_study_ran"] = bool(entry["exploration"]["small_study"]["entries"])
+        html = atomic_write_bytes(out_dir / "analyses" / f"{aid}.html",
+                                  page.render(a=entry, root="../", **common).encode("utf-8"))
+        entry = _index_fields(entry)
+        if aid in keys:
+            index_json = out_dir / f".{aid}.index.json"
+            atomic_write_bytes(index_json, json.dumps(entry, sort_keys=True).encode("utf-8"))
+            render_cache.store(cache_dir, aid, keys[aid], {"page.html": html, "index.json": index_json})
+            index_json.unlink()
         analyses.append(entry)
     analyses.sort(key=lambda a: (a["condition"].casefold(), a["therapy"].casefold(), a["outcome"].casefold(), a["id"]))
 
-    common = {
-        "csp": CSP,
-        "methods": methods_paragraphs(config, pooled, exploration=bool(ex_by)),
-        "sections": EXPLORATION_SECTIONS,
-        "title": "trialmeta report",
-        "lvl": level_text(config),
-    }
     static_css = (_HERE / "static" / "report.css").read_bytes()
     atomic_write_bytes(out_dir / "static" / "report.css", static_css)
-
-    page = env.get_template("analysis.html.j2")
-    (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
-    for a in analyses:
-        html = page.render(a=a, root="../", **common)
-        atomic_write_bytes(out_dir / "analyses" / f"{a['id']}.html", html.encode("utf-8"))
+    if keys:
+        render_cache.prune(cache_dir, keys)
     # remove pages and figure copies of analyses that no longer exist (a rerun into the same folder)
     keep = {f"{a['id']}.html" for a in analyses}
     for old in sorted((out_dir / "analyses").glob("*.html")):
