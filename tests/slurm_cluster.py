@@ -13,9 +13,15 @@ SLURM 22.05 and snakemake-executor-plugin-slurm 2.8.0):
   cluster therefore writes that file, backs up any file that was there, and restores it on
   :meth:`SlurmCluster.stop`. A global lock serialises clusters on one machine.
 * Each daemon runs in the foreground (``-D`` / ``-F``) as a child of this process in its own
-  session, so it is stopped by exactly its PID (cross-checked with its pid file).
-* ``JobCompType=jobcomp/filetxt`` records every finished job (id, name, state) in a plain file:
-  the proof that jobs really went through the scheduler without accounting.
+  session, so it is stopped by exactly its PID (cross-checked with its pid file). Each also
+  gets SIGTERM from the kernel if this process dies without running :meth:`SlurmCluster.stop`
+  (``PR_SET_PDEATHSIG``: a killed test run leaves no daemons behind; the next run restores
+  ``slurm.conf``).
+* ``JobCompType=jobcomp/filetxt`` records every finished job (id, name, state, partition,
+  working directory) in a plain file: the proof that jobs really went through the scheduler
+  without accounting.
+* Two partitions: ``debug`` (the default) and ``other``, so a test can prove that a partition
+  named in the profile reaches ``sbatch``.
 
 Usage::
 
@@ -27,6 +33,7 @@ Usage::
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import re
@@ -119,6 +126,22 @@ def ensure_slurm_installed(timeout: float = 600) -> None:
     )
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the forked child before exec: SIGTERM when the process that started it dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() still stops the daemons
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -141,6 +164,8 @@ class FinishedJob:
     name: str
     state: str
     exit_code: str
+    partition: str = ""
+    work_dir: str = ""
 
 
 class SlurmCluster:
@@ -150,9 +175,13 @@ class SlurmCluster:
     exactly the daemons this object started, by PID, and restores ``/etc/slurm/slurm.conf``.
     """
 
-    def __init__(self, root: Path, *, partition: str = "debug", min_job_age: int = 600):
+    def __init__(
+        self, root: Path, *, partition: str = "debug", other_partition: str = "other",
+        min_job_age: int = 600,
+    ):  # fmt: skip
         self.root = Path(root).resolve()
-        self.partition = partition
+        self.partition = partition  # the default partition
+        self.other_partition = other_partition  # same node, not the default
         self.min_job_age = min_job_age
         self.ctld_port = _free_port()
         self.slurmd_port = _free_port()
@@ -175,6 +204,10 @@ class SlurmCluster:
         self._lock_fd: int | None = None
         self._conf_installed = False
         self._backup: Path | None = None
+        # /etc/slurm/slurm.conf as it was before start() and as stop() left it, both read while
+        # holding the lock (another process's cluster may install its own file right after)
+        self.conf_before: bytes | None = None
+        self.conf_after_stop: bytes | None = None
         self.node_name = socket.gethostname().split(".")[0]
 
     # ------------------------------------------------------------------ config
@@ -230,6 +263,7 @@ JobCompLoc={self.jobcomp_log}
 MailProg=/bin/true
 {node}
 PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={self.other_partition} Nodes=ALL Default=NO MaxTime=INFINITE State=UP
 """
 
     # ------------------------------------------------------------------ lock and conf file
@@ -265,6 +299,7 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             else:
                 SLURM_CONF.unlink()
         SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        self.conf_before = _read_or_none(SLURM_CONF)
         if SLURM_CONF.exists():
             shutil.copy2(SLURM_CONF, backup)
             self._backup = backup
@@ -296,6 +331,7 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: signals do not leak either way
                 cwd=self.root,
+                preexec_fn=_die_with_parent,
             )
         finally:
             out.close()
@@ -378,6 +414,7 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 try:
                     if self._run(["squeue", "-h", "-o", "%i"], timeout=10).stdout.strip():
                         self._run(["scancel", f"--partition={self.partition}"], timeout=10)
+                        self._run(["scancel", f"--partition={self.other_partition}"], timeout=10)
                         # let slurmd end the job steps before it goes away itself
                         deadline = time.monotonic() + 15
                         while time.monotonic() < deadline and self._run(
@@ -406,7 +443,10 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         finally:
             self._procs.clear()
             try:
+                installed = self._conf_installed
                 self._restore_conf()
+                if installed:
+                    self.conf_after_stop = _read_or_none(SLURM_CONF)
             finally:
                 self._release_lock()
 
@@ -427,7 +467,8 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             if "JobId" in f:
                 jobs.append(
                     FinishedJob(int(f["JobId"]), f.get("Name", ""), f.get("JobState", ""),
-                                f.get("ExitCode", ""))
+                                f.get("ExitCode", ""), f.get("Partition", ""),
+                                f.get("WorkDir", ""))
                 )  # fmt: skip
         return jobs
 

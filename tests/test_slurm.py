@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import slurm_cluster
-from slurm_cluster import SLURM_CONF, SlurmCluster, SlurmUnavailable, ensure_slurm_installed
+from slurm_cluster import SlurmCluster, SlurmUnavailable, ensure_slurm_installed
 
 pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
@@ -46,7 +46,6 @@ def cluster(tmp_path_factory):
         ensure_slurm_installed()
     except SlurmUnavailable as exc:
         pytest.skip(f"no local SLURM: {exc}")
-    conf_before = SLURM_CONF.read_bytes() if SLURM_CONF.exists() else None
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm-cluster"))
     try:
         cluster.start()  # stops what it started itself if it fails half-way
@@ -54,9 +53,10 @@ def cluster(tmp_path_factory):
     finally:
         cluster.stop()
     # exactly the daemons we started are gone, and the machine's slurm.conf is as it was
+    # (compared under the cluster lock: another xdist worker may start its cluster right after)
     assert set(cluster.last_pids) == {"munged", "slurmctld", "slurmd"}
     assert all(not _pid_alive(p) for p in cluster.last_pids.values())
-    assert (SLURM_CONF.read_bytes() if SLURM_CONF.exists() else None) == conf_before
+    assert cluster.conf_after_stop == cluster.conf_before
 
 
 def _pid_alive(pid: int) -> bool:
@@ -139,12 +139,16 @@ def run_snakemake(args, *, cwd: Path, cluster: SlurmCluster | None, timeout: flo
         proc.kill()
 
 
-def slurm_args(*extra) -> list[str]:
-    return ["--workflow-profile", str(SLURM_PROFILE), *FAST_POLL, *extra]
+def slurm_args(*extra, profile: Path = SLURM_PROFILE) -> list[str]:
+    return ["--workflow-profile", str(profile), *FAST_POLL, *extra]
 
 
-def assert_went_through_slurm(run: Run, cluster: SlurmCluster, before: set[int], expected: int):
-    """The jobs Snakemake submitted are exactly the new ones slurmctld accepted and finished."""
+def assert_went_through_slurm(
+    run: Run, cluster: SlurmCluster, before: set[int], *, expected: int, workdir: Path,
+    partition: str,
+):  # fmt: skip
+    """The jobs Snakemake submitted are exactly the new ones slurmctld accepted and finished,
+    all COMPLETED, in ``partition``, in ``workdir``, named after this Snakemake run."""
     reported = set(run.slurm_job_ids())
     accepted = set(cluster.submitted_job_ids()) - before
     finished = {j.job_id: j for j in cluster.finished_jobs() if j.job_id not in before}
@@ -152,17 +156,17 @@ def assert_went_through_slurm(run: Run, cluster: SlurmCluster, before: set[int],
     assert len(reported) == expected, f"expected {expected} SLURM jobs, got {sorted(reported)}{context}"
     assert reported == accepted, f"snakemake {sorted(reported)} vs slurmctld {sorted(accepted)}{context}"
     assert set(finished) == reported, f"jobcomp records {sorted(finished)}{context}"
+    assert run.run_uuid(), f"no SLURM run ID in the output{context}"
     for job in finished.values():
         assert job.state == "COMPLETED" and job.exit_code == "0:0", f"{job}{context}"
         assert job.name == run.run_uuid(), f"job {job.job_id} named {job.name}{context}"
+        assert job.partition == partition, f"{job}{context}"
+        assert Path(job.work_dir).resolve() == workdir.resolve(), f"{job}{context}"
 
 
-def tree_files(root: Path, skip_dirs=("logs", "benchmarks", ".snakemake")) -> dict[str, Path]:
-    return {
-        p.relative_to(root).as_posix(): p
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not set(p.relative_to(root).parts) & set(skip_dirs)
-    }
+def tree_files(root: Path) -> dict[str, Path]:
+    """Every file under ``root`` (hidden ones too), by relative path."""
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def assert_same_outputs(local: Path, slurm: Path) -> int:
@@ -195,6 +199,7 @@ def test_slurm_conf_is_backed_up_and_restored(tmp_path, monkeypatch):
     conf.write_text("site config\n")
     cluster._install_conf()
     assert conf.read_text().startswith(slurm_cluster.MARKER)
+    assert cluster.conf_before == b"site config\n"
     cluster._restore_conf()
     assert conf.read_text() == "site config\n"
     assert list(conf.parent.iterdir()) == [conf]
@@ -288,6 +293,9 @@ def test_harness_tiny_workflow_through_slurm(cluster, tmp_path):
     finished = {j.job_id: j for j in cluster.finished_jobs() if j.job_id not in before}
     assert set(finished) == reported, cluster.log_tails()
     assert all(j.name == run.run_uuid() for j in finished.values())
+    # no partition in the shipped profile: SLURM's default partition
+    assert all(j.partition == cluster.partition for j in finished.values())
+    assert all(Path(j.work_dir).resolve() == slurm.resolve() for j in finished.values())
     # each rule saw the SLURM job it ran in (recorded by SLURM as COMPLETED / FAILED);
     # `combine` ran on the submit host
     square_job = int((slurm / "logs/square/a.log").read_text())
@@ -316,10 +324,33 @@ def copy_project(dst: Path) -> Path:
     return dst
 
 
-def profile_groups() -> dict[str, str]:
+def profile_with_partition(dst: Path, partition: str) -> Path:
+    """A copy of the shipped profile with its commented `slurm_partition` line filled in, as
+    the README tells users to do."""
+    text = (SLURM_PROFILE / "profile.yaml").read_text()
+    placeholder = '  # slurm_partition: "<partition>"\n'
+    assert placeholder in text, "the profile lost its slurm_partition placeholder"
+    dst.mkdir(parents=True)
+    (dst / "profile.yaml").write_text(text.replace(placeholder, f'  slurm_partition: "{partition}"\n'))
+    return dst
+
+
+def profile_settings() -> dict:
     import yaml
 
-    return yaml.safe_load((SLURM_PROFILE / "profile.yaml").read_text()).get("groups") or {}
+    return yaml.safe_load((SLURM_PROFILE / "profile.yaml").read_text())
+
+
+def profile_groups() -> dict[str, str]:
+    return profile_settings().get("groups") or {}
+
+
+def profile_max_mem_mb() -> int:
+    """The largest memory request of any job in the profile (MB)."""
+    cfg = profile_settings()
+    values = [cfg["default-resources"]["mem_mb"]]
+    values += [r["mem_mb"] for r in (cfg.get("set-resources") or {}).values() if "mem_mb" in r]
+    return max(int(v) for v in values)
 
 
 def executed_rules(output: str) -> tuple[set[str], set[str]]:
@@ -331,18 +362,26 @@ def executed_rules(output: str) -> tuple[set[str], set[str]]:
 
 def test_shipped_workflow_through_slurm_matches_local_run(cluster, tmp_path, monkeypatch):
     """The shipped workflow via `--workflow-profile workflow/profiles/slurm` on a real SLURM:
-    every job outside `localrules` was submitted to, run and completed by slurmctld/slurmd, and
-    every table, figure and report file is byte-identical to a local run."""
+    every job outside `localrules` was submitted to, run and completed by slurmctld/slurmd (in
+    the partition set in the profile, not the default one), and every table, figure and report
+    file is byte-identical to a local run."""
     assert (ROOT / "workflow" / "Snakefile").exists(), "workflow/Snakefile is missing"
     monkeypatch.setenv("TRIALMETA_COMMAND", RECORDED_COMMAND)
     local = copy_project(tmp_path / "local")
     slurm = copy_project(tmp_path / "slurm")
     snakefile = ["--snakefile", "workflow/Snakefile"]
 
+    # A job asking for more memory than the node has would wait in the queue forever.
+    assert profile_max_mem_mb() <= cluster.real_memory_mb, (
+        f"the profile asks for up to {profile_max_mem_mb()} MB per job, the test node has "
+        f"{cluster.real_memory_mb} MB: jobs would stay PENDING"
+    )
+
     # Both runs at once: the SLURM run mostly waits for the scheduler's polls.
+    profile = profile_with_partition(tmp_path / "profile", cluster.other_partition)
     before = set(cluster.submitted_job_ids())
     procs = [
-        Snakemake([*snakefile, *slurm_args()], cwd=slurm, cluster=cluster),
+        Snakemake([*snakefile, *slurm_args(profile=profile)], cwd=slurm, cluster=cluster),
         Snakemake([*snakefile, "--workflow-profile", "workflow/profiles/default", "--cores", "2"],
                   cwd=local, cluster=None),
     ]  # fmt: skip
@@ -364,7 +403,8 @@ def test_shipped_workflow_through_slurm_matches_local_run(cluster, tmp_path, mon
     assert "publish" in local_rules and not remote & local_rules
     used_groups = {groups[r] for r in remote if r in groups}
     expected = len(used_groups) + len([r for r in remote if r not in groups])
-    assert_went_through_slurm(run, cluster, before, expected=expected)
+    assert_went_through_slurm(run, cluster, before, expected=expected, workdir=slurm,
+                              partition=cluster.other_partition)  # fmt: skip
 
     n = assert_same_outputs(local / "results", slurm / "results")
     assert n >= 10, n
