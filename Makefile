@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml |
 CORES ?= 2
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: run test setup lint bench clean help
+.PHONY: run test setup lint bench bench-slurm clean help
 
 help:
 	@echo "make run    # set up .venv, run the workflow on data/trials into results/"
 	@echo "make test   # set up .venv, run the whole test suite"
 	@echo "make lint   # snakemake --lint and snakefmt --check"
-	@echo "make bench  # benchmarks in tests/benchmarks (not part of make test)"
+	@echo "make bench  # pooling and workflow benchmarks in tests/benchmarks (not part of make test)"
+	@echo "make bench-slurm  # the workflow through a local single-node SLURM (root, Debian packages)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,10 @@ lint: setup
 
 bench: setup
 	$(PY) tests/benchmarks/bench_pooling.py
+	$(PY) tests/benchmarks/bench_workflow.py --analyses 1000 --studies 10 --cores $(CORES)
+
+bench-slurm: setup
+	$(PY) tests/benchmarks/bench_slurm.py
 
 clean:
 	rm -rf results .snakemake

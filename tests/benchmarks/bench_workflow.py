@@ -152,8 +152,9 @@ def step_seconds(logs: Path) -> dict:
         m = re.search(r"process seconds: ([0-9.]+)", text)
         if m:
             steps[log.stem] = float(m.group(1))
-        for r in re.findall(r"render seconds: ([0-9.]+)", text):
-            render += float(r)
+        # "render seconds: forest 12.3, exploration 4.5 (...)" (workflow/scripts/forest.py)
+        for line in re.findall(r"render seconds: ([^\n]*)", text):
+            render += sum(float(x) for x in re.findall(r"(?:forest|exploration) ([0-9.]+)", line))
     return {"steps": steps, "render_seconds": render}
 
 
@@ -206,7 +207,9 @@ def main(argv=None):
         table.write_text("".join(lines), encoding="utf-8")
         _, _, dry = run(tmp, ["-n", *cores])
         edit_jobs = sorted(set(re.findall(r"^(forest_b\d+)\s+1$", dry, flags=re.M)))
+        edit_rules = sorted(set(re.findall(r"^(\w+)\s+1$", dry, flags=re.M)) - {"all"})
         edit_wall, _, _ = run(tmp, cores)
+        edit_steps = step_seconds(logs)["steps"]
 
         result = {
             "data": f"SYNTHETIC: {a.analyses} analyses x {a.studies} studies ({len(rows)} rows)",
@@ -223,6 +226,7 @@ def main(argv=None):
             "noop_run_seconds": round(noop_run_wall, 2),
             "one_row_edit_figure_jobs": edit_jobs,
             "one_row_edit_run_seconds": round(edit_wall, 1),
+            "one_row_edit_step_process_seconds": {r: round(edit_steps[r], 1) for r in edit_rules if r in edit_steps},
             "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         }
         print(json.dumps(result, indent=2))
