@@ -272,18 +272,22 @@ def _closed(t, prep):
 # closed-form estimators
 
 
-def _dl_kernel(prep):
-    sw, q, _ = _fe_moments(prep)
-    k = prep.k
-    # c = sum w - sum w^2 / sum w, written as sum_i w_i (sum_{j != i} w_j) / sum w with the
-    # leave-one-out sums from prefix and suffix sums: no cancellation when one study's weight
-    # dominates (sw - sw2/sw loses ~log10(w_max/c) digits).
+def _dl_denominator(prep, sw):
+    """``sum w - sum w^2 / sum w`` with ``w = 1/v``, written as ``sum_i w_i (sum_{j != i} w_j) /
+    sum w`` with the leave-one-out sums from exclusive prefix and suffix sums: no cancellation
+    when one study's weight dominates (the direct form loses ~log10(w_max/c) digits)."""
     w = 1.0 / prep.v
     before = np.zeros_like(w)                    # exclusive prefix sums: sum_{j < i} w_j
     np.cumsum(w[:-1], axis=0, out=before[1:])
     after = np.zeros_like(w)                     # exclusive suffix sums: sum_{j > i} w_j
     np.cumsum(w[:0:-1], axis=0, out=after[-2::-1])
-    c = np.add.reduce(w * (before + after), axis=0) / np.where(sw > 0, sw, 1.0)
+    return np.add.reduce(w * (before + after), axis=0) / np.where(sw > 0, sw, 1.0)
+
+
+def _dl_kernel(prep):
+    sw, q, _ = _fe_moments(prep)
+    k = prep.k
+    c = _dl_denominator(prep, sw)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.maximum(0.0, (q - (k - 1)) / np.where(k >= 2, c, 1.0))
     return _closed(t, prep)
@@ -499,7 +503,8 @@ def _q_equation_kernel(prep, rtol, max_iter):
     kk = (k[idx] - 1).astype(float)
     hi = prep.rss[idx] / kk      # Q(hi) <= RSS/(v_min + hi) < k - 1, so the root is below hi
     lo = np.zeros(idx.size)
-    t0 = np.clip((q0[idx] - kk) / (sw[idx] - sw2[idx] / sw[idx]), 0.0, hi)
+    with np.errstate(divide="ignore", invalid="ignore"):   # DL start; c > 0 whenever k >= 2
+        t0 = np.clip((q0[idx] - kk) / _dl_denominator(prep, sw)[idx], 0.0, hi)
     cols = (np.take(prep.y, idx, axis=1), np.take(prep.v, idx, axis=1))
     t, c, it = _safeguarded_newton(_q_function, cols, (kk,), lo, hi, t0, prep.v_min[idx], rtol,
                                    max_iter)
