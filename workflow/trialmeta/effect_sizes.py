@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from .errors import InputError, Problem
 
@@ -299,7 +299,7 @@ def generic_effects(measure, *, yi=None, sei=None, estimate=None, ci_low=None, c
         given = str(np.broadcast_to(np.asarray(measure, dtype=object), shape).ravel()[np.flatnonzero(wrong.ravel())[0]])
         raise ValueError(f"yi/sei must be on the analysis scale: measure {given} given with yi/sei "
                          f"(use {GENERIC_MEASURES[given][0]}, or give estimate, ci_low and ci_high)")
-    z = float(stats.norm.isf((1.0 - level) / 2.0))
+    z = float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
     with np.errstate(divide="ignore", invalid="ignore"):
         t_est = np.where(logged, np.log(est), est)
         t_lo = np.where(logged, np.log(lo), lo)
@@ -435,7 +435,7 @@ def compute_effect_sizes(trials_df: pd.DataFrame, *, measures=None, continuity=N
     for i in np.flatnonzero(kind_code < 0):
         problems.append(Problem(*where(i), "outcome_type", "must be binary, continuous or generic",
                                 value=str(df["outcome_type"].iloc[i])))
-    z = float(stats.norm.isf((1.0 - level) / 2.0))
+    z = float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
     aid = pd.factorize(df["analysis_id"].astype(str))[0]  # analysis codes (``if0all`` groups)
     parts = []  # (row indices, measure names, EffectSizes, rank, primary)
     bad_effects = {}  # (row, column, value, message) -> measures: one problem per row and cause

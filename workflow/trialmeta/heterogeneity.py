@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .batch import StudyBatch
 
@@ -257,15 +257,15 @@ def typical_variance(batch: StudyBatch) -> np.ndarray:
     return columns(batch).vt.copy()
 
 
-def _isf(dist, p: float, df: np.ndarray) -> np.ndarray:
-    """``dist.isf(p, df)``; for the t and chi-square distributions the special function SciPy's
-    own ``isf`` calls (``-stdtrit(df, p)``, ``chdtri(df, p)``: identical numbers without the
-    generic distribution machinery)."""
-    if dist is stats.t:
+def _isf(dist: str, p: float, df: np.ndarray) -> np.ndarray:
+    """``scipy.stats.<dist>.isf(p, df)`` for ``dist`` ``"t"`` or ``"chi2"``, through the special
+    function SciPy's own ``isf`` calls (``-stdtrit(df, p)``, ``chdtri(df, p)``): identical numbers
+    without importing ``scipy.stats`` (over a second of start-up in every workflow job)."""
+    if dist == "t":
         return -special.stdtrit(df, p)
-    if dist is stats.chi2:
+    if dist == "chi2":
         return special.chdtri(df, p)
-    return dist.isf(p, df)
+    raise ValueError(f"quantiles of {dist!r}: only 't' and 'chi2'")
 
 
 def quantile_by_df(dist, p: float, df) -> np.ndarray:
@@ -475,8 +475,8 @@ def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=
     ok = k >= 2
     alpha = 1.0 - level
     df = np.maximum(k - 1, 1).astype(float)
-    crit_u = quantile_by_df(stats.chi2, alpha / 2, df)        # upper quantile -> lower bound of tau2
-    crit_l = quantile_by_df(stats.chi2, 1.0 - alpha / 2, df)  # lower quantile -> upper bound of tau2
+    crit_u = quantile_by_df("chi2", alpha / 2, df)        # upper quantile -> lower bound of tau2
+    crit_l = quantile_by_df("chi2", 1.0 - alpha / 2, df)  # lower quantile -> upper bound of tau2
     if tau2_max is None:
         t_fit = np.zeros(K) if tau2 is None else np.asarray(tau2, dtype=float)
         t_fit = np.where(np.isnan(t_fit), 0.0, t_fit)

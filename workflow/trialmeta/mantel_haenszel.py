@@ -61,7 +61,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .effect_sizes import binary_effects
 from .result import PooledResult, Status
@@ -136,7 +136,7 @@ def binary_q(a, n1, c, n2, mask, measure, estimate):
 
 
 def _finish(model, k, est, se, level, q_parts, status, weights, extra):
-    z = float(stats.norm.isf((1.0 - level) / 2.0))
+    z = float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
     q, k_yi, q_p, i2, h2 = q_parts
     with np.errstate(invalid="ignore", divide="ignore"):
         zval = est / se

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from . import distributions as dist
 
 from .result import Status
 
@@ -306,11 +306,11 @@ def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=Tru
     alpha = 1 - level
     if test == "knha":
         dfp = np.where(df > 0, df, np.nan)[:, None]
-        pval = 2 * stats.t.sf(np.abs(stat), dfp)
-        crit = stats.t.isf(alpha / 2, dfp)
+        pval = 2 * dist.t_sf(np.abs(stat), dfp)
+        crit = dist.t_isf(alpha / 2, dfp)
     else:
-        pval = 2 * stats.norm.sf(np.abs(stat))
-        crit = stats.norm.isf(alpha / 2)
+        pval = 2 * dist.norm_sf(np.abs(stat))
+        crit = dist.norm_isf(alpha / 2)
     ci_low = beta - crit * se
     ci_high = beta + crit * se
     if btt is None:
@@ -329,9 +329,9 @@ def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=Tru
     if test == "knha":
         QM = QM / max(m, 1)
         QM_df2 = (k - p).astype(float)
-        QM_pval = stats.f.sf(QM, m, np.where(QM_df2 > 0, QM_df2, np.nan))
+        QM_pval = dist.f_sf(QM, m, np.where(QM_df2 > 0, QM_df2, np.nan))
     else:
-        QM_pval = stats.chi2.sf(QM, m) if m else np.full(K, np.nan)
+        QM_pval = dist.chi2_sf(QM, m) if m else np.full(K, np.nan)
     # residual heterogeneity with FE weights
     # (QR of W^1/2 X, not the P-matrix form y'Py / tr(P), which loses digits when a numeric
     # moderator is far from 0: cond(X'WX) ~ 1e13 for calendar years)
@@ -346,7 +346,7 @@ def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=Tru
         I2 = 100 * t / (vt + t)
         H2 = t / vt + 1
     QE_df = (k - p).astype(float)
-    QE_pval = stats.chi2.sf(QE, np.where(QE_df > 0, QE_df, np.nan))
+    QE_pval = dist.chi2_sf(QE, np.where(QE_df > 0, QE_df, np.nan))
     none_left = k <= p
     QE = np.where(none_left, 0.0, QE)
     QE_pval = np.where(none_left, 1.0, QE_pval)

@@ -39,7 +39,6 @@ Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. S
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from scipy import special
 
@@ -108,7 +107,7 @@ def _as_k(x, K: int) -> np.ndarray:
 
 
 def _z_quantile(level: float) -> float:
-    return float(stats.norm.isf((1.0 - level) / 2.0))
+    return float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
 
 
 def _single_study_fill(res: PooledResult, batch: StudyBatch, level: float) -> PooledResult:
@@ -219,7 +218,7 @@ def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
             se = np.sqrt(np.einsum("nk,nk->k", weights.T, r) / (100.0 * df))
             r = None
             dfs = np.where(df >= 1, df, np.nan)
-            crit = quantile_by_df(stats.t, (1.0 - level) / 2.0, dfs)
+            crit = quantile_by_df("t", (1.0 - level) / 2.0, dfs)
             stat = mu / se
             pval = 2.0 * special.stdtr(dfs, -np.abs(stat))
         notes = [np.full(K, Status.OK, dtype=object) if status is None else status]
@@ -229,7 +228,7 @@ def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
             if prediction_interval == "metafor":
                 q = crit
             else:  # higgins
-                q = quantile_by_df(stats.t, (1.0 - level) / 2.0, np.where(k >= 3, k - 2, np.nan))
+                q = quantile_by_df("t", (1.0 - level) / 2.0, np.where(k >= 3, k - 2, np.nan))
                 notes.append(np.where(k == 2, "no_prediction_interval", ""))
             half = q * np.sqrt(se * se + tau2)
             pi_low, pi_high = mu - half, mu + half

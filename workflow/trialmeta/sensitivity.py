@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from . import distributions as dist
 
 from .batch import StudyBatch
 from .tau2 import estimate_tau2
@@ -175,7 +175,7 @@ def influence(batch: StudyBatch, tau2_method: str = "REML") -> InfluenceResult:
         dfbetas = (mu - mu_del) / np.sqrt(1.0 / sw_del)
         p = 1
         infl = ((np.abs(dffits) > 3 * np.sqrt(p / (k - p))[:, None])
-                | (stats.chi2.cdf(cook, 1) > 0.5)
+                | (dist.chi2_cdf(cook, 1) > 0.5)
                 | (hat > (3 * p / k)[:, None])
                 | (np.abs(dfbetas) > 1))
     m = batch.mask

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
+from . import distributions as dist
 
 from .batch import StudyBatch
 from .metaregression import fit_given_tau2, meta_regression
@@ -175,7 +175,7 @@ def rank_test(batch: StudyBatch) -> RankTestResult:
         var_S = (v0 - vt - vu) / 18 + v1 / (2 * n * (n - 1)) + v2 / (9 * n * (n - 1) * (n - 2))
         Sstat = tau * np.sqrt((T0 - T1) * (T0 - T2))
         z = Sstat / np.sqrt(var_S)
-    p_norm = 2 * np.minimum(stats.norm.cdf(z), stats.norm.sf(z))
+    p_norm = 2 * np.minimum(dist.norm_cdf(z), dist.norm_sf(z))
     pval = p_norm.copy()
     status = np.full(n.size, Status.OK, dtype=object)
     exact = np.nonzero(~ties & (n >= 2) & np.isfinite(tau))[0]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from . import distributions as dist
 
 from .batch import StudyBatch, pad_by_group
 from .metaregression import fit_given_tau2, estimate_tau2_mixed
@@ -93,11 +93,11 @@ def subgroup_analysis(batch: StudyBatch, level_codes, tau2_method: str = "REML",
     else:
         est, se, tau2, Q_between, Q_df, st_common = _common_tau2(batch, codes, g_an, g_lv, L, tau2_method, level)
         status = np.where(sub.k == 1, Status.SINGLE_STUDY, st_common[g_an]).astype(object)
-    z = stats.norm.isf((1 - level) / 2)
+    z = dist.norm_isf((1 - level) / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = est / se
-    Q_pval = stats.chi2.sf(Q_between, np.where(Q_df >= 1, Q_df, np.nan))
-    return SubgroupResult(g_an, g_lv, sub.k, est, se, stat, 2 * stats.norm.sf(np.abs(stat)),
+    Q_pval = dist.chi2_sf(Q_between, np.where(Q_df >= 1, Q_df, np.nan))
+    return SubgroupResult(g_an, g_lv, sub.k, est, se, stat, 2 * dist.norm_sf(np.abs(stat)),
                           est - z * se, est + z * se, tau2, res.I2, res.Q, res.Q_pval, status,
                           Q_between, Q_df, Q_pval)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
-from scipy import stats
+from .. import distributions as dist
 
 from ._axes import log_ticks
 from .labels import clean_text, measure_info
@@ -43,7 +43,7 @@ def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=
             se = np.sqrt(np.einsum("ij,jk,ik->i", G, np.asarray(vcov, float), G)) if vcov is not None else None
             ax.plot(g, tr(fit), color=PALETTE["pooled"], lw=1.0, zorder=4)
             if se is not None:
-                z = stats.norm.isf(0.025) if crit is None else float(crit)
+                z = dist.norm_isf(0.025) if crit is None else float(crit)
                 ax.fill_between(g, tr(fit - z * se), tr(fit + z * se), color=PALETTE["grid"], zorder=1)
         if np.all(np.isfinite(xv)) and np.all(xv == np.round(xv)):
             ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from .. import distributions as dist
 
 from ..batch import StudyBatch
 from ..exploration_text import ordered_levels
@@ -157,8 +157,8 @@ def analysis_exploration_figures(analysis_id: str, pooled_a: pd.DataFrame, studi
             res = meta_regression(y[None], v[None], np.ones((1, y.size), bool), X[None], method=method,
                                   test=test, level=level, term_names=names)
             df = float(np.ravel(res.df)[0]) if res.df is not None else float("nan")
-            crit = stats.t.isf((1 - level) / 2, df) if test == "knha" and np.isfinite(df) else \
-                stats.norm.isf((1 - level) / 2)
+            crit = dist.t_isf((1 - level) / 2, df) if test == "knha" and np.isfinite(df) else \
+                dist.norm_isf((1 - level) / 2)
             if cat:
                 levels = sort_levels(values)
                 C = np.eye(len(levels))

@@ -12,7 +12,7 @@ study effects. The pooled estimate is a vertical line with its pseudo 95% confid
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from .. import distributions as dist
 
 from ._axes import log_ticks
 from .labels import measure_info
@@ -43,7 +43,7 @@ def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, 
     tr = np.exp if is_ratio else (lambda x: x)
     ax.set_facecolor(CONTOUR_SHADES[3])
     for lev, shade in zip(reversed(CONTOUR_LEVELS), (CONTOUR_SHADES[2], CONTOUR_SHADES[1], CONTOUR_SHADES[0])):
-        z = stats.norm.isf((1 - lev) / 2)
+        z = dist.norm_isf((1 - lev) / 2)
         ax.fill_betweenx(grid, tr(-z * grid), tr(z * grid), color=shade, linewidth=0, zorder=0)
     if estimate is not None and np.isfinite(estimate):
         ax.axvline(tr(estimate), color=PALETTE["pooled"], lw=0.9, zorder=2)
@@ -58,7 +58,7 @@ def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, 
     ax.set_ylim(se_max, 0)
     if is_ratio:
         ax.set_xscale("log")
-    xs = np.concatenate([yi, fy, [-stats.norm.isf(0.005) * se_max, stats.norm.isf(0.005) * se_max]])
+    xs = np.concatenate([yi, fy, [-dist.norm_isf(0.005) * se_max, dist.norm_isf(0.005) * se_max]])
     lo, hi = np.nanmin(xs), np.nanmax(xs)
     pad = 0.05 * (hi - lo if hi > lo else 1.0)
     ax.set_xlim(tr(lo - pad), tr(hi + pad))
