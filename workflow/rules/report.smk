@@ -16,7 +16,6 @@ rule report:
         CONDA_ENV
     params:
         config=CFG,
-        tmp_dir=work("tmp"),
         # pages whose inputs did not change are linked from here, not rendered again
         cache_dir=work("render_cache", "report"),
     script:

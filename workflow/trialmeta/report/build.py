@@ -533,6 +533,12 @@ def _package_digest() -> str:
 def _link_file(src: Path, dst: Path) -> None:
     """``dst`` becomes ``src`` (hard link, else a copy), replaced atomically."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():                         # a new file: nobody can see it half-written
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     if tmp.exists():
         tmp.unlink()
@@ -550,7 +556,8 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
     """Write the offline report into ``out_dir`` and return the path of ``index.html``.
 
     Files: ``index.html``, ``analyses/<analysis_id>.html``, ``static/report.css``,
-    ``figures/<analysis_id>[.<kind>].svg|png`` (copied from ``figures_dir``; the forest plot is
+    ``figures/<analysis_id>[.<kind>].svg|png`` (linked from ``figures_dir``, one directory or a
+    list of them; the forest plot is
     ``<analysis_id>.svg``). ``warnings``: list of :class:`trialmeta.errors.Problem` (attached to an
     analysis by ``file``/``row`` = the trial row's ``source_file``/``source_row``; others are listed
     on the index). ``exploration``: optional issue-4 tables keyed as :data:`EXPLORATION_SECTIONS`.
@@ -561,7 +568,12 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
     """
     config = dict(config or {})
     out_dir = Path(out_dir)
-    figures_dir = Path(figures_dir) if figures_dir is not None else None
+    if figures_dir is None:
+        figure_dirs = []
+    elif isinstance(figures_dir, (str, os.PathLike)):
+        figure_dirs = [Path(figures_dir)]
+    else:                                        # several directories (one per figure job)
+        figure_dirs = [Path(d) for d in figures_dir]
     pooled = pooled if pooled is not None else pd.DataFrame(columns=["analysis_id", "measure", "model"])
     studies = studies if studies is not None else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
     trials = trials if trials is not None else pd.DataFrame(columns=["analysis_id"])
@@ -597,14 +609,13 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
     ex_by = _exploration_rows(exploration)
     # figures
     fig_names = defaultdict(list)
-    if figures_dir is not None and figures_dir.is_dir():
-        for p in sorted(figures_dir.iterdir()):
-            if p.suffix.lower() not in (".svg", ".png") or not p.is_file():
-                continue
-            aid = split_figure_name(p.name)[0]
-            if aid in p_by or aid in s_by:
-                fig_names[aid].append(p.name)
-                _link_file(p, out_dir / "figures" / p.name)
+    for p in sorted((p for d in figure_dirs if d.is_dir() for p in d.iterdir()), key=lambda p: p.name):
+        if p.name.startswith(".") or p.suffix.lower() not in (".svg", ".png") or not p.is_file():
+            continue
+        aid = split_figure_name(p.name)[0]
+        if aid in p_by or aid in s_by:
+            fig_names[aid].append(p.name)
+            _link_file(p, out_dir / "figures" / p.name)
 
     common = {
         "csp": CSP,
