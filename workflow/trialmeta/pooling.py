@@ -213,6 +213,11 @@ def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
             pval = 2.0 * special.ndtr(-np.abs(stat))
         else:
             r = cols.y - mu
+            # residuals at the round-off level of the effects (a few ulps: identical studies)
+            # carry no information and depend on the summation order; they count as 0, so the
+            # HKSJ SE of identical studies is exactly 0 whatever the order of the studies
+            tiny = 4.0 * np.finfo(float).eps * np.nanmax(np.where(np.isfinite(cols.y), np.abs(cols.y), 0.0), axis=0)
+            r[np.abs(r) <= tiny] = 0.0
             r *= r
             df = (k - 1).astype(float)
             se = np.sqrt(np.einsum("nk,nk->k", weights.T, r) / (100.0 * df))
