@@ -34,7 +34,7 @@ from trialmeta.plots.labels import (
     format_number, format_p, level_text, measure_info, parse_bool, to_natural,
 )
 from trialmeta.plots.names import split_figure_name
-from trialmeta.report.exploration_sections import estimator_summary, exploration_context
+from trialmeta.report.exploration_sections import _cell, estimator_summary, exploration_context
 from trialmeta import render_cache
 from trialmeta.safe_csv import atomic_write_bytes
 
@@ -142,21 +142,8 @@ def _truthy(series: pd.Series) -> pd.Series:
 
 
 def _fmt_cell(v) -> str:
-    """Generic table cell: numbers with 4 significant digits, text as is."""
-    if _blank(v):
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        x = float(v)
-        if not math.isfinite(x):
-            return "\u2013"
-        if x == round(x) and abs(x) < 1e9:
-            return str(int(round(x)))
-        return f"{x:.4g}".replace("-", "\u2212")
-    return _text(v)
+    """Generic table cell: numbers with 4 significant digits, text as is (length-limited)."""
+    return _cell(v, digits=4, whole_below=1e9, text=_text)
 
 
 # --------------------------------------------------------------------------- context

@@ -52,8 +52,9 @@ def _num(v) -> float:
         return float("nan")
 
 
-def _cell(v, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (minus sign as U+2212), text as is."""
+def _cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(v)[:300]) -> str:
+    """A number with ``digits`` significant digits (minus sign as U+2212; whole numbers below
+    ``whole_below`` without decimals), yes/no for booleans, ``text(v)`` for anything else."""
     if _blank(v):
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -64,10 +65,10 @@ def _cell(v, digits: int = 3) -> str:
         x = float(v)
         if not math.isfinite(x):
             return "\u2013"
-        if x == round(x) and abs(x) < 1e6:
+        if x == round(x) and abs(x) < whole_below:
             return str(int(round(x)))
         return f"{x:.{digits}g}".replace("-", "\u2212")
-    return str(v)[:300]
+    return text(v)
 
 
 def _effect(measure, scale, e, lo, hi) -> str:
