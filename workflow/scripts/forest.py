@@ -32,8 +32,8 @@ def main(snakemake, log):
 
     cache, digests = snakemake.params.cache_dir, dict(snakemake.params.digests)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cached = [aid for aid in ids if render_cache.restore(cache, aid, digests[aid], out_dir) is not None]
-    ids = [aid for aid in ids if aid not in set(cached)]
+    cached = {aid for aid in ids if render_cache.restore(cache, aid, digests[aid], out_dir) is not None}
+    ids = [aid for aid in ids if aid not in cached]
     pooled, studies, trials = rows(snakemake.input.pooled), rows(snakemake.input.studies), rows(snakemake.input.trials)
     tables = {Path(p).stem: rows(p) for p in snakemake.input.exploration}
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def main(snakemake, log):
     for aid in ids:
         render_cache.store(cache, aid, digests[aid], by_id.get(aid, []))
     render_cache.prune(cache, digests)
-    ids = ids + cached
+    ids = ids + sorted(cached)
     expected = {f"{aid}.{fmt}" for aid in ids for fmt in formats}
     missing = expected - {p.name for p in out_dir.iterdir()}
     if missing:

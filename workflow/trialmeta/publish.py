@@ -3,9 +3,10 @@
 The workflow builds everything under a staging directory; :func:`publish_results` is the only code
 that writes into ``results/``, and it runs last. Guarantees:
 
-* every file is replaced atomically (hard link, or copy when the directories are on different
-  file systems, to a temporary name in the destination directory, then ``os.replace``), so a
-  reader never sees a half-written file;
+* every file is replaced atomically (:func:`trialmeta.workflow_io.replace_with_link`: a hard link,
+  or a copy when the directories are on different file systems, made under a temporary name in
+  the destination directory and ``os.replace``-d over the old file), so a reader never sees a
+  half-written file;
 * the ``report/`` directory is swapped as a whole: the new report is assembled in
   ``results/.report-new-<pid>``, then ``report`` is renamed away and the new one renamed into its
   place, so the report's index and pages always belong to the same run;
@@ -23,6 +24,8 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
+from .workflow_io import link_or_copy, replace_with_link
+
 __all__ = ["publish_results", "read_manifest", "MANIFEST_NAME", "REPORT_DIR"]
 
 MANIFEST_NAME = ".trialmeta-manifest.json"
@@ -38,22 +41,6 @@ def _files_under(root: Path) -> list[str]:
                 continue  # temporary files of an interrupted writer
             out.append((Path(base) / name).relative_to(root).as_posix())
     return out
-
-
-def _link_or_copy(src, dst) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
-def _replace_file(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.publish")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    _link_or_copy(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _safe_relative(rel: str) -> str:
@@ -90,7 +77,7 @@ def publish_results(files: dict, report_dir, results, *, log: logging.Logger | N
     previous = read_manifest(results)
 
     for dest in sorted(mapping):
-        _replace_file(mapping[dest], results / dest)
+        replace_with_link(mapping[dest], results / dest)
     log.info("published %d files into %s", len(mapping), results)
 
     report_files: list[str] = []
@@ -103,7 +90,7 @@ def publish_results(files: dict, report_dir, results, *, log: logging.Logger | N
         for rel in report_files:
             dst = new / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(report_dir / rel, dst)
+            link_or_copy(report_dir / rel, dst)
         new.mkdir(exist_ok=True)
         target = results / REPORT_DIR
         old = results / f".report-old-{os.getpid()}"

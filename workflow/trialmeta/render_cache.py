@@ -16,14 +16,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .workflow_io import link_or_copy, replace_with_link
+
 __all__ = ["entry_dir", "restore", "store", "prune"]
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 def entry_dir(cache_dir, analysis_id: str, key: str) -> Path:
@@ -39,11 +34,8 @@ def restore(cache_dir, analysis_id: str, key: str, out_dir) -> list[Path] | None
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for src in sorted(entry.iterdir()):
-        dst = out_dir / src.name
-        if dst.exists():
-            dst.unlink()
-        _link_or_copy(src, dst)
-        written.append(dst)
+        replace_with_link(src, out_dir / src.name)
+        written.append(out_dir / src.name)
     return written
 
 
@@ -58,7 +50,7 @@ def store(cache_dir, analysis_id: str, key: str, files) -> None:
     try:
         named = files.items() if isinstance(files, dict) else ((Path(f).name, f) for f in files)
         for name, f in named:
-            _link_or_copy(Path(f), tmp / name)
+            link_or_copy(Path(f), tmp / name)
         os.rename(tmp, entry)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -26,6 +27,8 @@ from .errors import ConfigError, InputError, Problem
 
 __all__ = [
     "atomic_path",
+    "link_or_copy",
+    "replace_with_link",
     "write_json",
     "write_text",
     "write_parquet",
@@ -36,6 +39,15 @@ __all__ = [
 ]
 
 PROBLEM_FIELDS = ("file", "row", "column", "value", "severity", "message")
+
+
+def link_or_copy(src, dst) -> None:
+    """Create ``dst`` as a hard link to ``src``; a copy where links are impossible (another file
+    system). Outputs are never modified in place, so sharing an inode is safe."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 @contextlib.contextmanager
@@ -53,6 +65,24 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+
+def replace_with_link(src, dst) -> None:
+    """``dst`` becomes ``src`` (:func:`link_or_copy`), atomically: a reader sees the old file or
+    the new one, never part of a copy. A new ``dst`` is linked in place (a link is atomic);
+    otherwise the link or copy goes to a temporary name beside ``dst`` and replaces it."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    with atomic_path(dst) as tmp:
+        os.unlink(tmp)
+        link_or_copy(src, tmp)
 
 
 def write_text(text: str, path) -> Path:

@@ -37,6 +37,7 @@ from trialmeta.plots.names import split_figure_name
 from trialmeta.report.exploration_sections import _cell, estimator_summary, exploration_context
 from trialmeta import render_cache
 from trialmeta.safe_csv import atomic_write_bytes
+from trialmeta.workflow_io import replace_with_link
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
 
@@ -517,26 +518,6 @@ def _package_digest() -> str:
     return code_digest()
 
 
-def _link_file(src: Path, dst: Path) -> None:
-    """``dst`` becomes ``src`` (hard link, else a copy), replaced atomically."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if not dst.exists():                         # a new file: nobody can see it half-written
-        try:
-            os.link(src, dst)
-            return
-        except OSError:
-            pass
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    if tmp.exists():
-        tmp.unlink()
-    try:
-        os.link(src, tmp)
-    except OSError:
-        atomic_write_bytes(dst, Path(src).read_bytes())
-        return
-    os.replace(tmp, dst)
-
-
 def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFrame, config: dict,
                  warnings, figures_dir, out_dir, provenance: dict | None = None, *,
                  exploration: dict | None = None, cache_dir=None) -> Path:
@@ -602,7 +583,7 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
         aid = split_figure_name(p.name)[0]
         if aid in p_by or aid in s_by:
             fig_names[aid].append(p.name)
-            _link_file(p, out_dir / "figures" / p.name)
+            replace_with_link(p, out_dir / "figures" / p.name)
 
     common = {
         "csp": CSP,
@@ -627,7 +608,7 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
         if aid in keys:
             hit = render_cache.entry_dir(cache_dir, aid, keys[aid])
             if hit.is_dir():
-                _link_file(hit / "page.html", out_dir / "analyses" / f"{aid}.html")
+                replace_with_link(hit / "page.html", out_dir / "analyses" / f"{aid}.html")
                 analyses.append(json.loads((hit / "index.json").read_text(encoding="utf-8")))
                 continue
         pa = p_by.get(aid, pooled.iloc[0:0])
