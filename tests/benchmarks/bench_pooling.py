@@ -50,8 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trialmeta.batch import StudyBatch
-from trialmeta.pooling import random_effects
+from trialmeta.stats.batch import StudyBatch
+from trialmeta.stats.pooling import random_effects
 
 N_STUDIES = 10
 

@@ -54,7 +54,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
 from bench_workflow import synthetic_rows, write_table  # noqa: E402
-from slurm_cluster import SlurmCluster, ensure_slurm_installed  # noqa: E402
+from helpers.slurm_cluster import SlurmCluster, ensure_slurm_installed  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 COPY = ("workflow", "config", "envs")

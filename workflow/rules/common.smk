@@ -2,7 +2,7 @@
 
 Cheap on purpose (every cluster job parses the workflow again): the standard library, jsonschema
 and a JSON cache; pandas is imported only on the first parse after a table or the code changed
-(see trialmeta.workflow_plan).
+(see trialmeta.pipeline.plan).
 """
 
 import os
@@ -12,20 +12,11 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-# The trialmeta package lives in workflow/: importable here and in every job (also with
-# --use-conda or on a cluster node where it is not installed).
-if workflow.basedir not in sys.path:
-    sys.path.insert(0, workflow.basedir)
-if workflow.basedir not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-    os.environ.update(
-        PYTHONPATH=os.pathsep.join(
-            p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
-        )
-    )
-
-from trialmeta.config import load_config, trial_paths
-from trialmeta.errors import ConfigError
-from trialmeta.workflow_plan import figure_batches, ids_digest, make_plan
+# The trialmeta package (workflow/trialmeta) is installed into the environment that runs the
+# workflow and its jobs (`make setup`: an editable install into .venv; see envs/trialmeta.yaml).
+from trialmeta.inputs.config import CONFIG_SCHEMA_PATH, load_config, trial_paths
+from trialmeta.inputs.errors import ConfigError
+from trialmeta.pipeline.plan import figure_batches, ids_digest, make_plan
 
 min_version("9.0")
 
@@ -42,7 +33,7 @@ def checked_config(raw):
         cfg = load_config(raw)
     except ConfigError as exc:
         fail_at_parse(f"trialmeta: configuration error\n{exc}")
-    validate(cfg, "../schemas/config.schema.yaml")
+    validate(cfg, str(CONFIG_SCHEMA_PATH))
     return cfg
 
 
@@ -62,7 +53,7 @@ LOGS = os.path.join(WORK, "logs")
 PUBLISHED = os.path.join(WORK, "published.json")
 CONDA_ENV = "../../envs/trialmeta.yaml"
 FIGURE_FORMATS = list(CFG["figures"]["formats"])
-# Tables of trialmeta.exploration.exploration_tables (subgroups, meta-regression, sensitivity, bias).
+# Tables of trialmeta.tables.exploration.exploration_tables (subgroups, meta-regression, sensitivity, bias).
 EXPLORATION_TABLES = [
     "subgroups",
     "metaregression",
@@ -77,7 +68,9 @@ FIGURES_IN_SNAKEMAKE_REPORT = CFG["report"]["per_analysis_figures_in_snakemake_r
 # The command the user ran, recorded in provenance.json (inherited by every job's environment).
 os.environ.setdefault("TRIALMETA_COMMAND", shlex.join(sys.argv))
 
-PLAN = make_plan(TRIAL_FILES, CFG, os.path.join(WORK, "plan"))
+PLAN = make_plan(
+    TRIAL_FILES, CFG, os.path.join(WORK, "plan"), scripts_dir=os.path.join(workflow.basedir, "scripts")
+)
 if PLAN.get("config_error"):
     fail_at_parse(f"trialmeta: configuration error\n{PLAN['error']}")
 ANALYSES = sorted(PLAN["analyses"])

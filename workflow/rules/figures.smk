@@ -1,4 +1,4 @@
-# One figure job per batch of analyses (trialmeta.workflow_plan.figure_batches): the forest plot
+# One figure job per batch of analyses (trialmeta.pipeline.plan.figure_batches): the forest plot
 # and the exploration figures (trialmeta.plots.exploration_figures) of each analysis. The tables
 # are ancient() inputs and each output directory name carries the digest of its analyses (rows,
 # settings, code): a batch reruns when one of its analyses changed (its new directory is

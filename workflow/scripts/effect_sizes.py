@@ -1,7 +1,7 @@
-"""Rule effect_sizes: one row per study x measure (trialmeta.effect_sizes.compute_effect_sizes)."""
+"""Rule effect_sizes: one row per study x measure (trialmeta.stats.effect_sizes.compute_effect_sizes)."""
 
-from trialmeta.effect_sizes import compute_effect_sizes
-from trialmeta.workflow_io import read_parquet, run_step, write_parquet
+from trialmeta.tables.effects import compute_effect_sizes
+from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 
 
 def main(snakemake, log):

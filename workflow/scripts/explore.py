@@ -1,11 +1,11 @@
 """Rule explore: subgroups, meta-regression, leave-one-out, influence, cumulative, small-study
-and sparse-data tables of every analysis (trialmeta.exploration.exploration_tables)."""
+and sparse-data tables of every analysis (trialmeta.tables.exploration.exploration_tables)."""
 
 from pathlib import Path
 
-from trialmeta.exploration import exploration_tables
-from trialmeta.safe_csv import write_csv_safely
-from trialmeta.workflow_io import read_parquet, run_step, write_parquet
+from trialmeta.tables.exploration import exploration_tables
+from trialmeta.pipeline.safe_csv import write_csv_safely
+from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 
 
 def main(snakemake, log):
@@ -15,7 +15,7 @@ def main(snakemake, log):
     for csv, parquet in zip(snakemake.output.csv, snakemake.output.parquet):
         name = Path(csv).stem
         if name not in tables:
-            raise RuntimeError(f"trialmeta.exploration.exploration_tables returned no {name!r} table")
+            raise RuntimeError(f"trialmeta.tables.exploration.exploration_tables returned no {name!r} table")
         write_csv_safely(tables[name], csv)
         write_parquet(tables[name], parquet)
         log.info("%s.csv: %d rows", name, len(tables[name]))

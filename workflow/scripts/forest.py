@@ -5,7 +5,7 @@ Writes <analysis_id>.<format> (forest plot) and <analysis_id>.<kind>.<format> (s
 bubble, leave-one-out, cumulative and funnel plots; trialmeta.plots.names) into the job's output
 directory (forest_<batch>.<digest>); the directories of the same batch with an older digest are
 removed afterwards. Analyses whose digest (rows, settings, code) is in the render cache are not
-drawn again: their files are linked from the cache (trialmeta.render_cache), so a one-row edit
+drawn again: their files are linked from the cache (trialmeta.pipeline.render_cache), so a one-row edit
 redraws one analysis, not its whole batch.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from trialmeta.plots.exploration_figures import render_exploration_figures
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.plots.names import split_figure_name
-from trialmeta import render_cache
-from trialmeta.workflow_io import read_parquet, run_step
+from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.jobs import read_parquet, run_step
 
 
 def main(snakemake, log):

@@ -1,7 +1,7 @@
-"""Rule pool: every analysis pooled in one batched call (trialmeta.meta_analysis.pool_analyses)."""
+"""Rule pool: every analysis pooled in one batched call (trialmeta.tables.pooled.pool_analyses)."""
 
-from trialmeta.meta_analysis import pool_analyses
-from trialmeta.workflow_io import read_parquet, run_step, write_parquet
+from trialmeta.tables.pooled import pool_analyses
+from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 
 
 def main(snakemake, log):

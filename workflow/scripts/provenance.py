@@ -10,8 +10,8 @@ import subprocess
 import sys
 from importlib import metadata
 
-from trialmeta.workflow_io import run_step, write_json
-from trialmeta.workflow_plan import sha256_file, settings_digest
+from trialmeta.pipeline.jobs import run_step, write_json
+from trialmeta.pipeline.plan import sha256_file, settings_digest
 
 PACKAGES = (
     "trialmeta", "numpy", "scipy", "pandas", "pyarrow", "statsmodels", "matplotlib", "seaborn",

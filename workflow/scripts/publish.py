@@ -1,15 +1,15 @@
 """Rule publish: make the finished run visible in the results directory.
 
 Nothing in the results directory changes before this job, the last of a run: a failed or killed
-run leaves the previous complete results and report as they were. See trialmeta.publish for the
+run leaves the previous complete results and report as they were. See trialmeta.pipeline.publish for the
 guarantees (atomic replacement of each file, report directory swapped as a whole, manifest).
 """
 
 import os
 
 from trialmeta.plots.names import is_forest_file
-from trialmeta.publish import publish_results
-from trialmeta.workflow_io import run_step, write_json
+from trialmeta.pipeline.publish import publish_results
+from trialmeta.pipeline.jobs import run_step, write_json
 
 
 def main(snakemake, log):

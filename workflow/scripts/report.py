@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from trialmeta.report import build_report
-from trialmeta.workflow_io import problems_from_records, read_parquet, run_step
+from trialmeta.pipeline.jobs import problems_from_records, read_parquet, run_step
 
 
 def main(snakemake, log):

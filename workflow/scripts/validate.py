@@ -4,12 +4,12 @@ On bad input the rule fails with every problem, one per line (``file:row: column
 and writes nothing. Output: the typed trials table and the warnings (shown in the report).
 """
 
-from trialmeta.analyses import assign_analysis_ids
-from trialmeta.config import check_config_columns
-from trialmeta.ingest import load_trials
-from trialmeta.validate import validate_trials
-from trialmeta.workflow_io import problems_to_records, run_step, write_json, write_parquet
-from trialmeta.workflow_plan import ids_digest
+from trialmeta.inputs.analyses import assign_analysis_ids
+from trialmeta.inputs.config import check_config_columns
+from trialmeta.inputs.ingest import load_trials
+from trialmeta.inputs.validate import validate_trials
+from trialmeta.pipeline.jobs import problems_to_records, run_step, write_json, write_parquet
+from trialmeta.pipeline.plan import ids_digest
 
 
 def main(snakemake, log):

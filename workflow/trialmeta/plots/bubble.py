@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
-from .. import distributions as dist
+from trialmeta.stats import distributions as dist
 
-from ._axes import log_ticks
-from .labels import clean_text, measure_info
-from .style import PALETTE, new_figure
+from trialmeta.plots._axes import log_ticks
+from trialmeta.plots.labels import clean_text, measure_info
+from trialmeta.plots.style import PALETTE, new_figure
 
 __all__ = ["bubble_plot"]
 

@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from .. import distributions as dist
+from trialmeta.stats import distributions as dist
 
-from ..batch import StudyBatch
-from ..exploration_text import ordered_levels
-from ..metaregression import design_matrix, level_label, meta_regression, sort_levels
-from ..sensitivity import fit_random_effects
-from ..small_study import MIN_STUDIES, trim_and_fill
-from .labels import clean_text
-from .names import exploration_stem
-from .style import save_figure
+from trialmeta.stats.batch import StudyBatch
+from trialmeta.report.text import ordered_levels
+from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels
+from trialmeta.stats.sensitivity import fit_random_effects
+from trialmeta.stats.small_study import MIN_STUDIES, trim_and_fill
+from trialmeta.plots.labels import clean_text
+from trialmeta.plots.names import exploration_stem
+from trialmeta.plots.style import save_figure
 
 __all__ = ["MIN_K_SEQUENCE", "analysis_exploration_figures", "render_exploration_figures", "primary_measure"]
 
@@ -105,10 +105,10 @@ def analysis_exploration_figures(analysis_id: str, pooled_a: pd.DataFrame, studi
     ``metaregression``, ``leave_one_out``, ``cumulative``, ``small_study``. The caller saves and
     discards each figure before asking for the next (one figure alive at a time).
     """
-    from .bubble import bubble_plot
-    from .funnel import funnel_plot
-    from .sensitivity_plots import cumulative_plot, leave_one_out_plot
-    from .subgroup_forest import subgroup_forest_plot
+    from trialmeta.plots.bubble import bubble_plot
+    from trialmeta.plots.funnel import funnel_plot
+    from trialmeta.plots.sensitivity_plots import cumulative_plot, leave_one_out_plot
+    from trialmeta.plots.subgroup_forest import subgroup_forest_plot
 
     measure, scale = primary_measure(pooled_a, studies_a, config)
     st = studies_a[studies_a["measure"].astype(str) == measure] if "measure" in studies_a.columns else studies_a

@@ -12,11 +12,11 @@ study effects. The pooled estimate is a vertical line with its pseudo 95% confid
 from __future__ import annotations
 
 import numpy as np
-from .. import distributions as dist
+from trialmeta.stats import distributions as dist
 
-from ._axes import log_ticks
-from .labels import measure_info
-from .style import PALETTE, new_figure
+from trialmeta.plots._axes import log_ticks
+from trialmeta.plots.labels import measure_info
+from trialmeta.plots.style import PALETTE, new_figure
 
 __all__ = ["funnel_plot", "CONTOUR_LEVELS", "CONTOUR_SHADES"]
 

@@ -10,7 +10,7 @@ Determinism (two runs give byte-identical files):
   XML comments in which matplotlib repeats each text are removed, so the SVG holds no text from
   the data at all;
 * metadata stripped: no ``Date``/``Creator`` in SVG, no ``Software`` chunk in PNG;
-* files written to a temp file and renamed (:func:`trialmeta.safe_csv.atomic_write_bytes`).
+* files written to a temp file and renamed (:func:`trialmeta.pipeline.safe_csv.atomic_write_bytes`).
 
 ``text.parse_math`` is off: a study label such as ``$x$`` is drawn as written, never as
 mathtext (which could also fail to parse and abort a run).
@@ -29,7 +29,7 @@ matplotlib.use("Agg", force=True)
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from trialmeta.safe_csv import atomic_write_bytes  # noqa: E402
+from trialmeta.pipeline.safe_csv import atomic_write_bytes  # noqa: E402
 
 __all__ = ["RC", "PALETTE", "apply_style", "new_figure", "save_figure", "PNG_DPI"]
 

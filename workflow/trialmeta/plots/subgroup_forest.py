@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._axes import log_ticks
-from .labels import clean_text, format_effect, format_p, measure_info
-from .style import PALETTE, new_figure
+from trialmeta.plots._axes import log_ticks
+from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
+from trialmeta.plots.style import PALETTE, new_figure
 
 __all__ = ["subgroup_forest_plot"]
 

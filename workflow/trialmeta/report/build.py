@@ -35,9 +35,9 @@ from trialmeta.plots.labels import (
 )
 from trialmeta.plots.names import split_figure_name
 from trialmeta.report.exploration_sections import _cell, estimator_summary, exploration_context
-from trialmeta import render_cache
-from trialmeta.safe_csv import atomic_write_bytes
-from trialmeta.workflow_io import replace_with_link
+from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.safe_csv import atomic_write_bytes
+from trialmeta.pipeline.jobs import replace_with_link
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
 
@@ -514,7 +514,7 @@ def _rows_digest(df: pd.DataFrame | None) -> dict[str, str]:
 
 def _package_digest() -> str:
     """Digest of the trialmeta code and templates (a changed template re-renders every page)."""
-    from trialmeta.workflow_plan import code_digest
+    from trialmeta.pipeline.plan import code_digest
     return code_digest()
 
 
@@ -526,10 +526,10 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
     Files: ``index.html``, ``analyses/<analysis_id>.html``, ``static/report.css``,
     ``figures/<analysis_id>[.<kind>].svg|png`` (linked from ``figures_dir``, one directory or a
     list of them; the forest plot is
-    ``<analysis_id>.svg``). ``warnings``: list of :class:`trialmeta.errors.Problem` (attached to an
+    ``<analysis_id>.svg``). ``warnings``: list of :class:`trialmeta.inputs.errors.Problem` (attached to an
     analysis by ``file``/``row`` = the trial row's ``source_file``/``source_row``; others are listed
     on the index). ``exploration``: optional issue-4 tables keyed as :data:`EXPLORATION_SECTIONS`.
-    ``cache_dir``: optional page cache (:mod:`trialmeta.render_cache`): an analysis page whose
+    ``cache_dir``: optional page cache (:mod:`trialmeta.pipeline.render_cache`): an analysis page whose
     inputs (its rows of every table, its warnings and figures, the config, the code and the
     shared methods text) are unchanged since a previous build is linked from the cache instead of
     being rendered again; the output is byte-identical either way.

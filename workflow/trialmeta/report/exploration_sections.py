@@ -10,7 +10,7 @@ is a dict::
      "all": {"columns", "rows"} | None}  # every row of the table for this analysis (all measures)
 
 A section with no items and no notes is not shown. Sentences come from
-:mod:`trialmeta.exploration_text`; if a table lacks the columns a sentence needs (an older or
+:mod:`trialmeta.report.text`; if a table lacks the columns a sentence needs (an older or
 partial table) the section falls back to the table alone.
 """
 
@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from trialmeta import exploration_text as tx
+from trialmeta.report import text as tx
 from trialmeta.plots.labels import format_effect, format_number, format_p, measure_info, to_natural
 from trialmeta.plots.names import exploration_stem
 
@@ -365,7 +365,7 @@ def estimator_summary(pooled_a: pd.DataFrame, primary_measure: str) -> list[dict
     """One sentence per measure about the tau2 estimator x CI method matrix (random-effects rows of
     pooled.csv): whether the CI excludes no effect under every method, none, or only some (flagged,
     with the methods named). Primary measure first."""
-    from trialmeta.sensitivity import estimator_disagreement
+    from trialmeta.stats.sensitivity import estimator_disagreement
 
     need = {"model", "tau2_method", "ci_method", "ci_low", "ci_high", "measure", "analysis_id"}
     if pooled_a is None or not len(pooled_a) or not need <= set(pooled_a.columns):

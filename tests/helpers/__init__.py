@@ -1,0 +1,1 @@
+"""Shared test helpers: reference data, trial-table builders, workflow projects, browser, SLURM."""

@@ -1,0 +1,165 @@
+"""Input/output helpers for the workflow scripts (``workflow/scripts/*.py``).
+
+* Every file is written atomically: to a temporary file in the destination directory, then
+  ``os.replace``-d over the destination, so a killed job never leaves a half-written file.
+* :func:`run_step` wraps a script's body: it logs to the rule's ``log:`` file, and turns a user
+  error (:class:`~trialmeta.inputs.errors.InputError`, :class:`~trialmeta.inputs.errors.ConfigError`) into its
+  message on stderr and in the log, exit status 1, no traceback. Anything else is a bug: the
+  traceback goes to the log and to stderr.
+* Intermediate tables between jobs are Parquet (exact floats, types kept); the user-facing tables
+  are written by :func:`trialmeta.pipeline.safe_csv.write_csv_safely` and Parquet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from trialmeta.inputs.errors import ConfigError, InputError, Problem
+
+__all__ = [
+    "atomic_path",
+    "link_or_copy",
+    "replace_with_link",
+    "write_json",
+    "write_text",
+    "write_parquet",
+    "read_parquet",
+    "problems_to_records",
+    "problems_from_records",
+    "run_step",
+]
+
+PROBLEM_FIELDS = ("file", "row", "column", "value", "severity", "message")
+
+
+def link_or_copy(src, dst) -> None:
+    """Create ``dst`` as a hard link to ``src``; a copy where links are impossible (another file
+    system). Outputs are never modified in place, so sharing an inode is safe."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+
+def replace_with_link(src, dst) -> None:
+    """``dst`` becomes ``src`` (:func:`link_or_copy`), atomically: a reader sees the old file or
+    the new one, never part of a copy. A new ``dst`` is linked in place (a link is atomic);
+    otherwise the link or copy goes to a temporary name beside ``dst`` and replaces it."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    with atomic_path(dst) as tmp:
+        os.unlink(tmp)
+        link_or_copy(src, tmp)
+
+
+def write_text(text: str, path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    return Path(path)
+
+
+def write_json(obj, path) -> Path:
+    """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline."""
+    return write_text(json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n", path)
+
+
+def write_parquet(df, path) -> Path:
+    """Write a DataFrame to Parquet (no index, no pandas attrs, fixed writer settings)."""
+    df = df.copy()
+    df.attrs = {}
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+    return Path(path)
+
+
+def read_parquet(path):
+    import pandas as pd
+
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def problems_to_records(problems) -> list[dict]:
+    """Problems as plain dicts (``text`` = the one-line message), sorted as InputError sorts."""
+    out = []
+    for p in sorted(problems, key=lambda p: (p.file, p.row or 0, p.column or "", p.message)):
+        out.append({"file": p.file, "row": p.row, "column": p.column, "value": p.value,
+                    "severity": p.severity, "message": p.message, "text": str(p)})
+    return out
+
+
+def problems_from_records(records) -> list[Problem]:
+    return [Problem(r["file"], r["row"], r["column"], r["message"], r["value"], r["severity"]) for r in records]
+
+
+def _process_seconds() -> float:
+    """Wall seconds since this process started (Python start-up and imports included)."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - only used for a log line
+        return float("nan")
+
+
+def _user_error(exc) -> bool:
+    return isinstance(exc, (InputError, ConfigError))
+
+
+def run_step(snakemake, main) -> None:
+    """Run ``main(snakemake, log)`` with the rule's log file; exit 1 with the message on user errors."""
+    log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
+    handlers: list[logging.Handler] = []
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers or None, force=True)
+    logging.captureWarnings(True)
+    log = logging.getLogger(f"trialmeta.{snakemake.rule}")
+    started = time.perf_counter()
+    try:
+        main(snakemake, log)
+    except Exception as exc:  # noqa: BLE001 - user errors end the run with their message only
+        if _user_error(exc):
+            text = str(exc)
+            log.error(text)
+            print(text, file=sys.stderr, flush=True)
+            logging.shutdown()
+            sys.exit(1)
+        log.error("".join(traceback.format_exception(exc)))
+        logging.shutdown()
+        raise
+    log.info("step seconds: %.3f (process seconds: %.3f)", time.perf_counter() - started, _process_seconds())
+    logging.shutdown()

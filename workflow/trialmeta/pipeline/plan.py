@@ -1,0 +1,253 @@
+"""The workflow's plan: which analyses exist and what each one depends on, known at parse time.
+
+The Snakefile treats the trial tables like a sample sheet: :func:`make_plan` reads them once,
+lists the analyses (``analysis_id``, exactly as the validate job will assign them) and gives each
+analysis a *digest*, the SHA-256 of
+
+* the text of that analysis's rows (every cell as written, in file order; ``source_row`` is left
+  out so inserting a trial above does not change the other analyses),
+* the settings that change a result (the config without ``trials``/``results``/``report``),
+* the code (:func:`code_digest`: every file of the ``trialmeta`` package and of
+  ``workflow/scripts``, whose path the Snakefile passes in).
+
+Each figure job writes a directory whose name carries the digest of its analyses
+(:attr:`FigureBatch.digest`, from :func:`output_digest`) and takes the tables as ``ancient()``
+input, so Snakemake reruns exactly the figure jobs holding an analysis whose rows, settings or code
+changed (their new directory is missing), and nothing else. Analyses are split into figure *batches* by the hash part of their id
+(:func:`figure_batches`): a batch's membership does not depend on the other analyses, so adding an
+analysis leaves the other batches alone (unless the number of batches doubles).
+
+Parse time matters (every cluster job parses the Snakefile again), so the plan is cached in a JSON
+file keyed by the SHA-256 of the table files, ``group_by``, ``min_studies`` and the code: only the
+first parse after a change imports pandas and reads the tables. This module itself imports only
+the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+__all__ = [
+    "PLAN_VERSION",
+    "code_digest",
+    "sha256_file",
+    "settings_digest",
+    "make_plan",
+    "figure_batches",
+    "FigureBatch",
+    "output_digest",
+    "n_figure_batches",
+    "ids_digest",
+]
+
+PLAN_VERSION = 1
+#: The ``trialmeta`` package (this module is ``trialmeta/pipeline/plan.py``).
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: Config keys that do not change any table, figure or page of an analysis.
+_NOT_SETTINGS = ("trials", "results", "report")
+#: Analyses per forest-plot job aimed at (one Python start-up, ~2 s here, per job).
+FIGURES_PER_JOB = 40
+#: At least this many figure jobs when there are that many analyses (uses the cores of a laptop).
+MIN_FIGURE_JOBS = 4
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def code_digest(scripts_dir=None) -> str:
+    """SHA-256 over the source of the ``trialmeta`` package and of the rule scripts.
+
+    ``scripts_dir`` is the workflow's ``scripts/`` directory (passed in by the Snakefile; the
+    package does not look outside itself); None digests the package alone.
+
+    Files are taken in sorted relative-path order (``__pycache__``, ``*.egg-info`` and compiled
+    files skipped), each contributing its path and bytes, so any edit of the code, templates or
+    static files changes the digest and reruns what depends on it.
+    """
+    h = hashlib.sha256()
+    for base in (PACKAGE_DIR, None if scripts_dir is None else Path(scripts_dir)):
+        if base is None or not base.is_dir():
+            continue
+        files = []
+        for root, dirs, names in os.walk(base):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.endswith(".egg-info"))
+            for name in names:
+                if name.endswith((".pyc", ".pyo")) or name.startswith("."):
+                    continue
+                files.append(Path(root) / name)
+        for f in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
+            h.update(f"{base.name}/{f.relative_to(base).as_posix()}\0".encode())
+            h.update(f.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def settings_digest(config: dict) -> str:
+    """SHA-256 of the config keys that change results (all but trials, results, report)."""
+    settings = {k: v for k, v in config.items() if k not in _NOT_SETTINGS}
+    return hashlib.sha256(_json(settings).encode()).hexdigest()
+
+
+def ids_digest(analysis_ids) -> str:
+    """SHA-256 of the sorted list of analysis ids (the validate job checks it against the plan)."""
+    return hashlib.sha256(_json(sorted(analysis_ids)).encode()).hexdigest()
+
+
+def _cache_key(files, config: dict, code: str) -> str:
+    parts = {
+        "plan_version": PLAN_VERSION,
+        "files": [[str(f), sha256_file(f)] for f in files],
+        "group_by": list(config.get("group_by", [])),
+        "min_studies": config.get("min_studies", 1),
+        "code": code,
+    }
+    return hashlib.sha256(_json(parts).encode()).hexdigest()
+
+
+def _build(files, config: dict) -> dict:
+    """Read and validate the tables (imports pandas); the analyses and their row digests."""
+    from trialmeta.inputs.analyses import assign_analysis_ids
+    from trialmeta.inputs.config import check_config_columns
+    from trialmeta.inputs.errors import ConfigError, InputError
+    from trialmeta.inputs.ingest import load_trials
+    from trialmeta.inputs.validate import validate_trials
+
+    group_by = list(config["group_by"])
+    try:
+        raw = load_trials(list(files))
+        check_config_columns(config, raw.columns)
+        typed, _ = validate_trials(raw, group_by, min_studies=config.get("min_studies", 1))
+    except ConfigError as exc:
+        # e.g. a group_by column missing from the tables: the workflow stops at parse time
+        return {"ok": False, "error": str(exc), "config_error": True, "analyses": {}}
+    except InputError as exc:
+        # Not cached: the validate job reports the same problems (and fails the run).
+        return {"ok": False, "error": str(exc), "config_error": False, "analyses": {}}
+    ids = assign_analysis_ids(typed, group_by)["analysis_id"].tolist()
+    columns = sorted(c for c in raw.columns if c != "source_row")
+    cells = [raw[c].tolist() for c in columns]
+    rows: dict[str, list[str]] = {}
+    for i, aid in enumerate(ids):
+        row = {c: str(cells[j][i]) for j, c in enumerate(columns)}
+        rows.setdefault(aid, []).append(hashlib.sha256(_json(row).encode()).hexdigest())
+    analyses = {aid: hashlib.sha256("\n".join(digests).encode()).hexdigest() for aid, digests in rows.items()}
+    return {"ok": True, "error": "", "config_error": False, "analyses": dict(sorted(analyses.items()))}
+
+
+def make_plan(files, config: dict, cache_dir, *, scripts_dir=None) -> dict:
+    """The analyses of the trial tables, from the cache in ``cache_dir`` when it is current.
+
+    Returns ``{"ok", "error", "config_error", "analyses": {analysis_id: row digest}, "code",
+    "settings", "key"}``. When the tables cannot be read or validated, ``ok`` is False and
+    ``analyses`` empty: the workflow then runs only up to the validate job, which reports every
+    problem; ``config_error`` is True when the problem is in the config (a group_by, subgroups or
+    metaregression column missing from the tables), which the Snakefile reports at once.
+    """
+    code = code_digest(scripts_dir)
+    key = _cache_key(files, config, code)
+    cache_dir = Path(cache_dir)
+    cache = cache_dir / f"plan-{key[:24]}.json"
+    plan = None
+    if cache.is_file():
+        try:
+            plan = json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            plan = None
+    if plan is None or plan.get("key") != key:
+        plan = _build(files, config)
+        plan["key"] = key
+        if plan["ok"]:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            for old in cache_dir.glob("plan-*.json"):
+                old.unlink(missing_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(plan, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, cache)
+    plan["code"] = code
+    plan["settings"] = settings_digest(config)
+    return plan
+
+
+def output_digest(plan: dict, analysis_id: str, length: int = 12) -> str:
+    """The digest of one analysis's forest plot: its rows, the settings and the code.
+
+    Encoded in the output name of its figure job, this is what makes one edited row rerun one
+    figure job: Snakemake reruns a job whose output is missing, while the tables are ``ancient()``
+    inputs. (A digest in ``params`` is not enough: Snakemake 9 does not look at the params of a job
+    downstream of a job that reruns when all the files connecting them are ancient.)
+    """
+    payload = [plan.get("code"), plan.get("settings"), plan["analyses"][analysis_id]]
+    return hashlib.sha256(_json(payload).encode()).hexdigest()[:length]
+
+
+class FigureBatch:
+    """One forest-plot job: a fixed set of analyses and the digest of each one's output."""
+
+    def __init__(self, index: int, n_batches: int, digests: dict[str, str]):
+        self.index = index
+        self.n_batches = n_batches
+        self.digests = digests
+
+    @property
+    def analysis_ids(self) -> list[str]:
+        return list(self.digests)
+
+    @property
+    def name(self) -> str:
+        return f"b{self.index:03d}"
+
+    @property
+    def digest(self) -> str:
+        """Digest of the batch: changes when any of its analyses changes (12 hex digits)."""
+        return hashlib.sha256(_json(sorted(self.digests.items())).encode()).hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        return f"FigureBatch({self.name}, {len(self.digests)} analyses)"
+
+
+def n_figure_batches(n_analyses: int, per_job: int = FIGURES_PER_JOB, min_jobs: int = MIN_FIGURE_JOBS) -> int:
+    """A power of two: about ``n / per_job`` batches, at least ``min_jobs`` (never more than n).
+
+    Powers of two keep batch membership stable while analyses are added (it changes only when
+    the count doubles).
+    """
+    if n_analyses <= 0:
+        return 0
+    want = max(1, n_analyses // per_job)
+    n = 1 << int(math.floor(math.log2(want)))
+    n = max(n, min_jobs)
+    while n > 1 and n // 2 >= n_analyses:
+        n //= 2
+    return n
+
+
+def figure_batches(plan: dict, per_job: int = FIGURES_PER_JOB, min_jobs: int = MIN_FIGURE_JOBS) -> list[FigureBatch]:
+    """Split the plan's analyses into figure jobs by the hash suffix of their id."""
+    analyses = plan.get("analyses", {})
+    n = n_figure_batches(len(analyses), per_job, min_jobs)
+    members: dict[int, dict[str, str]] = {}
+    for aid in sorted(analyses):
+        suffix = aid.rsplit("-", 1)[-1]
+        try:
+            bucket = int(suffix, 16) % n
+        except ValueError:
+            bucket = int(hashlib.sha256(aid.encode()).hexdigest()[:12], 16) % n
+        members.setdefault(bucket, {})[aid] = output_digest(plan, aid)
+    return [FigureBatch(b, n, members[b]) for b in sorted(members)]

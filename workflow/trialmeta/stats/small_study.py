@@ -1,0 +1,300 @@
+"""Small-study effects: Egger's regression test (two forms), Begg & Mazumdar's rank
+correlation test, and Duval & Tweedie's trim-and-fill (estimator L0), batched over analyses.
+
+Run only where k >= 10 (Cochrane Handbook, section 13.3.5.4: with fewer studies the tests
+have too little power to distinguish chance from real asymmetry); :func:`small_study_reason`
+gives the reason string otherwise. All definitions follow metafor 3.8:
+
+* ``regtest`` (default, Egger et al. 1997 as a mixed-effects model; Sterne & Egger 2005):
+  REML meta-regression ``y_i = b0 + b1 sqrt(v_i)``, Wald z-test of ``b1``; ``b0`` is the
+  "limit estimate" (effect as se -> 0) with its Wald CI.
+* ``regtest(model="lm")`` (classical Egger): weighted least squares ``lm(y ~ sei, weights = 1/v)``
+  with the residual variance estimated, t-test with k - 2 df; limit CI with t(k - 2).
+* ``ranktest`` (Begg & Mazumdar 1994): Kendall's tau-b between
+  ``(y_i - theta_FE) / sqrt(v_i - 1/sum w)`` and ``v_i``; p-value as R's
+  ``cor.test(method="kendall", exact=TRUE)``: exact null distribution of Kendall's statistic
+  when there are no ties (any n), otherwise the normal approximation with the tie-corrected
+  variance (Kendall 1970) and no continuity correction.
+* ``trimfill`` (Duval & Tweedie 2000a,b): side from the sign of the slope of the REML
+  regression on sei (slope < 0: missing studies on the right, else left); iterate
+  "trim the k0 most extreme studies, re-estimate with REML, recompute
+  ``L0 = (4 S_r - k(k+1)) / (2k - 1)``, ``k0 = max(0, round(L0))``" until k0 repeats; fill the
+  k0 mirror images ``2 theta - y_i`` (same v_i) and refit REML on the k + k0 studies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from trialmeta.stats import distributions as dist
+
+from trialmeta.stats.batch import StudyBatch
+from trialmeta.stats.metaregression import fit_given_tau2, meta_regression
+from trialmeta.stats.result import Status
+from trialmeta.stats.sensitivity import fit_random_effects
+
+__all__ = ["EggerResult", "egger_test", "RankTestResult", "rank_test", "TrimFillResult", "trim_and_fill",
+           "small_study_reason", "kendall_exact_cdf", "MIN_STUDIES"]
+
+#: Cochrane Handbook (version 6.4, 13.3.5.4): tests for funnel plot asymmetry only with >= 10 studies.
+MIN_STUDIES = 10
+
+
+def small_study_reason(k, min_k: int = MIN_STUDIES) -> np.ndarray:
+    """'' where the tests are run, else why not (per analysis)."""
+    k = np.asarray(k)
+    return np.where(k >= min_k, "",
+                    np.char.add(np.char.add("k = ", k.astype(str)),
+                                f" < {min_k}: too few studies for small-study tests (Cochrane Handbook 13.3.5.4)"))
+
+
+def _sei_design(batch: StudyBatch) -> np.ndarray:
+    return np.stack([np.ones_like(batch.vi), np.sqrt(batch.vi)], axis=-1)
+
+
+@dataclass
+class EggerResult:
+    """Egger's test, one entry per analysis. ``stat`` is z (model='rma') or t (model='lm')."""
+
+    model: str
+    stat: np.ndarray
+    df: np.ndarray
+    pval: np.ndarray
+    limit_estimate: np.ndarray
+    limit_ci_low: np.ndarray
+    limit_ci_high: np.ndarray
+    intercept: np.ndarray
+    intercept_se: np.ndarray
+    slope: np.ndarray
+    slope_se: np.ndarray
+    tau2: np.ndarray
+    status: np.ndarray
+
+
+def egger_test(batch: StudyBatch, model: str = "rma", method: str = "REML", level: float = 0.95) -> EggerResult:
+    """Egger's regression test in metafor's ``regtest`` forms (``model="rma"`` or ``"lm"``)."""
+    X = _sei_design(batch)
+    K = batch.n_analyses
+    if model == "rma":
+        res = meta_regression(batch.yi, batch.vi, batch.mask, X, method=method, test="z", level=level,
+                              term_names=["intrcpt", "sei"], r2=False)
+        tau2, status = res.tau2, res.status
+        fit = dict(coef=res.coef, se=res.se, stat=res.stat, pval=res.pval, ci_low=res.ci_low,
+                   ci_high=res.ci_high, df=res.df)
+    elif model == "lm":
+        # weighted lm with estimated residual variance == WLS at tau2 = 0 scaled by RSS/(k-2),
+        # i.e. exactly the Knapp-Hartung computation with tau2 = 0
+        tau2 = np.zeros(K)
+        fit = fit_given_tau2(batch.yi, batch.vi, batch.mask, X, tau2, test="knha", level=level)
+        status = np.where(batch.k > 2, Status.OK, Status.FAILED + ":k <= 2").astype(object)
+        tau2 = np.full(K, np.nan)
+    else:
+        raise ValueError("model must be 'rma' or 'lm'")
+    return EggerResult(model, fit["stat"][:, 1], fit["df"], fit["pval"][:, 1], fit["coef"][:, 0],
+                       fit["ci_low"][:, 0], fit["ci_high"][:, 0], fit["coef"][:, 0], fit["se"][:, 0],
+                       fit["coef"][:, 1], fit["se"][:, 1], tau2, status)
+
+
+# ----------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _kendall_pmf(n: int) -> np.ndarray:
+    """Null distribution of the number of inversions of a random permutation of n (Mahonian)."""
+    dist = np.ones(1)
+    for i in range(2, n + 1):
+        if n <= 150:      # direct convolution: exact tails (O(n^4) but small)
+            dist = np.convolve(dist, np.ones(i)) / i
+        else:             # moving sum via cumulative sums: O(n^3), tails less precise
+            c = np.concatenate([[0.0], np.cumsum(dist)])
+            j = np.arange(dist.size + i - 1)
+            dist = (c[np.minimum(j, dist.size - 1) + 1] - c[np.maximum(j - i + 1, 0)]) / i
+    return dist
+
+
+def _kendall_cdf(q, n: int) -> np.ndarray:
+    """Vectorised :func:`kendall_exact_cdf` over an array of q."""
+    cdf = np.cumsum(_kendall_pmf(n))
+    q = np.asarray(q, float)
+    out = cdf[np.clip(q, 0, cdf.size - 1).astype(int)]
+    return np.where(q < 0, 0.0, np.where(q >= cdf.size - 1, 1.0, out))
+
+
+def kendall_exact_cdf(q, n: int) -> float:
+    """P(T <= q) for Kendall's statistic T (number of concordant pairs) under independence,
+    as R's ``pkendall`` (C_pKendall)."""
+    if q < 0:
+        return 0.0
+    pmf = _kendall_pmf(n)
+    if q >= pmf.size - 1:
+        return 1.0
+    return float(pmf[: int(q) + 1].sum())
+
+
+@dataclass
+class RankTestResult:
+    tau: np.ndarray
+    pval: np.ndarray
+    exact: np.ndarray          # True where the exact distribution was used (no ties)
+    status: np.ndarray
+
+
+def rank_test(batch: StudyBatch) -> RankTestResult:
+    """Begg & Mazumdar's rank correlation test (metafor ``ranktest``), batched."""
+    m = batch.mask
+    w = np.where(m, 1.0 / batch.vi, 0.0)
+    sw = w.sum(1)
+    theta = (w * batch.yi).sum(1) / sw
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.where(m, (batch.yi - theta[:, None]) / np.sqrt(batch.vi - 1.0 / sw[:, None]), 0.0)
+    y = batch.vi
+    pair = m[:, :, None] & m[:, None, :]
+    upper = np.triu(np.ones(pair.shape[1:], bool), 1)[None]
+    pu = pair & upper
+    dx = np.sign(x[:, :, None] - x[:, None, :])
+    dy = np.sign(y[:, :, None] - y[:, None, :])
+    S = np.where(pu, dx * dy, 0).sum((1, 2))
+    n = m.sum(1).astype(float)
+    T0 = n * (n - 1) / 2
+    eqx = pair & (x[:, :, None] == x[:, None, :])
+    eqy = pair & (y[:, :, None] == y[:, None, :])
+    cx = eqx.sum(2).astype(float)       # size of the tie group of each element (1 = untied)
+    cy = eqy.sum(2).astype(float)
+    T1 = np.where(m, cx - 1, 0).sum(1) / 2
+    T2 = np.where(m, cy - 1, 0).sum(1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = S / np.sqrt((T0 - T1) * (T0 - T2))
+    ties = (T1 > 0) | (T2 > 0)
+    # normal approximation with ties (R cor.test, continuity = FALSE)
+    v0 = n * (n - 1) * (2 * n + 5)
+    vt = np.where(m, (cx - 1) * (2 * cx + 5), 0).sum(1)
+    vu = np.where(m, (cy - 1) * (2 * cy + 5), 0).sum(1)
+    v1 = np.where(m, cx - 1, 0).sum(1) * np.where(m, cy - 1, 0).sum(1)
+    v2 = np.where(m, (cx - 1) * (cx - 2), 0).sum(1) * np.where(m, (cy - 1) * (cy - 2), 0).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_S = (v0 - vt - vu) / 18 + v1 / (2 * n * (n - 1)) + v2 / (9 * n * (n - 1) * (n - 2))
+        Sstat = tau * np.sqrt((T0 - T1) * (T0 - T2))
+        z = Sstat / np.sqrt(var_S)
+    p_norm = 2 * np.minimum(dist.norm_cdf(z), dist.norm_sf(z))
+    pval = p_norm.copy()
+    status = np.full(n.size, Status.OK, dtype=object)
+    exact = np.nonzero(~ties & (n >= 2) & np.isfinite(tau))[0]
+    for nn in np.unique(n[exact]).astype(int):           # loop over distinct k, not over analyses
+        sel = exact[n[exact] == nn]
+        q = np.round((tau[sel] + 1) * nn * (nn - 1) / 4)
+        p = np.where(q > nn * (nn - 1) / 4, 1 - _kendall_cdf(q - 1, nn), _kendall_cdf(q, nn))
+        pval[sel] = np.minimum(2 * p, 1.0)
+    status[ties] = Status.OK + ";ties_normal_approximation"
+    bad = ~np.isfinite(tau)
+    pval[bad] = np.nan
+    status[bad] = Status.FAILED + ":tau undefined"
+    return RankTestResult(tau, pval, ~ties & ~bad, status)
+
+
+# ----------------------------------------------------------------------------------------
+@dataclass
+class TrimFillResult:
+    """Trim-and-fill (L0), one entry per analysis; ``fill_yi``/``fill_vi`` (K, n) NaN-padded
+    (the first ``k0`` entries are the filled studies, in metafor's order)."""
+
+    side: np.ndarray
+    k0: np.ndarray
+    se_k0: np.ndarray
+    k_total: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    pval: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    tau2: np.ndarray
+    I2: np.ndarray
+    H2: np.ndarray
+    Q: np.ndarray
+    Q_pval: np.ndarray
+    fill_yi: np.ndarray
+    fill_vi: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+
+
+def trim_and_fill(batch: StudyBatch, method: str = "REML", level: float = 0.95, max_iter: int = 100,
+                  side=None) -> TrimFillResult:
+    """Duval & Tweedie trim-and-fill with the L0 estimator, as metafor's ``trimfill.rma.uni``."""
+    K, n = batch.yi.shape
+    m = batch.mask
+    k = m.sum(1)
+    if side is None:
+        reg = meta_regression(batch.yi, batch.vi, m, _sei_design(batch), method=method, r2=False)
+        side = np.where(reg.coef[:, 1] < 0, "right", "left").astype(object)
+    else:
+        side = np.broadcast_to(np.asarray(side, dtype=object), (K,)).copy()
+    sgn = np.where(side == "right", -1.0, 1.0)
+    yf = sgn[:, None] * batch.yi
+    order = np.argsort(np.where(m, yf, np.inf), axis=1, kind="stable")
+    ys = np.take_along_axis(yf, order, 1)
+    vs = np.take_along_axis(batch.vi, order, 1)
+    ms = np.take_along_axis(m, order, 1)          # real studies first
+    col = np.arange(n)[None, :]
+    k0 = np.zeros(K, int)
+    k0_prev = np.full(K, -1)
+    se_k0 = np.full(K, np.nan)
+    beta = np.zeros(K)
+    iters = np.zeros(K, int)
+    active = k > 1
+    status = np.full(K, Status.OK, dtype=object)
+    kf = k.astype(float)
+    for it in range(max_iter + 1):
+        active &= k0 != k0_prev
+        if not active.any():
+            break
+        if it == max_iter:
+            status[active] = Status.NOT_CONVERGED
+            break
+        idx = np.nonzero(active)[0]
+        k0_prev[idx] = k0[idx]
+        iters[idx] += 1
+        keep = ms[idx] & (col < (k[idx] - k0[idx])[:, None])
+        sub = StudyBatch(np.where(keep, ys[idx], 0.0), np.where(keep, vs[idx], 1.0), keep)
+        b = fit_random_effects(sub, method, level=level).estimate
+        beta[idx] = b
+        yc = np.where(ms[idx], ys[idx] - b[:, None], 0.0)
+        # rank(|yc|, ties.method = "first") among real studies
+        a = np.where(ms[idx], np.abs(yc), np.inf)
+        ordr = np.argsort(a, axis=1, kind="stable")
+        rnk = np.empty_like(ordr)
+        np.put_along_axis(rnk, ordr, np.arange(1, n + 1)[None, :].repeat(idx.size, 0), axis=1)
+        Sr = np.where(ms[idx] & (yc > 0), rnk, 0).sum(1).astype(float)
+        kk = kf[idx]
+        L0 = (4 * Sr - kk * (kk + 1)) / (2 * kk - 1)
+        varSr = (kk * (kk + 1) * (2 * kk + 1) + 10 * L0 ** 3 + 27 * L0 ** 2 + 17 * L0 - 18 * kk * L0 ** 2
+                 - 18 * kk * L0 + 6 * kk ** 2 * L0) / 24
+        with np.errstate(invalid="ignore"):
+            se = 4 * np.sqrt(varSr) / (2 * kk - 1)
+        k0[idx] = np.maximum(0, np.round(L0)).astype(int)
+        se_k0[idx] = np.maximum(0, se)
+    # filled studies: the k0 largest (in the flipped space) mirrored about beta
+    k0max = int(k0.max()) if K else 0
+    width = max(k0max, 1)
+    j = np.arange(width)[None, :]
+    src = (k - k0)[:, None] + j                    # positions k-k0 .. k-1 in sorted order
+    valid = j < k0[:, None]
+    srcc = np.clip(src, 0, n - 1)
+    fill_y = np.where(valid, sgn[:, None] * (2 * beta[:, None] - np.take_along_axis(ys, srcc, 1)), np.nan)
+    fill_v = np.where(valid, np.take_along_axis(vs, srcc, 1), np.nan)
+    # final model on original + filled studies
+    Y = np.concatenate([batch.yi, np.where(valid, fill_y, 0.0)], axis=1)
+    V = np.concatenate([batch.vi, np.where(valid, fill_v, 1.0)], axis=1)
+    M = np.concatenate([m, valid], axis=1)
+    final = fit_random_effects(StudyBatch(Y, V, M), method, level=level)
+    bad = k <= 1
+    status[bad] = Status.FAILED + ":k = 1"
+    status = np.where(status == Status.OK, np.asarray(final.status, dtype=object), status).astype(object)
+
+    def nanbad(a):
+        return np.where(bad, np.nan, a)
+
+    return TrimFillResult(side, np.where(bad, 0, k0), nanbad(se_k0), k + k0, nanbad(final.estimate),
+                          nanbad(final.se), nanbad(final.stat), nanbad(final.pval), nanbad(final.ci_low),
+                          nanbad(final.ci_high), nanbad(final.tau2), nanbad(final.I2), nanbad(final.H2),
+                          nanbad(final.Q), nanbad(final.Q_pval), fill_y, fill_v, iters, status)

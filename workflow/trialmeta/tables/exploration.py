@@ -1,0 +1,348 @@
+"""Table builders of the heterogeneity / bias / sensitivity analyses (issue 4).
+
+Each builder takes the effects table (one row per study x measure: ``analysis_id, study_id,
+measure, scale, yi, vi, source_file, source_row, ...``) and, where moderators or ``year`` are
+needed, the validated trials table (joined on ``source_file, source_row``), handles every
+analysis x measure in one batched call, and returns a DataFrame whose columns are the
+contract of ``results/tables/<name>.csv`` (see /work/notes/bias_api.md). Rows are sorted by
+``analysis_id, measure`` and then by the table's own order; analyses where a method cannot run
+get a ``status`` / ``reason`` instead of an exception.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from trialmeta.stats.batch import StudyBatch
+from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels
+from trialmeta.stats.result import Status
+from trialmeta.stats.sensitivity import cumulative, estimator_disagreement, influence, leave_one_out
+from trialmeta.stats.small_study import MIN_STUDIES, egger_test, rank_test, small_study_reason, trim_and_fill
+from trialmeta.stats.subgroups import subgroup_analysis
+
+__all__ = ["SUBGROUP_COLUMNS", "METAREG_COLUMNS", "LOO_COLUMNS", "INFLUENCE_COLUMNS", "CUMUL_COLUMNS",
+           "SMALL_STUDY_COLUMNS", "SPARSE_COLUMNS", "subgroups_table", "metaregression_table",
+           "leave_one_out_table", "influence_table", "cumulative_table", "small_study_table",
+           "sparse_binary_table", "estimator_disagreement", "exploration_tables"]
+
+SUBGROUP_COLUMNS = ["analysis_id", "measure", "moderator", "level", "k", "estimate", "se", "ci_low", "ci_high",
+                    "tau2", "I2", "Q", "Q_pval", "Q_between", "Q_between_df", "Q_between_pval", "pval",
+                    "tau2_model", "status"]
+METAREG_COLUMNS = ["analysis_id", "measure", "moderator", "term", "coef", "se", "stat", "pval", "ci_low",
+                   "ci_high", "QM", "QM_df", "QM_pval", "tau2", "R2", "k", "I2", "QE", "QE_pval", "test", "status"]
+LOO_COLUMNS = ["analysis_id", "measure", "omitted_study_id", "estimate", "se", "ci_low", "ci_high", "tau2",
+               "I2", "Q", "pval", "Q_pval", "H2"]
+INFLUENCE_COLUMNS = ["analysis_id", "measure", "study_id", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del",
+                     "QE_del", "hat", "weight", "dfbetas", "influential"]
+CUMUL_COLUMNS = ["analysis_id", "measure", "step", "added_study_id", "year", "estimate", "se", "ci_low",
+                 "ci_high", "tau2", "I2", "pval", "Q"]
+SMALL_STUDY_COLUMNS = ["analysis_id", "measure", "egger_rma_z", "egger_rma_pval", "egger_lm_t", "egger_lm_df",
+                       "egger_lm_pval", "begg_tau", "begg_pval", "trimfill_k0", "trimfill_side",
+                       "trimfill_estimate", "trimfill_ci_low", "trimfill_ci_high", "k", "reason"]
+SPARSE_COLUMNS = ["analysis_id", "method", "measure", "scale", "k", "estimate", "se", "ci_low", "ci_high", "pval",
+                  "direction", "significant", "disagree_direction", "disagree_significance"]
+
+
+# ----------------------------------------------------------------------------------------
+class _Grouped:
+    """Effects rows grouped per (analysis_id, measure) into one padded batch."""
+
+    def __init__(self, effects: pd.DataFrame):
+        eff = effects.reset_index(drop=True)
+        ok = np.isfinite(eff["yi"].to_numpy(float)) & np.isfinite(eff["vi"].to_numpy(float))
+        eff = eff[ok].reset_index(drop=True)
+        keys = eff["analysis_id"].astype(str) + "\x1f" + eff["measure"].astype(str)
+        uniq = np.array(sorted(set(keys)), dtype=object)
+        codes = np.searchsorted(uniq, keys.to_numpy(object)) if len(eff) else np.zeros(0, int)
+        self.eff = eff
+        self.keys = pd.DataFrame({"analysis_id": [u.split("\x1f")[0] for u in uniq],
+                                  "measure": [u.split("\x1f")[1] for u in uniq]})
+        if len(eff):
+            self.batch, self.position = StudyBatch.from_long(codes, eff["yi"].to_numpy(float),
+                                                             eff["vi"].to_numpy(float))
+        else:
+            self.batch = StudyBatch(np.zeros((0, 0)), np.ones((0, 0)), np.zeros((0, 0), bool))
+            self.position = np.zeros((0, 0), int)
+
+    def column(self, name, fill=np.nan):
+        """(K, n) array of an effects column (object for text)."""
+        vals = self.eff[name].to_numpy()
+        if vals.dtype.kind in "iu" and fill is not None:
+            vals = vals.astype(float)
+        dtype = vals.dtype if vals.dtype.kind in "fc" and fill is not None else object
+        out = np.full(self.position.shape, fill, dtype=dtype)
+        m = self.position >= 0
+        out[m] = vals[self.position[m]]
+        return out
+
+    def subset(self, rows: np.ndarray) -> StudyBatch:
+        b = self.batch
+        return StudyBatch(b.yi[rows], b.vi[rows], b.mask[rows])
+
+
+def _join_trials(effects: pd.DataFrame, trials: pd.DataFrame, columns) -> pd.DataFrame:
+    """Add trial columns to the effects rows (join on source_file, source_row). With
+    ``trials=None`` the effects table's own columns are used (EFFECTS carries the trial columns)."""
+    if trials is None:
+        return effects.assign(**{c: np.nan for c in columns if c not in effects.columns})
+    cols = [c for c in columns if c in trials.columns]
+    if not cols:
+        return effects.assign(**{c: np.nan for c in columns})
+    right = trials[["source_file", "source_row"] + cols].drop_duplicates(["source_file", "source_row"])
+    drop = [c for c in cols if c in effects.columns]
+    out = effects.drop(columns=drop).merge(right, on=["source_file", "source_row"], how="left", sort=False)
+    for c in columns:
+        if c not in out:
+            out[c] = np.nan
+    return out
+
+
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and v.strip() == "") \
+        or v is pd.NA
+
+
+def _empty(columns):
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+# ----------------------------------------------------------------------------------------
+def leave_one_out_table(effects: pd.DataFrame, *, tau2_method: str = "REML", level: float = 0.95) -> pd.DataFrame:
+    """leave_one_out.csv: every analysis with k >= 2, re-pooled without each study in turn."""
+    g = _Grouped(effects)
+    rows = np.nonzero(g.batch.k >= 2)[0] if g.batch.n_analyses else np.zeros(0, int)
+    if rows.size == 0:
+        return _empty(LOO_COLUMNS)
+    res = leave_one_out(g.subset(rows), tau2_method, "wald", level)
+    p = res.pooled
+    parent = rows[res.analysis]
+    sid = g.column("study_id", fill=None)[parent, res.study]
+    df = pd.DataFrame({"analysis_id": g.keys["analysis_id"].to_numpy()[parent],
+                       "measure": g.keys["measure"].to_numpy()[parent], "omitted_study_id": sid,
+                       "estimate": p.estimate, "se": p.se, "ci_low": p.ci_low, "ci_high": p.ci_high,
+                       "tau2": p.tau2, "I2": p.I2, "Q": p.Q, "pval": p.pval, "Q_pval": p.Q_pval, "H2": p.H2})
+    return df[LOO_COLUMNS].reset_index(drop=True)
+
+
+def influence_table(effects: pd.DataFrame, *, tau2_method: str = "REML") -> pd.DataFrame:
+    """influence.csv: metafor's influence diagnostics of the random-effects model (k >= 2)."""
+    g = _Grouped(effects)
+    rows = np.nonzero(g.batch.k >= 2)[0] if g.batch.n_analyses else np.zeros(0, int)
+    if rows.size == 0:
+        return _empty(INFLUENCE_COLUMNS)
+    res = influence(g.subset(rows), tau2_method)
+    b = g.subset(rows)
+    ai, sj = np.nonzero(b.mask)
+    parent = rows[ai]
+    df = pd.DataFrame({"analysis_id": g.keys["analysis_id"].to_numpy()[parent],
+                       "measure": g.keys["measure"].to_numpy()[parent],
+                       "study_id": g.column("study_id", fill=None)[parent, sj]})
+    for name in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight", "dfbetas",
+                 "influential"):
+        df[name] = getattr(res, name)[ai, sj]
+    df["influential"] = df["influential"].astype(bool)
+    return df[INFLUENCE_COLUMNS].reset_index(drop=True)
+
+
+def cumulative_table(effects: pd.DataFrame, trials: pd.DataFrame, *, tau2_method: str = "REML",
+                     level: float = 0.95) -> pd.DataFrame:
+    """cumulative.csv: studies added by ascending year (ties: input row order); analyses where
+    any study lacks a year are left out (no order to follow)."""
+    eff = _join_trials(effects, trials, ["year"])
+    eff["year"] = pd.to_numeric(eff["year"], errors="coerce")
+    g = _Grouped(eff)
+    if g.batch.n_analyses == 0:
+        return _empty(CUMUL_COLUMNS)
+    year = g.column("year").astype(float)
+    complete = np.where(g.batch.mask, np.isfinite(year), True).all(1)
+    rows = np.nonzero(complete & (g.batch.k >= 1))[0]
+    if rows.size == 0:
+        return _empty(CUMUL_COLUMNS)
+    res = cumulative(g.subset(rows), year[rows], tau2_method, "wald", level)
+    p = res.pooled
+    parent = rows[res.analysis]
+    df = pd.DataFrame({"analysis_id": g.keys["analysis_id"].to_numpy()[parent],
+                       "measure": g.keys["measure"].to_numpy()[parent], "step": res.step,
+                       "added_study_id": g.column("study_id", fill=None)[parent, res.study],
+                       "year": year[parent, res.study], "estimate": p.estimate, "se": p.se, "ci_low": p.ci_low,
+                       "ci_high": p.ci_high, "tau2": p.tau2, "I2": p.I2, "pval": p.pval, "Q": p.Q})
+    return df[CUMUL_COLUMNS].reset_index(drop=True)
+
+
+def small_study_table(effects: pd.DataFrame, *, min_k: int = MIN_STUDIES, level: float = 0.95) -> pd.DataFrame:
+    """small_study.csv: Egger (rma and lm), Begg, trim-and-fill where k >= min_k, else a reason."""
+    g = _Grouped(effects)
+    K = g.batch.n_analyses
+    if K == 0:
+        return _empty(SMALL_STUDY_COLUMNS)
+    k = g.batch.k
+    df = g.keys.copy()
+    for c in SMALL_STUDY_COLUMNS[2:]:
+        df[c] = np.nan
+    df["trimfill_side"] = ""
+    df["k"] = k
+    df["reason"] = small_study_reason(k, min_k)
+    rows = np.nonzero(k >= min_k)[0]
+    if rows.size:
+        b = g.subset(rows)
+        e1, e2, rk, tf = egger_test(b, "rma", level=level), egger_test(b, "lm", level=level), rank_test(b), \
+            trim_and_fill(b, "REML", level)
+        vals = {"egger_rma_z": e1.stat, "egger_rma_pval": e1.pval, "egger_lm_t": e2.stat, "egger_lm_df": e2.df,
+                "egger_lm_pval": e2.pval, "begg_tau": rk.tau, "begg_pval": rk.pval, "trimfill_k0": tf.k0,
+                "trimfill_side": tf.side, "trimfill_estimate": tf.estimate, "trimfill_ci_low": tf.ci_low,
+                "trimfill_ci_high": tf.ci_high}
+        for c, v in vals.items():
+            col = df[c].to_numpy(object if c == "trimfill_side" else float).copy()
+            col[rows] = v
+            df[c] = col
+    df["egger_lm_df"] = df["egger_lm_df"].astype("Int64")
+    df["trimfill_k0"] = df["trimfill_k0"].astype("Int64")
+    df["k"] = df["k"].astype(int)
+    return df[SMALL_STUDY_COLUMNS].reset_index(drop=True)
+
+
+def _moderator_kind(trials: pd.DataFrame, name: str, effects: pd.DataFrame | None = None) -> bool:
+    """True when a moderator is categorical (text / boolean column), False when numeric."""
+    src = trials if trials is not None else effects
+    col = src[name] if src is not None and name in src else pd.Series(dtype=float)
+    if pd.api.types.is_bool_dtype(col):
+        return True
+    if pd.api.types.is_numeric_dtype(col):
+        return False
+    vals = [v for v in col.tolist() if not _is_missing(v)]
+    return not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in vals)
+
+
+def metaregression_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators, *, method: str = "REML",
+                         test: str = "z", level: float = 0.95) -> pd.DataFrame:
+    """metaregression.csv: one mixed-effects model ``~ moderator`` per analysis x measure x
+    moderator (studies with a missing moderator value left out), one row per coefficient.
+    Analyses where the model cannot be fitted (moderator constant, k <= p) get one row with
+    ``term`` empty and the reason in ``status``."""
+    out = []
+    for mod in moderators:
+        eff = _join_trials(effects, trials, [mod])
+        categorical = _moderator_kind(trials, mod, effects)
+        keep = ~eff[mod].map(_is_missing).astype(bool).to_numpy()
+        g = _Grouped(eff.loc[keep])
+        if g.batch.n_analyses == 0:
+            continue
+        vals = g.column(mod, fill=None) if categorical else g.column(mod).astype(float)
+        designs, names = [], []
+        for i in range(g.batch.n_analyses):          # builds design matrices only (no statistics)
+            ki = int(g.batch.k[i])
+            X, nm = design_matrix(list(vals[i, :ki]), categorical=categorical, name=mod)
+            designs.append(X)
+            names.append(nm)
+        p_of = np.array([X.shape[1] for X in designs])
+        k = g.batch.k
+        for p in np.unique(p_of):
+            rows = np.nonzero(p_of == p)[0]
+            n = g.batch.yi.shape[1]
+            X = np.zeros((rows.size, n, p))
+            for r, i in enumerate(rows):
+                X[r, : designs[i].shape[0]] = designs[i]
+            b = g.subset(rows)
+            fit_rows = (k[rows] > p) & (p >= 2)
+            res = meta_regression(b.yi, b.vi, b.mask, X, method=method, test=test, level=level)
+            for r, i in enumerate(rows):
+                base = dict(analysis_id=g.keys["analysis_id"][i], measure=g.keys["measure"][i], moderator=mod,
+                            k=int(k[i]), test=test)
+                if not fit_rows[r] or str(res.status[r]).startswith(Status.FAILED):
+                    st = str(res.status[r])
+                    why = ("moderator constant within the analysis" if p < 2 or "full rank" in st else
+                           f"k = {int(k[i])} <= {p} coefficients" if k[i] <= p else st.split(":", 1)[-1])
+                    out.append(dict(base, term="", status=f"{Status.FAILED}:{why}"))
+                    continue
+                for j, term in enumerate(names[i]):
+                    out.append(dict(base, term=term, coef=res.coef[r, j], se=res.se[r, j], stat=res.stat[r, j],
+                                    pval=res.pval[r, j], ci_low=res.ci_low[r, j], ci_high=res.ci_high[r, j],
+                                    QM=res.QM[r], QM_df=res.QM_df[r], QM_pval=res.QM_pval[r], tau2=res.tau2[r],
+                                    R2=res.R2[r], I2=res.I2[r], QE=res.QE[r], QE_pval=res.QE_pval[r],
+                                    status=res.status[r]))
+    if not out:
+        return _empty(METAREG_COLUMNS)
+    df = pd.DataFrame(out).reindex(columns=METAREG_COLUMNS)
+    order = {m: i for i, m in enumerate(moderators)}
+    df["_m"] = df["moderator"].map(order)
+    df["_t"] = df.groupby(["analysis_id", "measure", "moderator"]).cumcount()
+    df = df.sort_values(["analysis_id", "measure", "_m", "_t"], kind="stable").drop(columns=["_m", "_t"])
+    return df.reset_index(drop=True)
+
+
+def subgroups_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators, *, tau2_method: str = "REML",
+                    common_tau2: bool = False, level: float = 0.95) -> pd.DataFrame:
+    """subgroups.csv: per categorical moderator, random-effects pooling within each level and the
+    test for subgroup differences (see :mod:`trialmeta.stats.subgroups`). Analyses where the moderator
+    has fewer than two levels (after leaving out missing values) are not listed."""
+    frames = []
+    for mod in moderators:
+        eff = _join_trials(effects, trials, [mod])
+        keep = ~eff[mod].map(_is_missing).astype(bool).to_numpy()
+        g = _Grouped(eff.loc[keep])
+        if g.batch.n_analyses == 0:
+            continue
+        raw = g.column(mod, fill=None)
+        levels = sort_levels([v for v in eff.loc[keep, mod].tolist()])
+        index = {lab: i for i, lab in enumerate(levels)}
+        codes = np.full(raw.shape, -1)
+        m = g.batch.mask
+        codes[m] = pd.Series(raw[m], dtype=object).map(lambda v: index[level_label(v)]).to_numpy(int)
+        present = np.zeros((codes.shape[0], len(levels) + 1), bool)
+        ai, sj = np.nonzero(m)
+        present[ai, codes[ai, sj]] = True
+        nlev = present.sum(1)
+        rows = np.nonzero(nlev >= 2)[0]
+        if rows.size == 0:
+            continue
+        res = subgroup_analysis(g.subset(rows), codes[rows], tau2_method, common_tau2=common_tau2, level=level)
+        parent = rows[res.analysis]
+        frames.append(pd.DataFrame({
+            "analysis_id": g.keys["analysis_id"].to_numpy()[parent], "measure": g.keys["measure"].to_numpy()[parent],
+            "moderator": mod, "level": np.array(levels, dtype=object)[res.level], "k": res.k,
+            "estimate": res.estimate, "se": res.se, "ci_low": res.ci_low, "ci_high": res.ci_high,
+            "tau2": res.tau2, "I2": res.I2, "Q": res.Q, "Q_pval": res.Q_pval,
+            "Q_between": res.Q_between[res.analysis], "Q_between_df": res.Q_between_df[res.analysis],
+            "Q_between_pval": res.Q_between_pval[res.analysis], "pval": res.pval,
+            "tau2_model": "common" if common_tau2 else "separate", "status": res.status}))
+    if not frames:
+        return _empty(SUBGROUP_COLUMNS)
+    df = pd.concat(frames, ignore_index=True)
+    df.loc[df["k"] == 1, ["I2", "Q", "Q_pval"]] = [0.0, 0.0, 1.0]
+    order = {m: i for i, m in enumerate(moderators)}
+    df["_m"] = df["moderator"].map(order)
+    df = df.sort_values(["analysis_id", "measure", "_m"], kind="stable").drop(columns="_m")
+    return df[SUBGROUP_COLUMNS].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------
+def sparse_binary_table(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """sparse_binary.csv: for binary analyses with a zero cell, side by side: Mantel-Haenszel OR
+    without continuity correction, Peto OR, inverse-variance OR with the 0.5 correction
+    (random effects, REML) and the risk difference (MH); flags when they disagree on the
+    direction of the effect or on significance (CI excluding the null)."""
+    from trialmeta.stats.sparse import sparse_panel
+    return sparse_panel(effects, level=level).reindex(columns=SPARSE_COLUMNS)
+
+
+def exploration_tables(effects: pd.DataFrame, trials: pd.DataFrame, config: dict) -> dict:
+    """All issue-4 tables from the config (keys: subgroups, metaregression, tau2_methods, level,
+    small_study_min_k, subgroup_common_tau2, metaregression_test)."""
+    tau2 = (config.get("tau2_methods") or ["REML"])[0]
+    level = float(config.get("level", 0.95))
+    subs = list(config.get("subgroups") or [])
+    mods = list(config.get("metaregression") or [])
+    mr_method = tau2 if tau2 in ("REML", "ML", "DL") else "REML"
+    return {
+        "subgroups": subgroups_table(effects, trials, subs, tau2_method=tau2,
+                                     common_tau2=bool(config.get("subgroup_common_tau2", False)), level=level),
+        "metaregression": metaregression_table(effects, trials, mods, method=mr_method,
+                                               test=config.get("metaregression_test", "z"), level=level),
+        "leave_one_out": leave_one_out_table(effects, tau2_method=tau2, level=level),
+        "influence": influence_table(effects, tau2_method=tau2),
+        "cumulative": cumulative_table(effects, trials, tau2_method=tau2, level=level),
+        "small_study": small_study_table(effects, min_k=int(config.get("small_study_min_k", MIN_STUDIES)),
+                                         level=level),
+        "sparse_binary": sparse_binary_table(effects, level=level),
+    }
