@@ -8,13 +8,16 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 CORES ?= 2
 SNAKEMAKE := $(VENV)/bin/snakemake
+RUFF := $(VENV)/bin/ruff
+PY_DIRS := workflow/ tests/
 
-.PHONY: run test setup lint bench bench-slurm clean help
+.PHONY: run test setup lint format bench bench-slurm clean help
 
 help:
 	@echo "make run    # set up .venv, run the workflow on data/trials into results/"
 	@echo "make test   # set up .venv, run the whole test suite"
-	@echo "make lint   # snakemake --lint and snakefmt --check"
+	@echo "make lint   # ruff check, ruff format --check, snakemake --lint, snakefmt --check"
+	@echo "make format # rewrite in place: ruff format, ruff check --fix, snakefmt"
 	@echo "make bench  # pooling and workflow benchmarks in tests/benchmarks (not part of make test)"
 	@echo "make bench-slurm  # the workflow through a local single-node SLURM (root, Debian packages)"
 
@@ -36,8 +39,16 @@ test: setup
 	$(PY) -m pytest -n $(CORES) --dist loadgroup
 
 lint: setup
+	$(RUFF) check $(PY_DIRS)
+	$(RUFF) format --check $(PY_DIRS)
 	$(SNAKEMAKE) --snakefile workflow/Snakefile --lint
 	$(VENV)/bin/snakefmt --check workflow/
+
+# Fixes what ruff can fix and prints what is left for a person (make lint fails on it).
+format: setup
+	$(RUFF) check --fix --exit-zero $(PY_DIRS)
+	$(RUFF) format $(PY_DIRS)
+	$(VENV)/bin/snakefmt workflow/
 
 bench: setup
 	$(PY) tests/benchmarks/bench_pooling.py
