@@ -43,20 +43,26 @@ def _trials(tmp):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from trialmeta.tables.effects import compute_effect_sizes
-    from trialmeta.tables.exploration import exploration_tables
-    from trialmeta.tables.pooled import pool_analyses
     from trialmeta.plots.exploration_figures import render_exploration_figures
     from trialmeta.plots.forest import render_forest_plots
     from trialmeta.report import build_report
+    from trialmeta.tables.effects import compute_effect_sizes
+    from trialmeta.tables.exploration import exploration_tables
+    from trialmeta.tables.pooled import pool_analyses
 
     tmp = tmp_path_factory.mktemp("explore_report")
     cfg = EXPL_CONFIG
     trials = _trials(tmp)
     effects = compute_effect_sizes(trials, measures=cfg["measures"], continuity=cfg["continuity"])
-    pooled, studies = pool_analyses(effects, cfg["group_by"], tau2_methods=cfg["tau2_methods"],
-                                    ci_methods=cfg["ci_methods"], prediction_interval=cfg["prediction_interval"],
-                                    level=cfg["level"], models=cfg["models"])
+    pooled, studies = pool_analyses(
+        effects,
+        cfg["group_by"],
+        tau2_methods=cfg["tau2_methods"],
+        ci_methods=cfg["ci_methods"],
+        prediction_interval=cfg["prediction_interval"],
+        level=cfg["level"],
+        models=cfg["models"],
+    )
     tables = exploration_tables(effects, trials, cfg)
     ids = sorted(set(pooled.analysis_id))
     figs = tmp / "figures_src"
@@ -65,6 +71,17 @@ def built(tmp_path_factory):
     out = tmp / "report"
     build_report(pooled, studies, trials, cfg, [], figs, out, {}, exploration=tables)
     aid_of = lambda text: trials.loc[trials["study_id"] == text, "analysis_id"].iloc[0]  # noqa: E731
-    return {"trials": trials, "pooled": pooled, "studies": studies, "effects": effects, "tables": tables, "out": out, "figs": figs, "written": written,
-            "bcg": aid_of("Aronson 1948"), "intralipid": aid_of("Dakhly 2016"),
-            "tocilizumab": aid_of("OPTION 2008"), "ids": ids}
+    return {
+        "trials": trials,
+        "pooled": pooled,
+        "studies": studies,
+        "effects": effects,
+        "tables": tables,
+        "out": out,
+        "figs": figs,
+        "written": written,
+        "bcg": aid_of("Aronson 1948"),
+        "intralipid": aid_of("Dakhly 2016"),
+        "tocilizumab": aid_of("OPTION 2008"),
+        "ids": ids,
+    }

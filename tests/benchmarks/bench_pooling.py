@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: pooling K synthetic analyses at once (not part of ``make test``).
 
-Data (issue "Statistical engine"): K analyses x 10 studies, ``rng = np.random.default_rng(1)``,
+Data: K analyses x 10 studies, ``rng = np.random.default_rng(1)``,
 ``vi ~ U(0.01, 0.2)``, ``yi ~ N(0.3, sqrt(vi + 0.05))`` (a fresh generator per K).
 
 Engines, timed in the same run on the same data:
@@ -25,7 +25,7 @@ threads spin for ~0.1 s after their work: without the pause they would run durin
 in, the next timings); ``seconds`` is the median wall time. The notes add the minimum wall time
 and the median CPU time (``time.process_time``, all threads of the process: on a shared machine
 CPU time separates work from waiting; PyMARE's BLAS may use both cores, so its CPU time can exceed
-its wall time) and the ratios by each. Targets (issue): >= 4x PyMARE, >= 1000x metafor's loop, K = 100,000 in < 1 GB.
+its wall time) and the ratios by each. Targets: >= 4x PyMARE, >= 1000x metafor's loop, K = 100,000 in < 1 GB.
 
 Also checks that trialmeta's REML tau2 agrees with PyMARE's (scaled relative difference
 ``|a - b| / max(|b|, var(yi))``, target 1e-6; where they differ more, it compares the REML
@@ -138,8 +138,11 @@ def have_metafor() -> bool:
     if shutil.which("Rscript") is None:
         return False
     try:
-        r = subprocess.run(["Rscript", "-e", "suppressPackageStartupMessages(library(metafor))"],
-                           capture_output=True, timeout=120)
+        r = subprocess.run(
+            ["Rscript", "-e", "suppressPackageStartupMessages(library(metafor))"],
+            capture_output=True,
+            timeout=120,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
@@ -151,10 +154,14 @@ def run_metafor(yi, vi, n_sub):
         csv = Path(tmp) / "d.csv"
         ids = np.repeat(np.arange(n), yi.shape[1])
         data = np.column_stack([ids, yi[:n].ravel(), vi[:n].ravel()])
-        np.savetxt(csv, data, delimiter=",", header="id,yi,vi", comments="", fmt=["%d", "%.17g", "%.17g"])
+        np.savetxt(
+            csv, data, delimiter=",", header="id,yi,vi", comments="", fmt=["%d", "%.17g", "%.17g"]
+        )
         script = Path(tmp) / "loop.R"
         script.write_text(R_SCRIPT)
-        r = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True, timeout=3600)
+        r = subprocess.run(
+            ["Rscript", str(script), str(csv)], capture_output=True, text=True, timeout=3600
+        )
         if r.returncode != 0:
             raise RuntimeError(r.stderr)
         seconds, count = r.stdout.split()
@@ -164,8 +171,12 @@ def run_metafor(yi, vi, n_sub):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 100000])
-    ap.add_argument("--repeat", type=int, default=7,
-                    help="timed runs of trialmeta and of PyMARE (interleaved; median reported)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=7,
+        help="timed runs of trialmeta and of PyMARE (interleaved; median reported)",
+    )
     ap.add_argument("--statsmodels-subset", type=int, default=2000)
     ap.add_argument("--metafor-subset", type=int, default=2000)
     ap.add_argument("--no-metafor", action="store_true")
@@ -185,8 +196,14 @@ def main(argv=None):
 
         def line(engine, seconds, n_timed=None):
             rate = K / seconds
-            note = "" if n_timed is None or n_timed >= K else f"  # timed {n_timed}, extrapolated to {K}"
-            print(f"{engine}, {K}, {seconds:.4f}, {rate:.1f}, {rate_tm / rate:.1f}{note}", flush=True)
+            note = (
+                ""
+                if n_timed is None or n_timed >= K
+                else f"  # timed {n_timed}, extrapolated to {K}"
+            )
+            print(
+                f"{engine}, {K}, {seconds:.4f}, {rate:.1f}, {rate_tm / rate:.1f}{note}", flush=True
+            )
             return rate
 
         line("trialmeta (REML+HKSJ+PI+QP-CI)", t_tm)
@@ -196,7 +213,8 @@ def main(argv=None):
             f"(min {w_tm.min():.4f}), CPU median {np.median(c_tm):.4f} s; pymare wall median "
             f"{t_pm:.4f} s (min {w_pm.min():.4f}), CPU median {np.median(c_pm):.4f} s; "
             f"pymare/trialmeta time ratio: median wall {t_pm / t_tm:.2f}, min wall "
-            f"{w_pm.min() / w_tm.min():.2f}, median CPU {np.median(c_pm) / np.median(c_tm):.2f}")
+            f"{w_pm.min() / w_tm.min():.2f}, median CPU {np.median(c_pm) / np.median(c_tm):.2f}"
+        )
         if not args.no_statsmodels:
             sec, n = run_statsmodels(yi, vi, args.statsmodels_subset)
             line("statsmodels combine_effects(pm) loop", sec * K / n, n)
@@ -210,34 +228,50 @@ def main(argv=None):
         scale = np.maximum(np.abs(tau2_pm), np.var(yi, axis=1, ddof=1))
         rel = np.abs(tau2 - tau2_pm) / scale
         off = np.flatnonzero(rel > 1e-6)
-        msg = (f"K={K}: tau2 vs PyMARE: max |diff| {np.max(np.abs(tau2 - tau2_pm)):.3g}, "
-               f"max scaled rel diff |a-b|/max(|b|, var(yi)) {np.max(rel):.3g}; "
-               f"agree to 1e-6 in {K - off.size} of {K}")
+        msg = (
+            f"K={K}: tau2 vs PyMARE: max |diff| {np.max(np.abs(tau2 - tau2_pm)):.3g}, "
+            f"max scaled rel diff |a-b|/max(|b|, var(yi)) {np.max(rel):.3g}; "
+            f"agree to 1e-6 in {K - off.size} of {K}"
+        )
         if off.size:
-            gain = reml_loglik(yi[off], vi[off], tau2[off]) - reml_loglik(yi[off], vi[off], tau2_pm[off])
+            gain = reml_loglik(yi[off], vi[off], tau2[off]) - reml_loglik(
+                yi[off], vi[off], tau2_pm[off]
+            )
             better = int(np.sum(gain >= -1e-12))
-            msg += (f"; in the other {off.size} trialmeta's REML log-likelihood is higher in {better} "
-                    f"(by {np.min(gain):.3g} .. {np.max(gain):.3g}): PyMARE's bounded scan stopped at a "
-                    f"lower point (PyMARE tau2 there: {', '.join(f'{x:.3g}' for x in tau2_pm[off][:5])}; "
-                    f"trialmeta: {', '.join(f'{x:.3g}' for x in tau2[off][:5])})")
+            msg += (
+                f"; in the other {off.size} trialmeta's REML log-likelihood is higher in {better} "
+                f"(by {np.min(gain):.3g} .. {np.max(gain):.3g}): PyMARE's bounded scan stopped at a "
+                f"lower point (PyMARE tau2 there: {', '.join(f'{x:.3g}' for x in tau2_pm[off][:5])}; "
+                f"trialmeta: {', '.join(f'{x:.3g}' for x in tau2[off][:5])})"
+            )
             agree = better == off.size
         else:
             agree = True
         ok &= agree
         notes.append(msg + (" [ok]" if agree else " [DISAGREES]"))
         st = res.status
-        notes.append(f"K={K}: trialmeta status counts: "
-                     + ", ".join(f"{s}={int(n)}" for s, n in zip(*np.unique(st.astype(str), return_counts=True))))
+        notes.append(
+            f"K={K}: trialmeta status counts: "
+            + ", ".join(
+                f"{s}={int(n)}" for s, n in zip(*np.unique(st.astype(str), return_counts=True))
+            )
+        )
         speed_pm = rate_tm / rate_pm
         speed_cpu = np.median(c_pm) / np.median(c_tm)
-        notes.append(f"K={K}: trialmeta / PyMARE analyses per second = {speed_pm:.2f} by median "
-                     f"wall time, {speed_cpu:.2f} by median CPU time (target >= 4): "
-                     + ("[met]" if speed_pm >= 4 else "[NOT met]") + " by wall, "
-                     + ("[met]" if speed_cpu >= 4 else "[NOT met]") + " by CPU")
+        notes.append(
+            f"K={K}: trialmeta / PyMARE analyses per second = {speed_pm:.2f} by median "
+            f"wall time, {speed_cpu:.2f} by median CPU time (target >= 4): "
+            + ("[met]" if speed_pm >= 4 else "[NOT met]")
+            + " by wall, "
+            + ("[met]" if speed_cpu >= 4 else "[NOT met]")
+            + " by CPU"
+        )
         if rate_r is not None:
             speed_r = rate_tm / rate_r
-            notes.append(f"K={K}: trialmeta / metafor loop = {speed_r:.0f} (target >= 1000) "
-                         + ("[met]" if speed_r >= 1000 else "[NOT met]"))
+            notes.append(
+                f"K={K}: trialmeta / metafor loop = {speed_r:.0f} (target >= 1000) "
+                + ("[met]" if speed_r >= 1000 else "[NOT met]")
+            )
         else:
             notes.append(f"K={K}: metafor not available (Rscript/library(metafor)); skipped")
 
@@ -248,8 +282,10 @@ def main(argv=None):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    notes.append(f"K={K}: peak memory of the trialmeta call (tracemalloc) {peak / 2**20:.0f} MiB "
-                 f"(target < 1024); whole benchmark process peak RSS {rss:.0f} MiB")
+    notes.append(
+        f"K={K}: peak memory of the trialmeta call (tracemalloc) {peak / 2**20:.0f} MiB "
+        f"(target < 1024); whole benchmark process peak RSS {rss:.0f} MiB"
+    )
     print()
     for n in notes:
         print(n)

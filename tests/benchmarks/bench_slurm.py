@@ -21,7 +21,7 @@ Reports the wall time of each, the number of SLURM jobs submitted (slurmctld's l
 * parse: a direct measurement of one Snakemake start + Snakefile parse on the finished project
   (``snakemake --list-rules``, fastest of 5; ``snakemake --version`` is the bare start-up).
 
-Per kind of SLURM job (the prepare group, forest_b*, report, ...) it reports the peak memory
+Per kind of SLURM job (the prepare group, figures_b*, report, ...) it reports the peak memory
 (sum of the RSS of every process carrying the job's ``SLURM_JOB_ID``: both Snakemake processes,
 ``srun`` and the rule's script, sampled every 0.5 s) and the longest duration: the basis of the
 ``mem_mb`` / ``runtime`` values in workflow/profiles/slurm/profile.yaml.
@@ -54,6 +54,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
 from bench_workflow import synthetic_rows, write_table  # noqa: E402
+
 from helpers.slurm_cluster import SlurmCluster, ensure_slurm_installed  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -91,10 +92,10 @@ def snakemake(workdir: Path, args, env, timeout: float):
                                 start_new_session=True)  # fmt: skip
         try:
             proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             os.killpg(proc.pid, 15)
             proc.wait(30)
-            raise SystemExit(f"timed out after {timeout} s: {' '.join(cmd)}")
+            raise SystemExit(f"timed out after {timeout} s: {' '.join(cmd)}") from exc
     wall = time.perf_counter() - t0
     text = (workdir / "snakemake.out").read_text(errors="replace")
     if proc.returncode != 0:
@@ -161,14 +162,14 @@ class JobMemorySampler(threading.Thread):
 
 
 def job_kinds(snakemake_output: str) -> dict[int, str]:
-    """SLURM job id -> kind of job (rule or group name, forest_b### -> forest_b*), from the
+    """SLURM job id -> kind of job (rule or group name, figures_b### -> figures_b*), from the
     per-job log directory Snakemake names in its "submitted with SLURM jobid" lines."""
     kinds = {}
     for job, label in re.findall(
         r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/([^/\s]+)/", snakemake_output
     ):
         label = re.sub(r"^(rule|group)_", "", label)
-        kinds[int(job)] = re.sub(r"forest_b\d+", "forest_b*", label)
+        kinds[int(job)] = re.sub(r"figures_b\d+", "figures_b*", label)
     return kinds
 
 
@@ -285,17 +286,23 @@ def main(argv=None):
         for job_id, kind in sorted(kinds.items()):
             k = by_kind.setdefault(kind, {"jobs": 0, "peak_rss_mb_max": 0.0, "seconds_max": 0.0})
             k["jobs"] += 1
-            k["peak_rss_mb_max"] = round(max(k["peak_rss_mb_max"], peak_rss.get(job_id, 0) / 2**20), 1)
+            k["peak_rss_mb_max"] = round(
+                max(k["peak_rss_mb_max"], peak_rss.get(job_id, 0) / 2**20), 1
+            )
             t = times.get(job_id, {})
             if {"start", "end"} <= set(t):
                 k["seconds_max"] = round(max(k["seconds_max"], t["end"] - t["start"]), 1)
 
         result = {
-            "data": "shipped data/ and config/config.yaml" if rows is None else
-                    f"SYNTHETIC: {a.analyses} analyses x {a.studies} studies ({len(rows)} rows)",
+            "data": "shipped data/ and config/config.yaml"
+            if rows is None
+            else f"SYNTHETIC: {a.analyses} analyses x {a.studies} studies ({len(rows)} rows)",
             "slurm_node": node,
-            "local_run": {"cores": a.cores, "wall_seconds": round(local_wall, 1),
-                          "snakemake_jobs": local_jobs},  # fmt: skip
+            "local_run": {
+                "cores": a.cores,
+                "wall_seconds": round(local_wall, 1),
+                "snakemake_jobs": local_jobs,
+            },  # fmt: skip
             "slurm_run": {
                 "wall_seconds": round(slurm_wall, 1),
                 "slurm_jobs_submitted": len(submitted),

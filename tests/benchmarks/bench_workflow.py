@@ -8,12 +8,12 @@ temporary copy of the project (never in data/), then measures:
 
 * a run from clean with ``--cores``: wall time, peak memory (sum of the RSS of snakemake and all
   its child processes, sampled every 0.2 s), the time spent rendering forest plots (sum of the
-  ``render seconds`` lines of the forest_b* job logs), the other steps' times, and the overhead
+  ``render seconds`` lines of the figures_b* job logs), the other steps' times, and the overhead
   (wall time not explained by rendering spread over the cores);
 * a no-op rerun (nothing to be done);
 * a one-row-edit rerun (one trial's events changed; only that analysis's figure batch reruns).
 
-Targets (issue 3, 2-core machine): overhead <= 25% of total; no-op < 5 s; one-row edit < 20 s.
+Targets (2-core machine): overhead <= 25% of total; no-op < 5 s; one-row edit < 20 s.
 """
 
 from __future__ import annotations
@@ -39,9 +39,27 @@ SNAKEMAKE = ROOT / ".venv" / "bin" / "snakemake"
 COPY = ("workflow", "config", "envs")
 
 COLUMNS = [
-    "study_id", "therapy", "therapy_class", "comparator", "condition", "outcome", "timepoint_weeks",
-    "outcome_type", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "mean_treat", "sd_treat",
-    "mean_ctrl", "sd_ctrl", "higher_is_better", "biomarker_selected", "year", "source_url", "notes",
+    "study_id",
+    "therapy",
+    "therapy_class",
+    "comparator",
+    "condition",
+    "outcome",
+    "timepoint_weeks",
+    "outcome_type",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "higher_is_better",
+    "biomarker_selected",
+    "year",
+    "source_url",
+    "notes",
 ]
 
 
@@ -75,14 +93,24 @@ def synthetic_rows(n_analyses: int, n_studies: int, seed: int = 20261122):
                 p2 = float(rng.uniform(0.1, 0.5))
                 odds = p2 / (1 - p2) * np.exp(theta)
                 p1 = odds / (1 + odds)
-                row.update(events_treat=str(int(rng.binomial(n1, p1))), n_treat=str(n1),
-                           events_ctrl=str(int(rng.binomial(n2, p2))), n_ctrl=str(n2))
+                row.update(
+                    events_treat=str(int(rng.binomial(n1, p1))),
+                    n_treat=str(n1),
+                    events_ctrl=str(int(rng.binomial(n2, p2))),
+                    n_ctrl=str(n2),
+                )
             else:
                 sd1, sd2 = (float(x) for x in rng.uniform(5, 15, size=2))
                 m2 = float(rng.normal(-5, 3))
                 m1 = m2 + theta * (sd1 + sd2) / 2 + rng.normal(0, 1)
-                row.update(mean_treat=f"{m1:.2f}", sd_treat=f"{sd1:.2f}", n_treat=str(n1),
-                           mean_ctrl=f"{m2:.2f}", sd_ctrl=f"{sd2:.2f}", n_ctrl=str(n2))
+                row.update(
+                    mean_treat=f"{m1:.2f}",
+                    sd_treat=f"{sd1:.2f}",
+                    n_treat=str(n1),
+                    mean_ctrl=f"{m2:.2f}",
+                    sd_ctrl=f"{sd2:.2f}",
+                    n_ctrl=str(n2),
+                )
             rows.append(row)
     return rows
 
@@ -130,10 +158,20 @@ class PeakMemory:
 
 
 def run(workdir: Path, args, *, measure_memory: bool = False):
-    cmd = [str(SNAKEMAKE), "--snakefile", "workflow/Snakefile", "--workflow-profile",
-           "workflow/profiles/default", "--configfile", "bench_config.yaml", *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        "workflow/Snakefile",
+        "--workflow-profile",
+        "workflow/profiles/default",
+        "--configfile",
+        "bench_config.yaml",
+        *args,
+    ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     mem = PeakMemory(proc.pid) if measure_memory else None
     out, _ = proc.communicate()
     wall = time.perf_counter() - t0
@@ -152,14 +190,16 @@ def step_seconds(logs: Path) -> dict:
         m = re.search(r"process seconds: ([0-9.]+)", text)
         if m:
             steps[log.stem] = float(m.group(1))
-        # "render seconds: forest 12.3, exploration 4.5 (...)" (workflow/scripts/forest.py)
+        # "render seconds: forest 12.3, exploration 4.5 (...)" (workflow/scripts/figures.py)
         for line in re.findall(r"render seconds: ([^\n]*)", text):
             render += sum(float(x) for x in re.findall(r"(?:forest|exploration) ([0-9.]+)", line))
     return {"steps": steps, "render_seconds": render}
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--analyses", type=int, default=1000)
     ap.add_argument("--studies", type=int, default=10)
     ap.add_argument("--cores", type=int, default=2)
@@ -170,7 +210,9 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="trialmeta-bench-"))
     try:
         for name in COPY:
-            shutil.copytree(ROOT / name, tmp / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(
+                ROOT / name, tmp / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
         table = tmp / "synthetic" / "SYNTHETIC_trials.csv"
         rows = synthetic_rows(a.analyses, a.studies)
         write_table(rows, table)
@@ -206,7 +248,7 @@ def main(argv=None):
         lines[1] = buf.getvalue()
         table.write_text("".join(lines), encoding="utf-8")
         _, _, dry = run(tmp, ["-n", *cores])
-        edit_jobs = sorted(set(re.findall(r"^(forest_b\d+)\s+1$", dry, flags=re.M)))
+        edit_jobs = sorted(set(re.findall(r"^(figures_b\d+)\s+1$", dry, flags=re.M)))
         edit_rules = sorted(set(re.findall(r"^(\w+)\s+1$", dry, flags=re.M)) - {"all"})
         edit_wall, _, _ = run(tmp, cores)
         edit_steps = step_seconds(logs)["steps"]
@@ -226,7 +268,9 @@ def main(argv=None):
             "noop_run_seconds": round(noop_run_wall, 2),
             "one_row_edit_figure_jobs": edit_jobs,
             "one_row_edit_run_seconds": round(edit_wall, 1),
-            "one_row_edit_step_process_seconds": {r: round(edit_steps[r], 1) for r in edit_rules if r in edit_steps},
+            "one_row_edit_step_process_seconds": {
+                r: round(edit_steps[r], 1) for r in edit_rules if r in edit_steps
+            },
             "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         }
         print(json.dumps(result, indent=2))

@@ -1,4 +1,4 @@
-"""Shared helpers of the issue-4 reference tests (metareg, subgroups, leave1out, cumul, small-study).
+"""Shared helpers of the exploration reference tests (metareg, subgroups, leave1out, cumul, small-study).
 
 Tolerance convention (tests/reference/README.md "Default vs tight"; same metric as
 tests/reference/check_by_hand.py): iterative results are compared with the ``tight`` block as
@@ -35,8 +35,10 @@ def check(got, ref, rtol, scale=0.0, label=""):
     ok = both_nan | (np.abs(g - e) <= tol) | (g == e)
     if not ok.all():
         i = int(np.argmin(ok))
-        raise AssertionError(f"{label}[{i}]: got {g[i]!r}, metafor {e[i]!r}, |diff| {abs(g[i] - e[i]):.3g} "
-                             f"> tol {tol[i]:.3g}")
+        raise AssertionError(
+            f"{label}[{i}]: got {g[i]!r}, metafor {e[i]!r}, |diff| {abs(g[i] - e[i]):.3g} "
+            f"> tol {tol[i]:.3g}"
+        )
 
 
 def cases_with(key, tight=True):

@@ -21,9 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+]
 
 
 def chromium_path() -> str | None:
@@ -36,14 +47,14 @@ def chromium_path() -> str | None:
 @dataclass
 class PageRecord:
     url: str
-    console: list = field(default_factory=list)      # (type, text)
-    exceptions: list = field(default_factory=list)   # text
-    log_errors: list = field(default_factory=list)   # (source, level, text, url)
+    console: list = field(default_factory=list)  # (type, text)
+    exceptions: list = field(default_factory=list)  # text
+    log_errors: list = field(default_factory=list)  # (source, level, text, url)
     log_all: list = field(default_factory=list)
-    dialogs: list = field(default_factory=list)      # (type, message)
-    requests: list = field(default_factory=list)     # url
-    failed: list = field(default_factory=list)       # (url, errorText), not counting blocked ones
-    blocked: list = field(default_factory=list)      # (url, blockedReason), e.g. "csp"
+    dialogs: list = field(default_factory=list)  # (type, message)
+    requests: list = field(default_factory=list)  # url
+    failed: list = field(default_factory=list)  # (url, errorText), not counting blocked ones
+    blocked: list = field(default_factory=list)  # (url, blockedReason), e.g. "csp"
     loaded: bool = False
 
     @property
@@ -78,7 +89,7 @@ class Browser:
         self._from_child_r, from_child_w = os.pipe()
 
         def _fds():  # runs in the child: put the pipe ends at fd 3 (read) and fd 4 (write)
-            a, b = os.dup(to_child_r), os.dup(from_child_w)   # a < b, both >= 3
+            a, b = os.dup(to_child_r), os.dup(from_child_w)  # a < b, both >= 3
             if a != 3:
                 os.dup2(a, 3)
             os.dup2(b, 4)
@@ -89,10 +100,20 @@ class Browser:
         self.stderr_path = Path(self._profile) / "stderr.log"
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [exe, *FLAGS, *self.extra_flags, f"--user-data-dir={self._profile}",
-             "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            preexec_fn=_fds, close_fds=False)
+            [
+                exe,
+                *FLAGS,
+                *self.extra_flags,
+                f"--user-data-dir={self._profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            preexec_fn=_fds,
+            close_fds=False,
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self.call("Target.setDiscoverTargets", {"discover": True})
@@ -160,7 +181,9 @@ class Browser:
 
     def _event(self, msg):
         self._events.append(msg)
-        if msg["method"] == "Page.javascriptDialogOpening":  # never leave a page blocked on a dialog
+        if (
+            msg["method"] == "Page.javascriptDialogOpening"
+        ):  # never leave a page blocked on a dialog
             self._send("Page.handleJavaScriptDialog", {"accept": True}, msg.get("sessionId"))
 
     def pump(self, seconds: float):
@@ -173,20 +196,34 @@ class Browser:
                 self._event(msg)
 
     # -- high level
-    def open(self, target, *, screenshot: Path | None = None, width=1280, settle=0.8,
-             evaluate: dict | None = None) -> PageRecord:
+    def open(
+        self,
+        target,
+        *,
+        screenshot: Path | None = None,
+        width=1280,
+        settle=0.8,
+        evaluate: dict | None = None,
+    ) -> PageRecord:
         """Open ``target`` (path or URL) in a new tab, wait for load, record events.
 
         ``evaluate``: {name: js expression} evaluated through DevTools after load (not subject to
         the page's CSP); results land in ``record.values``.
         """
-        url = Path(target).resolve().as_uri() if not str(target).startswith(("file:", "http:", "https:", "about:", "data:")) else str(target)
+        url = (
+            Path(target).resolve().as_uri()
+            if not str(target).startswith(("file:", "http:", "https:", "about:", "data:"))
+            else str(target)
+        )
         tid = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         sid = self.call("Target.attachToTarget", {"targetId": tid, "flatten": True})["sessionId"]
         for m in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
             self.call(m, {}, sid)
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, sid)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            sid,
+        )
         self._events = []
         rec = PageRecord(url=url)
         self.call("Page.navigate", {"url": url}, sid)
@@ -206,9 +243,22 @@ class Browser:
             rec.values[name] = res.get("result", {}).get("value")
         if screenshot is not None:
             metrics = self.call("Page.getLayoutMetrics", {}, sid)
-            h = int(min(6000, max(600, metrics.get("cssContentSize", metrics.get("contentSize", {})).get("height", 900))))
-            self.call("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": h, "deviceScaleFactor": 1, "mobile": False}, sid)
+            h = int(
+                min(
+                    6000,
+                    max(
+                        600,
+                        metrics.get("cssContentSize", metrics.get("contentSize", {})).get(
+                            "height", 900
+                        ),
+                    ),
+                )
+            )
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": h, "deviceScaleFactor": 1, "mobile": False},
+                sid,
+            )
             self.pump(0.3)
             data = self.call("Page.captureScreenshot", {"format": "png"}, sid)["data"]
             Path(screenshot).write_bytes(base64.b64decode(data))
@@ -219,16 +269,24 @@ class Browser:
                 continue
             m, p = msg["method"], msg.get("params", {})
             if m == "Runtime.consoleAPICalled":
-                text = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
+                text = " ".join(
+                    str(a.get("value", a.get("description", ""))) for a in p.get("args", [])
+                )
                 rec.console.append((p.get("type"), text))
             elif m == "Runtime.exceptionThrown":
                 d = p.get("exceptionDetails", {})
-                rec.exceptions.append(d.get("exception", {}).get("description") or d.get("text", ""))
+                rec.exceptions.append(
+                    d.get("exception", {}).get("description") or d.get("text", "")
+                )
             elif m == "Log.entryAdded":
                 e = p.get("entry", {})
-                rec.log_all.append((e.get("source"), e.get("level"), e.get("text"), e.get("url", "")))
+                rec.log_all.append(
+                    (e.get("source"), e.get("level"), e.get("text"), e.get("url", ""))
+                )
                 if e.get("level") == "error":
-                    rec.log_errors.append((e.get("source"), e.get("level"), e.get("text"), e.get("url", "")))
+                    rec.log_errors.append(
+                        (e.get("source"), e.get("level"), e.get("text"), e.get("url", ""))
+                    )
             elif m == "Page.javascriptDialogOpening":
                 rec.dialogs.append((p.get("type"), p.get("message")))
             elif m == "Network.requestWillBeSent":

@@ -6,7 +6,7 @@ Tests import from here; nothing in the test suite reads ../shared.
 
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ def reference_datasets():
     return sorted(p.name for p in REFERENCE.glob("dat.*") if p.is_dir())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(dataset):
     folder = REFERENCE / dataset
     trials = pd.read_csv(folder / "trials.csv", keep_default_na=False, na_values=[""])
@@ -82,7 +82,9 @@ def as_float(x):
 def assert_rel(actual, expected, rtol, label="", atol=0.0):
     """Assert |actual - expected| <= rtol * |expected| + atol elementwise (NaN must match NaN)."""
     a = np.atleast_1d(np.asarray(actual, dtype=float))
-    e = np.atleast_1d(as_float(expected) if not isinstance(expected, np.ndarray) else expected).astype(float)
+    e = np.atleast_1d(
+        as_float(expected) if not isinstance(expected, np.ndarray) else expected
+    ).astype(float)
     assert a.shape == e.shape, f"{label}: shape {a.shape} != expected {e.shape}"
     both_nan = np.isnan(a) & np.isnan(e)
     err = np.abs(a - e)

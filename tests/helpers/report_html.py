@@ -12,7 +12,7 @@ class Page(HTMLParser):
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.tags = []          # (tag, attrs dict)
+        self.tags = []  # (tag, attrs dict)
         self.text = []
 
     def handle_starttag(self, tag, attrs):
@@ -32,7 +32,6 @@ def parse(path: Path) -> Page:
 
 def all_pages(out: Path):
     return [out / "index.html"] + sorted((out / "analyses").glob("*.html"))
-
 
 
 def check_offline(out: Path, allowed_external: set):

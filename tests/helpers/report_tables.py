@@ -46,11 +46,18 @@ def engine_tables(trials: pd.DataFrame, config=CONFIG):
     from trialmeta.tables.effects import compute_effect_sizes
     from trialmeta.tables.pooled import pool_analyses
 
-    effects = compute_effect_sizes(trials, measures=config["measures"], continuity=config["continuity"])
-    pooled, studies = pool_analyses(effects, config["group_by"], tau2_methods=config["tau2_methods"],
-                                    ci_methods=config["ci_methods"],
-                                    prediction_interval=config["prediction_interval"],
-                                    level=config.get("level", 0.95), models=config["models"])
+    effects = compute_effect_sizes(
+        trials, measures=config["measures"], continuity=config["continuity"]
+    )
+    pooled, studies = pool_analyses(
+        effects,
+        config["group_by"],
+        tau2_methods=config["tau2_methods"],
+        ci_methods=config["ci_methods"],
+        prediction_interval=config["prediction_interval"],
+        level=config.get("level", 0.95),
+        models=config["models"],
+    )
     return pooled, studies, "engine"
 
 
@@ -58,7 +65,7 @@ def engine_tables(trials: pd.DataFrame, config=CONFIG):
 #: Text that must never run or be interpreted anywhere in the report, the figures or the CSVs.
 HOSTILE = {
     "script": "<script>alert('xss-script')</script>",
-    "img": '<img src=x onerror="alert(\'xss-img\')">',
+    "img": "<img src=x onerror=\"alert('xss-img')\">",
     "svg": "<svg/onload=alert('xss-svg')>",
     "attr": '" onmouseover="alert(\'xss-attr\')" x="',
     "js_url": "javascript:alert('xss-url')",
@@ -90,12 +97,27 @@ def hostile_trials(trials: pd.DataFrame) -> pd.DataFrame:
     t.loc[pick, "comparator"] = HOSTILE["formula"] + HOSTILE["attr"]
     t.loc[pick, "condition"] = HOSTILE["markdown"] + HOSTILE["template"]
     t.loc[pick, "outcome"] = HOSTILE["svg"] + HOSTILE["long"]
-    urls = [HOSTILE["js_url"], HOSTILE["data_url"], "https://ok.example.org/trial", " javascript:alert(1)",
-            "JaVaScRiPt:alert(1)", "https://ok.example.org/a?b=1&c=<2>", "//evil.example/x", "file:///etc/passwd"]
+    urls = [
+        HOSTILE["js_url"],
+        HOSTILE["data_url"],
+        "https://ok.example.org/trial",
+        " javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "https://ok.example.org/a?b=1&c=<2>",
+        "//evil.example/x",
+        "file:///etc/passwd",
+    ]
     for j, idx in enumerate(rows):
         t.loc[idx, "source_url"] = urls[j % len(urls)]
     return t
 
+
 #: The report-exploration configuration: two subgroup moderators and two meta-regression ones.
-EXPL_CONFIG = dict(CONFIG, subgroups=["biomarker_selected", "alloc"], metaregression=["year", "ablat"],
-                   subgroup_common_tau2=False, metaregression_test="z", small_study_min_k=10)
+EXPL_CONFIG = dict(
+    CONFIG,
+    subgroups=["biomarker_selected", "alloc"],
+    metaregression=["year", "ablat"],
+    subgroup_common_tau2=False,
+    metaregression_test="z",
+    small_study_min_k=10,
+)

@@ -215,7 +215,7 @@ class SlurmCluster:
         out = subprocess.run(
             [_which("slurmd"), "-C"], capture_output=True, text=True, timeout=30
         ).stdout
-        line = next((l for l in out.splitlines() if l.startswith("NodeName=")), "")
+        line = next((ln for ln in out.splitlines() if ln.startswith("NodeName=")), "")
         if not line:
             raise SlurmUnavailable(f"`slurmd -C` printed no node line: {out!r}")
         fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
@@ -274,12 +274,12 @@ PartitionName={self.other_partition} Nodes=ALL Default=NO MaxTime=INFINITE State
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except BlockingIOError as exc:
                 if time.monotonic() > deadline:
                     os.close(fd)
                     raise SlurmUnavailable(
                         f"another test cluster holds {LOCK_FILE} for more than {timeout:.0f} s"
-                    )
+                    ) from exc
                 time.sleep(0.5)
         self._lock_fd = fd
 
@@ -352,7 +352,9 @@ PartitionName={self.other_partition} Nodes=ALL Default=NO MaxTime=INFINITE State
             if predicate():
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.log_tails()}")
+        raise RuntimeError(
+            f"timed out after {timeout:.0f} s waiting for {what}\n{self.log_tails()}"
+        )
 
     def _run(self, argv: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env())
@@ -372,7 +374,7 @@ PartitionName={self.other_partition} Nodes=ALL Default=NO MaxTime=INFINITE State
             return "timeout"
         return res.stdout.strip() if res.returncode == 0 else f"error: {res.stderr.strip()}"
 
-    def start(self, timeout: float = 60, lock_timeout: float = 900) -> "SlurmCluster":
+    def start(self, timeout: float = 60, lock_timeout: float = 900) -> SlurmCluster:
         for d in (self.munge_dir, self.state_dir, self.spool_dir, self.log_dir, self.run_dir):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
@@ -417,9 +419,12 @@ PartitionName={self.other_partition} Nodes=ALL Default=NO MaxTime=INFINITE State
                         self._run(["scancel", f"--partition={self.other_partition}"], timeout=10)
                         # let slurmd end the job steps before it goes away itself
                         deadline = time.monotonic() + 15
-                        while time.monotonic() < deadline and self._run(
-                            ["squeue", "-h", "-o", "%i", "-t", "PD,R,CG"], timeout=10
-                        ).stdout.strip():
+                        while (
+                            time.monotonic() < deadline
+                            and self._run(
+                                ["squeue", "-h", "-o", "%i", "-t", "PD,R,CG"], timeout=10
+                            ).stdout.strip()
+                        ):
                             time.sleep(0.5)
                 except (subprocess.TimeoutExpired, OSError):
                     pass
@@ -450,7 +455,7 @@ PartitionName={self.other_partition} Nodes=ALL Default=NO MaxTime=INFINITE State
             finally:
                 self._release_lock()
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

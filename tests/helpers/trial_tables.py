@@ -7,11 +7,28 @@ import zipfile
 from pathlib import Path
 
 HEADER = [
-    "study_id", "therapy", "comparator", "condition", "outcome", "outcome_type",
-    "events_treat", "n_treat", "events_ctrl", "n_ctrl",
-    "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl",
-    "yi", "sei", "estimate", "ci_low", "ci_high", "measure",
-    "higher_is_better", "year",
+    "study_id",
+    "therapy",
+    "comparator",
+    "condition",
+    "outcome",
+    "outcome_type",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "yi",
+    "sei",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "measure",
+    "higher_is_better",
+    "year",
 ]
 KEY = ["therapy", "comparator", "condition", "outcome", "outcome_type"]
 
@@ -19,17 +36,39 @@ KEY = ["therapy", "comparator", "condition", "outcome", "outcome_type"]
 def row(study_id="S1", outcome_type="binary", **cells) -> dict:
     """One valid row of the given type; keyword arguments override cells."""
     base = {c: "" for c in HEADER}
-    base.update(study_id=study_id, therapy="drug", comparator="placebo", condition="RA",
-                outcome="ACR20", outcome_type=outcome_type, year="2010", higher_is_better="true")
+    base.update(
+        study_id=study_id,
+        therapy="drug",
+        comparator="placebo",
+        condition="RA",
+        outcome="ACR20",
+        outcome_type=outcome_type,
+        year="2010",
+        higher_is_better="true",
+    )
     kind = outcome_type.strip().lower()
     if kind == "binary":
         base.update(events_treat="12", n_treat="50", events_ctrl="6", n_ctrl="48")
     elif kind == "continuous":
-        base.update(outcome="HAQ-DI change", higher_is_better="false", mean_treat="-0.4", sd_treat="0.5",
-                    n_treat="60", mean_ctrl="-0.1", sd_ctrl="0.55", n_ctrl="58")
+        base.update(
+            outcome="HAQ-DI change",
+            higher_is_better="false",
+            mean_treat="-0.4",
+            sd_treat="0.5",
+            n_treat="60",
+            mean_ctrl="-0.1",
+            sd_ctrl="0.55",
+            n_ctrl="58",
+        )
     elif kind == "generic":
-        base.update(outcome="death", higher_is_better="false", estimate="0.80", ci_low="0.64",
-                    ci_high="1.00", measure="HR")
+        base.update(
+            outcome="death",
+            higher_is_better="false",
+            estimate="0.80",
+            ci_low="0.64",
+            ci_high="1.00",
+            measure="HR",
+        )
     base.update({k: str(v) for k, v in cells.items()})
     return base
 

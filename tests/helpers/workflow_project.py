@@ -48,7 +48,9 @@ def make_project(dest: Path | None = None) -> Path:
     dest = Path(dest) if dest is not None else tmp_dir("project") / "project"
     dest.mkdir(parents=True, exist_ok=True)
     for part in PROJECT_PARTS:
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
     return dest
 
 
@@ -60,14 +62,21 @@ def clone(project: Path, name: str = "clone") -> Path:
 
 
 def snakemake_command(*args) -> list[str]:
-    return [str(SNAKEMAKE), "--snakefile", "workflow/Snakefile", "--workflow-profile",
-            "workflow/profiles/default", *args]
+    return [
+        str(SNAKEMAKE),
+        "--snakefile",
+        "workflow/Snakefile",
+        "--workflow-profile",
+        "workflow/profiles/default",
+        *args,
+    ]
 
 
 def snakemake(project: Path, *args, check: bool = True, timeout: float = RUN_TIMEOUT):
     """Run snakemake in ``project``; returns the CompletedProcess (stdout, stderr as text)."""
-    proc = subprocess.run(snakemake_command(*args), cwd=project, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        snakemake_command(*args), cwd=project, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed with {proc.returncode}\n"
@@ -80,7 +89,7 @@ def run_workflow(project: Path, *args, **kw):
     return snakemake(project, "--cores", "2", *args, **kw)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shipped_run(name: str = "shipped") -> Path:
     """The project after a complete run from clean on the shipped data (do not modify it)."""
     project = make_project(tmp_dir(name) / "project")
@@ -101,18 +110,28 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
     return out
 
 
-def tree_digests(root: Path, *, include=("tables", "figures", "report", "provenance.json")) -> dict[str, str]:
+def tree_digests(
+    root: Path, *, include=("tables", "figures", "report", "provenance.json")
+) -> dict[str, str]:
     """SHA-256 of every file under ``root`` (relative path -> digest), limited to ``include``."""
     out = {}
     for part in include:
         p = root / part
-        files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else []
+        files = (
+            [p]
+            if p.is_file()
+            else sorted(x for x in p.rglob("*") if x.is_file())
+            if p.is_dir()
+            else []
+        )
         for f in files:
             out[f.relative_to(root).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
 
 
-def edit_cell(project: Path, study_id: str, column: str, new_value: str, table: Path = TRIALS) -> str:
+def edit_cell(
+    project: Path, study_id: str, column: str, new_value: str, table: Path = TRIALS
+) -> str:
     """Change one cell of the trial table (the row whose study_id matches); returns the old value."""
     import csv
     import io
@@ -141,6 +160,10 @@ def analysis_of(project: Path, study_id: str, outcome: str | None = None) -> str
 
     cfg = yaml.safe_load((project / "config" / "config.yaml").read_text(encoding="utf-8"))
     with open(project / TRIALS, encoding="utf-8", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["study_id"] == study_id and (outcome is None or r["outcome"] == outcome)]
+        rows = [
+            r
+            for r in csv.DictReader(fh)
+            if r["study_id"] == study_id and (outcome is None or r["outcome"] == outcome)
+        ]
     assert len(rows) == 1
     return analysis_id([rows[0][c] for c in cfg["group_by"]])

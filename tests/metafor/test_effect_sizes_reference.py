@@ -12,12 +12,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.reference_data import (CLOSED_FORM_RTOL, ROOT, analysis_rows, as_float, assert_rel, load_reference,
-                            reference_cases, reference_datasets)
 
+from helpers.reference_data import (
+    CLOSED_FORM_RTOL,
+    ROOT,
+    analysis_rows,
+    as_float,
+    assert_rel,
+    load_reference,
+    reference_cases,
+    reference_datasets,
+)
+from trialmeta.inputs.errors import InputError
 from trialmeta.stats.effect_sizes import binary_effects
 from trialmeta.tables.effects import compute_effect_sizes
-from trialmeta.inputs.errors import InputError
 
 KEYS = ["therapy", "comparator", "condition", "outcome", "outcome_type"]
 CASES = reference_cases()
@@ -44,8 +52,11 @@ def _all_trials():
 @pytest.fixture(scope="module")
 def effects():
     trials = _all_trials()
-    return compute_effect_sizes(trials, measures={"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"]},
-                                continuity={"add": 0.5, "to": "only0", "drop00": False})
+    return compute_effect_sizes(
+        trials,
+        measures={"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"]},
+        continuity={"add": 0.5, "to": "only0", "drop00": False},
+    )
 
 
 def test_every_case_is_covered(effects):
@@ -66,7 +77,9 @@ def test_escalc(effects, ds, aid, measure):
     label = f"{ds}/{aid}/{measure}"
     assert_rel(got["yi"].to_numpy(), as_float(esc["yi"]), CLOSED_FORM_RTOL, label + " yi")
     assert_rel(got["vi"].to_numpy(), as_float(esc["vi"]), CLOSED_FORM_RTOL, label + " vi")
-    assert_rel(got["sei"].to_numpy(), np.sqrt(as_float(esc["vi"])), CLOSED_FORM_RTOL, label + " sei")
+    assert_rel(
+        got["sei"].to_numpy(), np.sqrt(as_float(esc["vi"])), CLOSED_FORM_RTOL, label + " sei"
+    )
     assert (got["scale"] == a["results"][measure]["scale"]).all()
     if a["filter"]["outcome_type"] == "binary":
         assert list(got["continuity_corrected"]) == list(esc["continuity_corrected"]), label
@@ -77,8 +90,12 @@ def test_escalc(effects, ds, aid, measure):
     assert not got["dropped"].any()
     # 95 % Wald CI on the analysis scale
     z = 1.959963984540054
-    assert_rel(got["ci_low"].to_numpy(), got["yi"].to_numpy() - z * got["sei"].to_numpy(), 1e-14, label)
-    assert_rel(got["ci_high"].to_numpy(), got["yi"].to_numpy() + z * got["sei"].to_numpy(), 1e-14, label)
+    assert_rel(
+        got["ci_low"].to_numpy(), got["yi"].to_numpy() - z * got["sei"].to_numpy(), 1e-14, label
+    )
+    assert_rel(
+        got["ci_high"].to_numpy(), got["yi"].to_numpy() + z * got["sei"].to_numpy(), 1e-14, label
+    )
     # primary measure = first configured measure of the outcome type (generic rows: their own)
     first = {"binary": "OR", "continuous": "MD"}.get(a["filter"]["outcome_type"], measure)
     assert (got["primary_measure"] == (measure == first)).all()
@@ -96,7 +113,9 @@ def test_table_shape_and_order(effects):
     assert len(effects) == 3 * n_bin + 2 * n_cont + n_gen
     # rows in input order, measures in configuration order within a row
     first = effects.drop_duplicates(["source_file", "source_row"])
-    assert list(zip(first["source_file"], first["source_row"])) == list(zip(trials["source_file"], trials["source_row"]))
+    assert list(zip(first["source_file"], first["source_row"])) == list(
+        zip(trials["source_file"], trials["source_row"])
+    )
     bin_meas = effects.loc[effects["outcome_type"] == "binary", "measure"].to_numpy()
     assert list(bin_meas[:3]) == ["OR", "RR", "RD"]
     # moderators are passed through (used by subgroup analyses / meta-regression)
@@ -106,8 +125,9 @@ def test_table_shape_and_order(effects):
 def test_drop00_marks_double_zero_studies():
     trials, ref = load_reference("dat.collins1985b")
     trials["analysis_id"] = trials["outcome"]
-    eff = compute_effect_sizes(trials, measures={"binary": ["OR"]},
-                               continuity={"add": 0.5, "to": "only0", "drop00": True})
+    eff = compute_effect_sizes(
+        trials, measures={"binary": ["OR"]}, continuity={"add": 0.5, "to": "only0", "drop00": True}
+    )
     a = trials["events_treat"].to_numpy() == 0
     c = trials["events_ctrl"].to_numpy() == 0
     assert (eff["dropped"].to_numpy() == (a & c)).all() and (a & c).sum() == 2
@@ -122,17 +142,38 @@ def test_drop00_marks_double_zero_studies():
 # --------------------------------------------------------------------------- add / to / drop00
 # tests/reference_extra/continuity.json (generate_continuity.R): escalc with every `to`, two `add`
 # values and both `drop00` settings on the reference analyses that contain zero cells.
-CONTINUITY = json.loads((ROOT / "tests" / "reference_extra" / "continuity.json").read_text())["escalc"]
+CONTINUITY = json.loads((ROOT / "tests" / "reference_extra" / "continuity.json").read_text())[
+    "escalc"
+]
 
 
-@pytest.mark.parametrize("rec", CONTINUITY, ids=[f"{r['dataset']}-{r['measure']}-{r['to']}-add{r['add']}-drop00{r['drop00']}"
-                                                 for r in CONTINUITY])
+@pytest.mark.parametrize(
+    "rec",
+    CONTINUITY,
+    ids=[
+        f"{r['dataset']}-{r['measure']}-{r['to']}-add{r['add']}-drop00{r['drop00']}"
+        for r in CONTINUITY
+    ],
+)
 def test_escalc_continuity_options(rec):
-    a, n1, c, n2 = (np.asarray(rec[k], float) for k in ("events_treat", "n_treat", "events_ctrl", "n_ctrl"))
-    es = binary_effects(a, n1, c, n2, rec["measure"], add=rec["add"], to=rec["to"], drop00=rec["drop00"],
-                        check=False)
+    a, n1, c, n2 = (
+        np.asarray(rec[k], float) for k in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
+    )
+    es = binary_effects(
+        a,
+        n1,
+        c,
+        n2,
+        rec["measure"],
+        add=rec["add"],
+        to=rec["to"],
+        drop00=rec["drop00"],
+        check=False,
+    )
     yi, vi = as_float(rec["yi"]), as_float(rec["vi"])
-    label = f"{rec['dataset']} {rec['measure']} to={rec['to']} add={rec['add']} drop00={rec['drop00']}"
+    label = (
+        f"{rec['dataset']} {rec['measure']} to={rec['to']} add={rec['add']} drop00={rec['drop00']}"
+    )
     finite = np.isfinite(yi) & np.isfinite(vi)
     assert_rel(es.yi[finite], yi[finite], CLOSED_FORM_RTOL, label + " yi")
     assert_rel(es.vi[finite], vi[finite], CLOSED_FORM_RTOL, label + " vi")
@@ -145,9 +186,19 @@ def test_escalc_continuity_options(rec):
     if rec["to"] != "none":
         assert not es.invalid().any()
         return
-    table = pd.DataFrame({"study_id": [f"s{i}" for i in range(a.size)], "outcome_type": "binary",
-                          "analysis_id": "x", "events_treat": a, "n_treat": n1, "events_ctrl": c,
-                          "n_ctrl": n2, "source_file": "t.csv", "source_row": np.arange(a.size) + 2})
+    table = pd.DataFrame(
+        {
+            "study_id": [f"s{i}" for i in range(a.size)],
+            "outcome_type": "binary",
+            "analysis_id": "x",
+            "events_treat": a,
+            "n_treat": n1,
+            "events_ctrl": c,
+            "n_ctrl": n2,
+            "source_file": "t.csv",
+            "source_row": np.arange(a.size) + 2,
+        }
+    )
     cont = {"add": rec["add"], "to": "none", "drop00": rec["drop00"]}
     if es.invalid().any():
         with pytest.raises(InputError) as err:

@@ -16,7 +16,9 @@ from helpers.bias_reference_helpers import TIGHT, check
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.sensitivity import influence
 
-REF = json.loads((Path(__file__).resolve().parents[1] / "reference_extra" / "influence.json").read_text())
+REF = json.loads(
+    (Path(__file__).resolve().parents[1] / "reference_extra" / "influence.json").read_text()
+)
 CASES = REF["cases"]
 
 
@@ -25,10 +27,24 @@ def test_influence_matches_metafor(c):
     y, v = np.array(c["yi"]), np.array(c["vi"])
     s = np.var(y, ddof=1)
     res = influence(StudyBatch.from_arrays(y[None], v[None]), "REML")
-    for key, attr, sc in (("rstudent", "rstudent", 1.0), ("dffits", "dffits", 1.0), ("cook.d", "cook_d", 1.0),
-                          ("cov.r", "cov_r", 1.0), ("tau2.del", "tau2_del", s), ("QE.del", "QE_del", 1.0),
-                          ("hat", "hat", 1.0), ("weight", "weight", 1.0), ("dfbetas", "dfbetas", 1.0)):
-        check(getattr(res, attr)[0], np.array(c[key], float), TIGHT, 1e-6 * sc if key != "tau2.del" else sc, key)
+    for key, attr, sc in (
+        ("rstudent", "rstudent", 1.0),
+        ("dffits", "dffits", 1.0),
+        ("cook.d", "cook_d", 1.0),
+        ("cov.r", "cov_r", 1.0),
+        ("tau2.del", "tau2_del", s),
+        ("QE.del", "QE_del", 1.0),
+        ("hat", "hat", 1.0),
+        ("weight", "weight", 1.0),
+        ("dfbetas", "dfbetas", 1.0),
+    ):
+        check(
+            getattr(res, attr)[0],
+            np.array(c[key], float),
+            TIGHT,
+            1e-6 * sc if key != "tau2.del" else sc,
+            key,
+        )
     assert list(res.influential[0]) == list(c["inf"])
 
 

@@ -18,9 +18,19 @@ from helpers.bias_reference_helpers import TIGHT, cases_with, check, load_case
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.sensitivity import cumulative, leave_one_out
 
-FIELDS = [("estimate", "estimate", "sd"), ("se", "se", "sd"), ("zval", "stat", "one"), ("pval", "pval", "zero"),
-          ("ci.lb", "ci_low", "sd"), ("ci.ub", "ci_high", "sd"), ("Q", "Q", "one"), ("Qp", "Q_pval", "zero"),
-          ("tau2", "tau2", "var"), ("I2", "I2", "one"), ("H2", "H2", "one")]
+FIELDS = [
+    ("estimate", "estimate", "sd"),
+    ("se", "se", "sd"),
+    ("zval", "stat", "one"),
+    ("pval", "pval", "zero"),
+    ("ci.lb", "ci_low", "sd"),
+    ("ci.ub", "ci_high", "sd"),
+    ("Q", "Q", "one"),
+    ("Qp", "Q_pval", "zero"),
+    ("tau2", "tau2", "var"),
+    ("I2", "I2", "one"),
+    ("H2", "H2", "one"),
+]
 
 
 def compare(pooled, ref, s, ok=None):
@@ -50,7 +60,7 @@ def test_cumul_tight(ds, aid, m):
     rows, a, r, y, v, batch, s = load_case(ds, aid, m)
     ref = r["tight"]["cumul_REML"]
     res = cumulative(batch, rows["year"].to_numpy(float)[None], "REML")
-    assert list(np.array(r["escalc"]["study_id"])[res.study]) == ref["added"]   # year, ties stable
+    assert list(np.array(r["escalc"]["study_id"])[res.study]) == ref["added"]  # year, ties stable
     assert list(res.step) == list(range(1, y.size + 1))
     failed = np.array([x is None for x in ref["estimate"]])
     compare(res.pooled, ref, s, ok=~failed)
@@ -59,7 +69,9 @@ def test_cumul_tight(ds, aid, m):
     # where metafor gave null, trialmeta returns the global REML maximum
     assert np.all(np.isfinite(res.pooled.estimate))
     for step in np.nonzero(failed)[0]:
-        assert_global_reml_max(y[res.study[: step + 1]], v[res.study[: step + 1]], res.pooled.tau2[step])
+        assert_global_reml_max(
+            y[res.study[: step + 1]], v[res.study[: step + 1]], res.pooled.tau2[step]
+        )
 
 
 def reml_ll(y, v, t):

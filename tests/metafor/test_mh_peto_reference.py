@@ -8,8 +8,15 @@ import json
 
 import numpy as np
 import pytest
-from helpers.reference_data import ROOT, CLOSED_FORM_RTOL, as_float, assert_rel, case, reference_cases
 
+from helpers.reference_data import (
+    CLOSED_FORM_RTOL,
+    ROOT,
+    as_float,
+    assert_rel,
+    case,
+    reference_cases,
+)
 from trialmeta.stats.batch import pad_by_group
 from trialmeta.stats.mantel_haenszel import mantel_haenszel
 from trialmeta.stats.peto import peto
@@ -19,11 +26,32 @@ BINARY = [(ds, aid, m) for ds, aid, m in reference_cases() if m in ("OR", "RR", 
 COUNTS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 
 #: metafor field -> (PooledResult attribute or extra key)
-COMMON = {"estimate": "estimate", "se": "se", "zval": "stat", "pval": "pval", "ci.lb": "ci_low",
-          "ci.ub": "ci_high", "QE": "Q", "QE.df": "Q_df", "QEp": "Q_pval", "I2": "I2", "H2": "H2",
-          "k": "k", "k.yi": "k_yi"}
-MH_OR = {"k.pos": "k_pos", "CMH": "CMH", "CMHp": "CMH_pval", "CO": "CO", "COp": "CO_pval",
-         "BD": "BD", "BDp": "BD_pval", "TA": "TA", "TAp": "TA_pval"}
+COMMON = {
+    "estimate": "estimate",
+    "se": "se",
+    "zval": "stat",
+    "pval": "pval",
+    "ci.lb": "ci_low",
+    "ci.ub": "ci_high",
+    "QE": "Q",
+    "QE.df": "Q_df",
+    "QEp": "Q_pval",
+    "I2": "I2",
+    "H2": "H2",
+    "k": "k",
+    "k.yi": "k_yi",
+}
+MH_OR = {
+    "k.pos": "k_pos",
+    "CMH": "CMH",
+    "CMHp": "CMH_pval",
+    "CO": "CO",
+    "COp": "CO_pval",
+    "BD": "BD",
+    "BDp": "BD_pval",
+    "TA": "TA",
+    "TAp": "TA_pval",
+}
 
 
 def _batch(measure):
@@ -119,21 +147,39 @@ def test_degenerate_tables_are_flagged_not_silent():
 # tests/reference_extra/continuity.json (generate_continuity.R): rma.mh / rma.peto on a single
 # table, on tables of which only one is informative (k.yi = 1), with events in one arm only, and
 # with arms in which every patient had the event.
-POOLED_EXTRA = json.loads((ROOT / "tests" / "reference_extra" / "continuity.json").read_text())["pooled"]
+POOLED_EXTRA = json.loads((ROOT / "tests" / "reference_extra" / "continuity.json").read_text())[
+    "pooled"
+]
 
 
-@pytest.mark.parametrize("rec", POOLED_EXTRA, ids=[f"{r['name']}-{r['model']}-{r['measure']}" for r in POOLED_EXTRA])
+@pytest.mark.parametrize(
+    "rec", POOLED_EXTRA, ids=[f"{r['name']}-{r['model']}-{r['measure']}" for r in POOLED_EXTRA]
+)
 def test_degenerate_sets_of_tables(rec):
     t = rec["tables"]
     arrs = [np.atleast_2d(np.asarray(t[k], float)) for k in ("ai", "n1i", "ci", "n2i")]
     mask = np.ones_like(arrs[0], bool)
-    res = peto(*arrs, mask) if rec["model"] == "PETO" else mantel_haenszel(*arrs, mask, rec["measure"])
+    res = (
+        peto(*arrs, mask)
+        if rec["model"] == "PETO"
+        else mantel_haenszel(*arrs, mask, rec["measure"])
+    )
     fields = {k: v for k, v in dict(COMMON, **MH_OR).items() if k in rec and k != "QE.df"}
     label = f"{rec['name']} {rec['model']} {rec['measure']}"
     for f, key in fields.items():
         atol = 1e-12 if f in ("BD", "TA") else 0.0  # metafor: BD = 1.6e-31 for a single table
-        assert_rel(_value(res, key, 0), as_float(rec[f])[0] if isinstance(rec[f], list) else as_float(rec[f]),
-                   CLOSED_FORM_RTOL, f"{label} {f}", atol=atol)
-    expected_status = (Status.SINGLE_STUDY if rec["k"] == 1 else
-                       Status.OK if rec["estimate"][0] is not None else f"{Status.FAILED}:mh_estimate_undefined")
+        assert_rel(
+            _value(res, key, 0),
+            as_float(rec[f])[0] if isinstance(rec[f], list) else as_float(rec[f]),
+            CLOSED_FORM_RTOL,
+            f"{label} {f}",
+            atol=atol,
+        )
+    expected_status = (
+        Status.SINGLE_STUDY
+        if rec["k"] == 1
+        else Status.OK
+        if rec["estimate"][0] is not None
+        else f"{Status.FAILED}:mh_estimate_undefined"
+    )
     assert res.status[0] == expected_status

@@ -17,8 +17,15 @@ import importlib.util
 
 import numpy as np
 import pytest
-from helpers.reference_data import CLOSED_FORM_RTOL, TIGHT_RTOL, as_float, assert_rel, load_reference, reference_cases
 
+from helpers.reference_data import (
+    CLOSED_FORM_RTOL,
+    TIGHT_RTOL,
+    as_float,
+    assert_rel,
+    load_reference,
+    reference_cases,
+)
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.heterogeneity import cochran_q, q_profile_ci, typical_variance
 from trialmeta.stats.pooling import fixed_effect, random_effects, random_effects_given_tau2
@@ -88,12 +95,38 @@ def _weights(res, batch, i):
 
 
 # metafor field -> PooledResult column
-COMMON = {"estimate": "estimate", "se": "se", "pval": "pval", "ci.lb": "ci_low",
-          "ci.ub": "ci_high", "QE": "Q", "QE.df": "Q_df", "QEp": "Q_pval", "I2": "I2", "H2": "H2"}
-RANDOM = {**COMMON, "zval": "stat", "tau2": "tau2", "tau": "tau", "vt": "vt",
-          "pi.lb": "pi_low", "pi.ub": "pi_high"}
-KNHA = {**COMMON, "tval": "stat", "df": "df", "tau2": "tau2", "tau": "tau", "vt": "vt",
-        "pi.lb": "pi_low", "pi.ub": "pi_high", "pi.df": "pi_df"}
+COMMON = {
+    "estimate": "estimate",
+    "se": "se",
+    "pval": "pval",
+    "ci.lb": "ci_low",
+    "ci.ub": "ci_high",
+    "QE": "Q",
+    "QE.df": "Q_df",
+    "QEp": "Q_pval",
+    "I2": "I2",
+    "H2": "H2",
+}
+RANDOM = {
+    **COMMON,
+    "zval": "stat",
+    "tau2": "tau2",
+    "tau": "tau",
+    "vt": "vt",
+    "pi.lb": "pi_low",
+    "pi.ub": "pi_high",
+}
+KNHA = {
+    **COMMON,
+    "tval": "stat",
+    "df": "df",
+    "tau2": "tau2",
+    "tau": "tau",
+    "vt": "vt",
+    "pi.lb": "pi_low",
+    "pi.ub": "pi_high",
+    "pi.df": "pi_df",
+}
 
 
 def _check_block(res, batch, i, ref, mapping, rtol, label, atol_of=lambda f: 0.0):
@@ -102,9 +135,18 @@ def _check_block(res, batch, i, ref, mapping, rtol, label, atol_of=lambda f: 0.0
         if f not in ref:
             continue
         assert_rel(_row(res, i, col), ref[f], rtol, f"{label} {f}", atol=atol_of(f))
-    assert_rel(_weights(res, batch, i), as_float(ref["weights_pct"]), rtol, f"{label} weights_pct",
-               atol=atol_of("weights_pct"))
-    assert res.status[i] in ("ok",) or res.status[i].startswith("ok;") or "tau2_boundary" in res.status[i]
+    assert_rel(
+        _weights(res, batch, i),
+        as_float(ref["weights_pct"]),
+        rtol,
+        f"{label} weights_pct",
+        atol=atol_of("weights_pct"),
+    )
+    assert (
+        res.status[i] in ("ok",)
+        or res.status[i].startswith("ok;")
+        or "tau2_boundary" in res.status[i]
+    )
 
 
 @pytest.mark.parametrize("i", range(len(CASES)), ids=IDS)
@@ -155,8 +197,12 @@ def _check_confint(qp, tau2_est, vt, i, ref, rtol, label, atol=0.0):
         assert_rel(est, ref[name]["estimate"], rtol, f"{label} {name} estimate", atol=a)
         assert_rel(lo, ref[name]["ci.lb"], rtol, f"{label} {name} ci.lb")
         assert_rel(hi, ref[name]["ci.ub"], rtol, f"{label} {name} ci.ub")
-    assert qp.lb_sign[i] == ref["lb.sign"], f"{label}: lb.sign {qp.lb_sign[i]!r} != {ref['lb.sign']!r}"
-    assert qp.ub_sign[i] == ref["ub.sign"], f"{label}: ub.sign {qp.ub_sign[i]!r} != {ref['ub.sign']!r}"
+    assert qp.lb_sign[i] == ref["lb.sign"], (
+        f"{label}: lb.sign {qp.lb_sign[i]!r} != {ref['lb.sign']!r}"
+    )
+    assert qp.ub_sign[i] == ref["ub.sign"], (
+        f"{label}: ub.sign {qp.ub_sign[i]!r} != {ref['ub.sign']!r}"
+    )
     assert qp.converged[i]
 
 
@@ -201,7 +247,9 @@ def _scale_atol(i, factor):
 @pytest.mark.parametrize("method", CLOSED)
 def test_full_path_closed_form(full_fits, batch, i, method):
     ref = _result(*CASES[i])[method]
-    _check_block(full_fits[method], batch, i, ref, RANDOM, CLOSED_FORM_RTOL, f"{IDS[i]} {method} full")
+    _check_block(
+        full_fits[method], batch, i, ref, RANDOM, CLOSED_FORM_RTOL, f"{IDS[i]} {method} full"
+    )
 
 
 @pytest.mark.parametrize("i", range(len(CASES)), ids=IDS)
@@ -213,11 +261,23 @@ def test_full_path_iterative_vs_tight(full_fits, batch, i, method):
 
     def atol_of(f):
         # tau2 of order 1e-16 in the reference (converged to 0): absolute slack on the tau2 scale
-        return {"tau2": s, "tau": np.sqrt(s), "I2": 100 * s / max(as_float(ref["vt"]), 1e-300),
-                "H2": s / max(as_float(ref["vt"]), 1e-300)}.get(f, 0.0)
+        return {
+            "tau2": s,
+            "tau": np.sqrt(s),
+            "I2": 100 * s / max(as_float(ref["vt"]), 1e-300),
+            "H2": s / max(as_float(ref["vt"]), 1e-300),
+        }.get(f, 0.0)
 
-    _check_block(full_fits[method], batch, i, ref, mapping, TIGHT_RTOL, f"{IDS[i]} {method} full",
-                 atol_of=atol_of)
+    _check_block(
+        full_fits[method],
+        batch,
+        i,
+        ref,
+        mapping,
+        TIGHT_RTOL,
+        f"{IDS[i]} {method} full",
+        atol_of=atol_of,
+    )
 
 
 @pytest.mark.parametrize("i", range(len(CASES)), ids=IDS)

@@ -14,8 +14,13 @@ from scipy import stats
 
 from helpers.bias_reference_helpers import CLOSED, TIGHT, check, load_case
 from helpers.reference_data import reference_cases
-from trialmeta.stats.small_study import (egger_test, kendall_exact_cdf, rank_test, small_study_reason,
-                                   trim_and_fill)
+from trialmeta.stats.small_study import (
+    egger_test,
+    kendall_exact_cdf,
+    rank_test,
+    small_study_reason,
+    trim_and_fill,
+)
 
 ALL = reference_cases()
 IDS = [f"{c[0]}-{c[1]}-{c[2]}" for c in ALL]
@@ -27,11 +32,18 @@ def test_regtest_rma_tight(ds, aid, m):
     ref = r["tight"]["regtest_REML"]
     res = egger_test(batch, "rma")
     sd = np.sqrt(s)
-    for key, got, sc in (("zval", res.stat, 1.0), ("pval", res.pval, 0.0),
-                         ("limit_estimate", res.limit_estimate, sd), ("limit_ci.lb", res.limit_ci_low, sd),
-                         ("limit_ci.ub", res.limit_ci_high, sd), ("intercept", res.intercept, sd),
-                         ("intercept_se", res.intercept_se, sd), ("slope", res.slope, sd),
-                         ("slope_se", res.slope_se, sd), ("tau2", res.tau2, s)):
+    for key, got, sc in (
+        ("zval", res.stat, 1.0),
+        ("pval", res.pval, 0.0),
+        ("limit_estimate", res.limit_estimate, sd),
+        ("limit_ci.lb", res.limit_ci_low, sd),
+        ("limit_ci.ub", res.limit_ci_high, sd),
+        ("intercept", res.intercept, sd),
+        ("intercept_se", res.intercept_se, sd),
+        ("slope", res.slope, sd),
+        ("slope_se", res.slope_se, sd),
+        ("tau2", res.tau2, s),
+    ):
         check(got, ref[key], TIGHT, sc, key)
     assert ref["model"] == "rma" and ref["predictor"] == "sei"
 
@@ -41,10 +53,18 @@ def test_regtest_lm(ds, aid, m):
     rows, a, r, y, v, batch, s = load_case(ds, aid, m)
     ref = r["regtest_lm"]
     res = egger_test(batch, "lm")
-    for key, got in (("tval", res.stat), ("df", res.df), ("pval", res.pval),
-                     ("limit_estimate", res.limit_estimate), ("limit_ci.lb", res.limit_ci_low),
-                     ("limit_ci.ub", res.limit_ci_high), ("intercept", res.intercept),
-                     ("intercept_se", res.intercept_se), ("slope", res.slope), ("slope_se", res.slope_se)):
+    for key, got in (
+        ("tval", res.stat),
+        ("df", res.df),
+        ("pval", res.pval),
+        ("limit_estimate", res.limit_estimate),
+        ("limit_ci.lb", res.limit_ci_low),
+        ("limit_ci.ub", res.limit_ci_high),
+        ("intercept", res.intercept),
+        ("intercept_se", res.intercept_se),
+        ("slope", res.slope),
+        ("slope_se", res.slope_se),
+    ):
         check(got, ref[key], CLOSED, 0.0, key)
 
 
@@ -65,12 +85,26 @@ def test_trimfill_tight(ds, aid, m):
     ref = r["tight"]["trimfill_REML"]
     res = trim_and_fill(batch, "REML")
     sd = np.sqrt(s)
-    assert res.side[0] == ref["side"] and res.k0[0] == ref["k0"] and res.k_total[0] == ref["k_filled_total"]
+    assert (
+        res.side[0] == ref["side"]
+        and res.k0[0] == ref["k0"]
+        and res.k_total[0] == ref["k_filled_total"]
+    )
     assert ref["estimator"] == "L0" and ref["p.k0"] is None
-    for key, got, sc in (("se.k0", res.se_k0, 0.0), ("estimate", res.estimate, sd), ("se", res.se, sd),
-                         ("zval", res.stat, 1.0), ("pval", res.pval, 0.0), ("ci.lb", res.ci_low, sd),
-                         ("ci.ub", res.ci_high, sd), ("tau2", res.tau2, s), ("I2", res.I2, 1.0),
-                         ("H2", res.H2, 1.0), ("QE", res.Q, 1.0), ("QEp", res.Q_pval, 0.0)):
+    for key, got, sc in (
+        ("se.k0", res.se_k0, 0.0),
+        ("estimate", res.estimate, sd),
+        ("se", res.se, sd),
+        ("zval", res.stat, 1.0),
+        ("pval", res.pval, 0.0),
+        ("ci.lb", res.ci_low, sd),
+        ("ci.ub", res.ci_high, sd),
+        ("tau2", res.tau2, s),
+        ("I2", res.I2, 1.0),
+        ("H2", res.H2, 1.0),
+        ("QE", res.Q, 1.0),
+        ("QEp", res.Q_pval, 0.0),
+    ):
         check(got, ref[key], TIGHT, sc, key)
     k0 = int(ref["k0"])
     check(res.fill_yi[0, :k0], np.array(ref["fill_yi"], float), TIGHT, sd, "fill_yi")

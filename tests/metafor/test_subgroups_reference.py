@@ -14,8 +14,11 @@ from helpers.bias_reference_helpers import TIGHT, cases_with, check, load_case
 from trialmeta.stats.metaregression import level_label, sort_levels
 from trialmeta.stats.subgroups import subgroup_analysis
 
-CASES = [(ds, aid, m, g) for ds, aid, m in cases_with("subgroups_REML")
-         for g in load_case(ds, aid, m)[2]["tight"]["subgroups_REML"]]
+CASES = [
+    (ds, aid, m, g)
+    for ds, aid, m in cases_with("subgroups_REML")
+    for g in load_case(ds, aid, m)[2]["tight"]["subgroups_REML"]
+]
 
 
 def codes_for(rows, g):
@@ -39,10 +42,18 @@ def test_subgroups_tight(ds, aid, m, g):
         ref = rec["levels"][lev]
         assert res.k[i] == ref["k"]
         assert list(np.array(r["escalc"]["study_id"])[codes[0] == i]) == ref["study_ids"]
-        for key, got, sc in (("estimate", res.estimate, sd), ("se", res.se, sd), ("ci.lb", res.ci_low, sd),
-                             ("ci.ub", res.ci_high, sd), ("zval", res.stat, 1.0), ("pval", res.pval, 0.0),
-                             ("tau2", res.tau2, s), ("I2", res.I2, 1.0), ("QE", res.Q, 1.0),
-                             ("QEp", res.Q_pval, 0.0)):
+        for key, got, sc in (
+            ("estimate", res.estimate, sd),
+            ("se", res.se, sd),
+            ("ci.lb", res.ci_low, sd),
+            ("ci.ub", res.ci_high, sd),
+            ("zval", res.stat, 1.0),
+            ("pval", res.pval, 0.0),
+            ("tau2", res.tau2, s),
+            ("I2", res.I2, 1.0),
+            ("QE", res.Q, 1.0),
+            ("QEp", res.Q_pval, 0.0),
+        ):
             check(got[i], ref[key], TIGHT, sc, f"{lev}.{key}")
         assert (res.status[i] == "single_study") == (ref["k"] == 1)
     t = rec["test_subgroup_differences"]
@@ -71,12 +82,13 @@ def test_batched_several_analyses():
     rows1, _, _, y1, v1, b1, _ = load_case("dat.bcg", "bcg_tb", "RR")
     rows2, _, _, y2, v2, b2, _ = load_case("dat.hart1999", "warfarin_stroke", "RR")
     from trialmeta.stats.batch import StudyBatch
+
     _, c1 = codes_for(rows1, "alloc")
     _, c2 = codes_for(rows2, "prevtype")
     both = StudyBatch.from_list([(y1, v1), (y2, v2)])
     codes = np.full(both.yi.shape, -1)
-    codes[0, :y1.size] = c1[0]
-    codes[1, :y2.size] = c2[0]
+    codes[0, : y1.size] = c1[0]
+    codes[1, : y2.size] = c2[0]
     res = subgroup_analysis(both, codes)
     one = subgroup_analysis(b2, c2)
     np.testing.assert_allclose(res.estimate[res.analysis == 1], one.estimate, rtol=1e-12)

@@ -51,7 +51,7 @@ def _reference_analyses():
 def _synthetic(n_analyses=240, seed=20240607):
     rng = np.random.default_rng(seed)
     out = []
-    for i in range(n_analyses):
+    for _ in range(n_analyses):
         k = int(rng.integers(2, 16))
         tau2 = float(rng.choice([0.0, 0.01, 0.05, 0.3]))
         v = rng.uniform(0.005, 0.5, k)
@@ -83,7 +83,7 @@ def _reml_loglik(y, v, t):
 def _by_k(analyses):
     """Group analyses by k: PyMARE needs rectangular (k, n_analyses) arrays."""
     groups = {}
-    for i, (y, v) in enumerate(analyses):
+    for i, (y, _v) in enumerate(analyses):
         groups.setdefault(len(y), []).append(i)
     return groups
 
@@ -130,7 +130,7 @@ def test_pymare_reml(source):
 def test_statsmodels_paule_mandel(source):
     analyses = ANALYSES[source]()
     ours = estimate_tau2(StudyBatch.from_list(analyses), "PM").tau2
-    atol = 1e-5   # statsmodels' default stopping rule on |Q(t) - (k-1)|
+    atol = 1e-5  # statsmodels' default stopping rule on |Q(t) - (k-1)|
     for i, (y, v) in enumerate(analyses):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -153,7 +153,7 @@ def test_statsmodels_dl_differs_exactly_where_q_below_df(source):
         k = len(y)
         if q < k - 1:
             n_negative += 1
-            assert theirs < 0, (source, i)            # statsmodels: no truncation
+            assert theirs < 0, (source, i)  # statsmodels: no truncation
             assert est.tau2[i] == 0.0 and est.status[i] == Status.TAU2_BOUNDARY
         else:
             assert theirs >= 0

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialmeta.inputs.analyses import ANALYSIS_ID_PATTERN, analysis_id, analysis_keys, assign_analysis_ids
+from trialmeta.inputs.analyses import (
+    ANALYSIS_ID_PATTERN,
+    analysis_id,
+    analysis_keys,
+    assign_analysis_ids,
+)
 from trialmeta.inputs.ingest import load_trials
 from trialmeta.inputs.validate import validate_trials
 
@@ -38,7 +43,9 @@ def test_ids_do_not_depend_on_row_order_or_other_analyses(shipped):
     assert b.sort_index()["analysis_id"].equals(a["analysis_id"])
     subset = assign_analysis_ids(shipped.iloc[:5], SHIPPED_GROUP_BY)
     assert subset["analysis_id"].tolist() == a["analysis_id"].tolist()[:5]
-    assert analysis_keys(shuffled, SHIPPED_GROUP_BY).equals(analysis_keys(shipped, SHIPPED_GROUP_BY))
+    assert analysis_keys(shuffled, SHIPPED_GROUP_BY).equals(
+        analysis_keys(shipped, SHIPPED_GROUP_BY)
+    )
 
 
 def test_rows_of_one_analysis_share_the_id(shipped):
@@ -66,7 +73,7 @@ def test_known_id_is_stable():
         (["a/b\\c", "..", "."], "a-b-c"),
         (["Ünïcödé façade", "naïve"], "unicode-facade-naive"),
         (["\u202eevil\u200b", "\u05e2\u05d1\u05e8\u05d9\u05ea"], "evil"),
-        (["<script>alert(1)</script>", "=HYPERLINK(\"x\")"], "script-alert-1-hyperlink-x"),
+        (["<script>alert(1)</script>", '=HYPERLINK("x")'], "script-alert-1-hyperlink-x"),
         (["日本語", "العربية"], "analysis"),
         (["", ""], "analysis"),
     ],
@@ -78,7 +85,17 @@ def test_hostile_values_give_safe_ids(values, readable):
 
 
 def test_case_variants_and_separator_tricks_do_not_collide():
-    ids = {analysis_id(v) for v in (["Placebo", "x"], ["placebo", "x"], ["placebo x", ""], ["placebo", " x"], ["a-b", "c"], ["a", "b-c"])}
+    ids = {
+        analysis_id(v)
+        for v in (
+            ["Placebo", "x"],
+            ["placebo", "x"],
+            ["placebo x", ""],
+            ["placebo", " x"],
+            ["a-b", "c"],
+            ["a", "b-c"],
+        )
+    }
     assert len(ids) == 6
 
 
@@ -95,7 +112,11 @@ def test_numeric_key_values_are_written_exactly():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=40), st.text(max_size=40)), min_size=1, max_size=30, unique=True))
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=40), st.text(max_size=40)), min_size=1, max_size=30, unique=True
+    )
+)
 def test_fuzz_ids_unique_and_safe(keys):
     df = pd.DataFrame(keys, columns=["a", "b"])
     out = assign_analysis_ids(df, ["a", "b"])

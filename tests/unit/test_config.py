@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from snakemake.exceptions import WorkflowError
 
-from trialmeta.inputs.config import CONFIG_SCHEMA_PATH, check_config_columns, load_config, trial_paths
+from trialmeta.inputs.config import (
+    CONFIG_SCHEMA_PATH,
+    check_config_columns,
+    load_config,
+    trial_paths,
+)
 from trialmeta.inputs.errors import ConfigError
 
 
@@ -45,7 +51,10 @@ def test_defaults(data_dir):
         "metaregression": [],
         "subgroup_common_tau2": False,
         "metaregression_test": "z",
+        "metaregression_tau2_method": "primary",
+        "sensitivity_ci_method": "wald",
         "small_study_min_k": 10,
+        "trimfill_tau2_method": "REML",
         "report": {"per_analysis_figures_in_snakemake_report": False},
         "figures": {"formats": ["svg", "png"]},
     }
@@ -71,30 +80,75 @@ def test_single_string_becomes_list(data_dir):
 @pytest.mark.parametrize(
     "config, expected",
     [
-        ({"colour": "red"}, "config: colour: unknown key (known keys: trials, results, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, level, models, subgroups, metaregression, subgroup_common_tau2, metaregression_test, small_study_min_k, report, figures)"),
-        ({"tau2_method": ["DL"]}, "config: tau2_method: unknown key (did you mean 'tau2_methods'?)"),
-        ({"continuity": {"drop": True}}, "config: continuity.drop: unknown key (did you mean 'drop00'?)"),
-        ({"tau2_methods": ["REML", "REM"]}, "config: tau2_methods[1]: unknown tau2 method 'REM' (one of DL, REML, ML, PM, HE, SJ, EB, HS)"),
-        ({"measures": {"binary": ["OR", "HR"]}}, "config: measures.binary[1]: unknown binary measure 'HR' (one of OR, RR, RD)"),
-        ({"measures": {"continuous": ["ROM"]}}, "config: measures.continuous[0]: unknown continuous measure 'ROM' (one of MD, SMD)"),
-        ({"ci_methods": ["kh"]}, "config: ci_methods[0]: unknown CI method 'kh' (one of wald, hksj)"),
-        ({"prediction_interval": "t"}, "config: prediction_interval: unknown value 't' (one of metafor, higgins, none)"),
+        (
+            {"colour": "red"},
+            "config: colour: unknown key (known keys: trials, results, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, level, models, subgroups, metaregression, subgroup_common_tau2, metaregression_test, metaregression_tau2_method, sensitivity_ci_method, small_study_min_k, trimfill_tau2_method, report, figures)",
+        ),
+        (
+            {"tau2_method": ["DL"]},
+            "config: tau2_method: unknown key (did you mean 'tau2_methods'?)",
+        ),
+        (
+            {"continuity": {"drop": True}},
+            "config: continuity.drop: unknown key (did you mean 'drop00'?)",
+        ),
+        (
+            {"tau2_methods": ["REML", "REM"]},
+            "config: tau2_methods[1]: unknown tau2 method 'REM' (one of DL, REML, ML, PM, HE, SJ, EB, HS)",
+        ),
+        (
+            {"measures": {"binary": ["OR", "HR"]}},
+            "config: measures.binary[1]: unknown binary measure 'HR' (one of OR, RR, RD)",
+        ),
+        (
+            {"measures": {"continuous": ["ROM"]}},
+            "config: measures.continuous[0]: unknown continuous measure 'ROM' (one of MD, SMD)",
+        ),
+        (
+            {"ci_methods": ["kh"]},
+            "config: ci_methods[0]: unknown CI method 'kh' (one of wald, hksj)",
+        ),
+        (
+            {"prediction_interval": "t"},
+            "config: prediction_interval: unknown value 't' (one of metafor, higgins, none)",
+        ),
         ({"min_studies": "2"}, "config: min_studies: must be an integer, got '2' (str)"),
         ({"min_studies": 0}, "config: min_studies: must be >= 1, got 0"),
         ({"small_study_min_k": 2}, "config: small_study_min_k: must be >= 3, got 2"),
-        ({"metaregression_test": "t"}, "config: metaregression_test: unknown value 't' (one of z, knha)"),
-        ({"subgroup_common_tau2": "yes"}, "config: subgroup_common_tau2: must be true or false, got 'yes' (str)"),
+        (
+            {"metaregression_test": "t"},
+            "config: metaregression_test: unknown value 't' (one of z, knha)",
+        ),
+        (
+            {"subgroup_common_tau2": "yes"},
+            "config: subgroup_common_tau2: must be true or false, got 'yes' (str)",
+        ),
         ({"min_studies": True}, "config: min_studies: must be an integer, got True (bool)"),
         ({"level": 95}, "config: level: must be < 1, got 95 (a proportion, e.g. 0.95)"),
         ({"continuity": {"add": -0.5}}, "config: continuity.add: must be >= 0, got -0.5"),
-        ({"continuity": {"to": "some"}}, "config: continuity.to: unknown value 'some' (one of only0, all, if0all, none)"),
+        (
+            {"continuity": {"to": "some"}},
+            "config: continuity.to: unknown value 'some' (one of only0, all, if0all, none)",
+        ),
         ({"continuity": "0.5"}, "config: continuity: must be a mapping, got '0.5' (str)"),
         ({"tau2_methods": []}, "config: tau2_methods: must list at least 1 item"),
-        ({"tau2_methods": ["DL", "DL"]}, "config: tau2_methods: lists an item twice (['DL', 'DL'])"),
-        ({"report": {"per_analysis_figures_in_snakemake_report": "yes"}}, "config: report.per_analysis_figures_in_snakemake_report: must be true or false, got 'yes' (str)"),
-        ({"figures": {"formats": ["jpg"]}}, "config: figures.formats[0]: unknown figure format 'jpg' (one of svg, png, pdf)"),
+        (
+            {"tau2_methods": ["DL", "DL"]},
+            "config: tau2_methods: lists an item twice (['DL', 'DL'])",
+        ),
+        (
+            {"report": {"per_analysis_figures_in_snakemake_report": "yes"}},
+            "config: report.per_analysis_figures_in_snakemake_report: must be true or false, got 'yes' (str)",
+        ),
+        (
+            {"figures": {"formats": ["jpg"]}},
+            "config: figures.formats[0]: unknown figure format 'jpg' (one of svg, png, pdf)",
+        ),
         ({"trials": ["data/x/*.csv"]}, "config: trials: 'data/x/*.csv' matches no file"),
-        ({"trials": ["data/trials/missing.csv"]}, "config: trials: 'data/trials/missing.csv' does not exist"),
+        (
+            {"trials": ["data/trials/missing.csv"]},
+            "config: trials: 'data/trials/missing.csv' does not exist",
+        ),
         ({"trials": ["data/trials"]}, "config: trials: 'data/trials' is not a file"),
         ({"group_by": [1]}, "config: group_by[0]: must be a string, got 1 (int)"),
     ],
@@ -113,16 +167,24 @@ def test_all_config_problems_at_once(data_dir):
 
 
 def test_not_a_mapping():
-    assert messages(["trials"]) == ["config: (top level): must be a mapping of keys to values, got list"]
+    assert messages(["trials"]) == [
+        "config: (top level): must be a mapping of keys to values, got list"
+    ]
 
 
 def test_trial_paths_order_and_dedup(data_dir):
     cfg = {"trials": ["data/trials/*.csv", "data/trials/a.csv", "data/trials/*.xlsx"]}
-    assert trial_paths(cfg, data_dir) == ["data/trials/a.csv", "data/trials/b.csv", "data/trials/c.xlsx"]
+    assert trial_paths(cfg, data_dir) == [
+        "data/trials/a.csv",
+        "data/trials/b.csv",
+        "data/trials/c.xlsx",
+    ]
 
 
 def test_check_files_can_be_skipped(tmp_path):
-    assert load_config({"trials": ["nothing/*.csv"]}, base_dir=tmp_path, check_files=False)["trials"] == ["nothing/*.csv"]
+    assert load_config({"trials": ["nothing/*.csv"]}, base_dir=tmp_path, check_files=False)[
+        "trials"
+    ] == ["nothing/*.csv"]
 
 
 def test_columns_checked_against_the_data():
@@ -143,7 +205,7 @@ def test_schema_works_with_snakemake_validate(data_dir):
     validate(config, str(CONFIG_SCHEMA_PATH))
     assert config["ci_methods"] == ["hksj", "wald"] and config["tau2_methods"] == ["DL"]
     bad = {"tau2_methods": ["XX"]}
-    with pytest.raises(Exception):
+    with pytest.raises(WorkflowError, match="XX"):
         validate(bad, str(CONFIG_SCHEMA_PATH))
 
 
@@ -152,5 +214,11 @@ def test_shipped_config_is_valid(project_root):
     if not path.exists():
         pytest.skip("config/config.yaml not written yet (owned by the workflow helper)")
     cfg = load_config(yaml.safe_load(path.read_text()), base_dir=project_root)
-    assert cfg["group_by"] == ["therapy_class", "comparator", "condition", "outcome", "outcome_type"]
+    assert cfg["group_by"] == [
+        "therapy_class",
+        "comparator",
+        "condition",
+        "outcome",
+        "outcome_type",
+    ]
     assert cfg["tau2_methods"][0] == "REML" and cfg["ci_methods"][0] == "hksj"

@@ -10,7 +10,12 @@ import pytest
 
 from helpers.report_tables import CONFIG, HOSTILE, engine_tables, load_shipped_trials
 from trialmeta.plots.forest import axis_ticks, forest_plot, render_forest_plots, select_rows
-from trialmeta.plots.labels import analysis_labels, favours_labels, favours_therapy_side, measure_info
+from trialmeta.plots.labels import (
+    analysis_labels,
+    favours_labels,
+    favours_therapy_side,
+    measure_info,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,26 +43,45 @@ def plot_for(tables, aid, **over):
     labels = analysis_labels(trials[trials.analysis_id == aid])
     pa = pooled[pooled.analysis_id == aid]
     measure = select_rows(pa, aid, None, CONFIG)["measure"]
-    kw = dict(measure=measure, therapy_label=labels["therapy"], comparator_label=labels["comparator"],
-              higher_is_better=labels["higher_is_better"], outcome_type=labels["outcome_type"], config=CONFIG)
+    kw = dict(
+        measure=measure,
+        therapy_label=labels["therapy"],
+        comparator_label=labels["comparator"],
+        higher_is_better=labels["higher_is_better"],
+        outcome_type=labels["outcome_type"],
+        config=CONFIG,
+    )
     kw.update(over)
-    return forest_plot({"analysis_id": aid}, studies[studies.analysis_id == aid], pa, **kw), labels, measure
+    return (
+        forest_plot({"analysis_id": aid}, studies[studies.analysis_id == aid], pa, **kw),
+        labels,
+        measure,
+    )
 
 
 def find_aid(trials, *, outcome_type, higher_is_better, min_k=2):
     for aid, g in trials.groupby("analysis_id", sort=True):
         lab = analysis_labels(g)
-        if lab["outcome_type"] == outcome_type and lab["higher_is_better"] is higher_is_better and len(g) >= min_k:
+        if (
+            lab["outcome_type"] == outcome_type
+            and lab["higher_is_better"] is higher_is_better
+            and len(g) >= min_k
+        ):
             return aid
     raise LookupError((outcome_type, higher_is_better))
 
 
 # ------------------------------------------------------------------------- direction logic
-@pytest.mark.parametrize("hib,left_is_therapy", [(True, False), (False, True), ("true", False), ("false", True)])
+@pytest.mark.parametrize(
+    "hib,left_is_therapy", [(True, False), (False, True), ("true", False), ("false", True)]
+)
 def test_favours_labels_logic(hib, left_is_therapy):
     left, right = favours_labels("DrugX", "Placebo", hib)
-    assert (left, right) == (("Favours DrugX", "Favours Placebo") if left_is_therapy
-                             else ("Favours Placebo", "Favours DrugX"))
+    assert (left, right) == (
+        ("Favours DrugX", "Favours Placebo")
+        if left_is_therapy
+        else ("Favours Placebo", "Favours DrugX")
+    )
 
 
 def test_favours_unknown_direction_says_so():
@@ -66,9 +90,17 @@ def test_favours_unknown_direction_says_so():
     assert "Favours" not in left + right and "DrugX" in left and "DrugX" in right
 
 
-@pytest.mark.parametrize("measure,scale,ratio,null", [("RR", "log", True, 1.0), ("OR", "log", True, 1.0),
-                                                      ("logHR", None, True, 1.0), ("MD", "raw", False, 0.0),
-                                                      ("SMD", None, False, 0.0), ("RD", "raw", False, 0.0)])
+@pytest.mark.parametrize(
+    "measure,scale,ratio,null",
+    [
+        ("RR", "log", True, 1.0),
+        ("OR", "log", True, 1.0),
+        ("logHR", None, True, 1.0),
+        ("MD", "raw", False, 0.0),
+        ("SMD", None, False, 0.0),
+        ("RD", "raw", False, 0.0),
+    ],
+)
 def test_measure_info(measure, scale, ratio, null):
     name, is_ratio, nv = measure_info(measure, scale)
     assert is_ratio is ratio and nv == null and name
@@ -151,23 +183,57 @@ def test_difference_measure_favours_sides_linear_axis(tables, hib):
 
 
 def _single_study_tables():
-    studies = pd.DataFrame({
-        "analysis_id": ["solo"], "study_id": ["Only 2020"], "measure": ["OR"], "yi": [0.4], "vi": [0.04],
-        "sei": [0.2], "ci_low": [0.4 - 1.96 * 0.2], "ci_high": [0.4 + 1.96 * 0.2], "continuity_corrected": [False],
-        "weight_fixed": [100.0], "weight_random": [100.0], "events_treat": [30.0], "n_treat": [60.0],
-        "events_ctrl": [20.0], "n_ctrl": [60.0]})
-    pooled = pd.DataFrame({
-        "analysis_id": ["solo", "solo"], "measure": ["OR", "OR"], "scale": ["log", "log"],
-        "model": ["random", "fixed"], "tau2_method": ["REML", ""], "ci_method": ["hksj", "wald"], "k": [1, 1],
-        "estimate": [0.4, 0.4], "se": [0.2, 0.2], "ci_low": [0.0, 0.0], "ci_high": [0.8, 0.8],
-        "status": ["single_study", "single_study"], "primary": [True, False]})
+    studies = pd.DataFrame(
+        {
+            "analysis_id": ["solo"],
+            "study_id": ["Only 2020"],
+            "measure": ["OR"],
+            "yi": [0.4],
+            "vi": [0.04],
+            "sei": [0.2],
+            "ci_low": [0.4 - 1.96 * 0.2],
+            "ci_high": [0.4 + 1.96 * 0.2],
+            "continuity_corrected": [False],
+            "weight_fixed": [100.0],
+            "weight_random": [100.0],
+            "events_treat": [30.0],
+            "n_treat": [60.0],
+            "events_ctrl": [20.0],
+            "n_ctrl": [60.0],
+        }
+    )
+    pooled = pd.DataFrame(
+        {
+            "analysis_id": ["solo", "solo"],
+            "measure": ["OR", "OR"],
+            "scale": ["log", "log"],
+            "model": ["random", "fixed"],
+            "tau2_method": ["REML", ""],
+            "ci_method": ["hksj", "wald"],
+            "k": [1, 1],
+            "estimate": [0.4, 0.4],
+            "se": [0.2, 0.2],
+            "ci_low": [0.0, 0.0],
+            "ci_high": [0.8, 0.8],
+            "status": ["single_study", "single_study"],
+            "primary": [True, False],
+        }
+    )
     return pooled, studies
 
 
 def test_single_study_no_diamond_and_note():
     pooled, studies = _single_study_tables()
-    fig = forest_plot({"analysis_id": "solo"}, studies, pooled, measure="OR", therapy_label="DrugX",
-                      comparator_label="Placebo", higher_is_better=True, outcome_type="binary")
+    fig = forest_plot(
+        {"analysis_id": "solo"},
+        studies,
+        pooled,
+        measure="OR",
+        therapy_label="DrugX",
+        comparator_label="Placebo",
+        higher_is_better=True,
+        outcome_type="binary",
+    )
     by_gid, allt = texts(fig)
     assert "note-single-study" in by_gid and "nothing pooled" in by_gid["note-single-study"]
     assert not {"diamond-primary", "diamond-fixed"} & {p.get_gid() for p in fig.axes[0].patches}
@@ -180,8 +246,16 @@ def test_not_estimable_pooled_result_has_no_diamond():
     pooled, studies = _single_study_tables()
     two = pd.concat([studies, studies.assign(study_id="Second 2021", yi=0.1)], ignore_index=True)
     pooled = pooled.assign(k=2, estimate=float("nan"), status="failed:tau2_not_estimable")
-    fig = forest_plot({"analysis_id": "solo"}, two, pooled, measure="OR", therapy_label="DrugX",
-                      comparator_label="Placebo", higher_is_better=True, outcome_type="binary")
+    fig = forest_plot(
+        {"analysis_id": "solo"},
+        two,
+        pooled,
+        measure="OR",
+        therapy_label="DrugX",
+        comparator_label="Placebo",
+        higher_is_better=True,
+        outcome_type="binary",
+    )
     by_gid, allt = texts(fig)
     assert "not estimable" in allt and "not estimable" in by_gid["heterogeneity"]
     assert not {"diamond-primary", "diamond-fixed"} & {p.get_gid() for p in fig.axes[0].patches}
@@ -191,23 +265,39 @@ def test_not_estimable_pooled_result_has_no_diamond():
 def test_confidence_level_from_config():
     pooled, studies = _single_study_tables()
     two = pd.concat([studies, studies.assign(study_id="Second 2021", yi=0.1)], ignore_index=True)
-    pooled = pooled.assign(k=2, status="ok", Q=1.0, Q_df=1, Q_pval=0.3, I2=0.0, tau2=0.0, stat=2.0, pval=0.04)
-    fig = forest_plot({"analysis_id": "solo"}, two, pooled, measure="OR", therapy_label="DrugX",
-                      comparator_label="Placebo", higher_is_better=True, outcome_type="binary",
-                      config={"level": 0.9})
+    pooled = pooled.assign(
+        k=2, status="ok", Q=1.0, Q_df=1, Q_pval=0.3, I2=0.0, tau2=0.0, stat=2.0, pval=0.04
+    )
+    fig = forest_plot(
+        {"analysis_id": "solo"},
+        two,
+        pooled,
+        measure="OR",
+        therapy_label="DrugX",
+        comparator_label="Placebo",
+        higher_is_better=True,
+        outcome_type="binary",
+        config={"level": 0.9},
+    )
     by_gid, allt = texts(fig)
-    assert by_gid["pooled-label"] == "Total (90% CI), random effects" and "IV, Random, 90% CI" in allt
+    assert (
+        by_gid["pooled-label"] == "Total (90% CI), random effects" and "IV, Random, 90% CI" in allt
+    )
     assert "Z = 2.00 (P = 0.04)" in by_gid["overall-effect"]
 
 
-@pytest.mark.parametrize("status,full,short", [
-    ("ok", "", ""), ("tau2_boundary", "tau\u00b2 estimated as 0", "tau\u00b2 = 0"),
-    ("ok;tau2_ci_ub>", "upper bound of the tau\u00b2 confidence interval", ""),
-    ("not_converged;tau2_ci_lb<", "did not converge", "not converged"),
-    ("failed:no_studies", "failed: no_studies", "failed: no_studies"),
-    ("studies_without_effect:2", "2 stud(ies) without an effect size", "2 not pooled"),
-    ("<b>new</b>", "<b>new</b>", "<b>new</b>"),
-])
+@pytest.mark.parametrize(
+    "status,full,short",
+    [
+        ("ok", "", ""),
+        ("tau2_boundary", "tau\u00b2 estimated as 0", "tau\u00b2 = 0"),
+        ("ok;tau2_ci_ub>", "upper bound of the tau\u00b2 confidence interval", ""),
+        ("not_converged;tau2_ci_lb<", "did not converge", "not converged"),
+        ("failed:no_studies", "failed: no_studies", "failed: no_studies"),
+        ("studies_without_effect:2", "2 stud(ies) without an effect size", "2 not pooled"),
+        ("<b>new</b>", "<b>new</b>", "<b>new</b>"),
+    ],
+)
 def test_describe_status(status, full, short):
     from trialmeta.plots.labels import describe_status
 
@@ -221,16 +311,53 @@ def test_generic_ratio_measure():
     """Generic rows (reported HR with CI): log[HR] and SE columns, log axis, HR in natural units."""
     yi = np.log([0.7, 0.85, 0.6])
     se = np.array([0.1, 0.15, 0.2])
-    studies = pd.DataFrame({"analysis_id": "hr", "study_id": ["A 2001", "B 2002", "C 2003"], "measure": "HR",
-                            "yi": yi, "vi": se ** 2, "sei": se, "ci_low": yi - 1.96 * se, "ci_high": yi + 1.96 * se,
-                            "weight_fixed": [50.0, 30.0, 20.0], "weight_random": [45.0, 32.0, 23.0]})
-    pooled = pd.DataFrame({"analysis_id": ["hr"], "measure": ["HR"], "scale": ["log"], "model": ["random"],
-                           "tau2_method": ["REML"], "ci_method": ["wald"], "k": [3], "estimate": [np.log(0.72)],
-                           "ci_low": [np.log(0.62)], "ci_high": [np.log(0.84)], "stat": [-4.1], "pval": [4e-5],
-                           "tau2": [0.0], "Q": [1.2], "Q_df": [2], "Q_pval": [0.55], "I2": [0.0], "status": ["ok"],
-                           "primary": [True]})
-    fig = forest_plot({"analysis_id": "hr"}, studies, pooled, measure="HR", therapy_label="DrugX",
-                      comparator_label="Placebo", higher_is_better=False, outcome_type="generic")
+    studies = pd.DataFrame(
+        {
+            "analysis_id": "hr",
+            "study_id": ["A 2001", "B 2002", "C 2003"],
+            "measure": "HR",
+            "yi": yi,
+            "vi": se**2,
+            "sei": se,
+            "ci_low": yi - 1.96 * se,
+            "ci_high": yi + 1.96 * se,
+            "weight_fixed": [50.0, 30.0, 20.0],
+            "weight_random": [45.0, 32.0, 23.0],
+        }
+    )
+    pooled = pd.DataFrame(
+        {
+            "analysis_id": ["hr"],
+            "measure": ["HR"],
+            "scale": ["log"],
+            "model": ["random"],
+            "tau2_method": ["REML"],
+            "ci_method": ["wald"],
+            "k": [3],
+            "estimate": [np.log(0.72)],
+            "ci_low": [np.log(0.62)],
+            "ci_high": [np.log(0.84)],
+            "stat": [-4.1],
+            "pval": [4e-5],
+            "tau2": [0.0],
+            "Q": [1.2],
+            "Q_df": [2],
+            "Q_pval": [0.55],
+            "I2": [0.0],
+            "status": ["ok"],
+            "primary": [True],
+        }
+    )
+    fig = forest_plot(
+        {"analysis_id": "hr"},
+        studies,
+        pooled,
+        measure="HR",
+        therapy_label="DrugX",
+        comparator_label="Placebo",
+        higher_is_better=False,
+        outcome_type="generic",
+    )
     by_gid, allt = texts(fig)
     assert "log[HR]" in allt and "SE" in allt and "Hazard Ratio" in allt
     assert fig.axes[0].get_xscale() == "log"
@@ -242,17 +369,29 @@ def test_generic_ratio_measure():
 def test_hostile_labels_are_drawn_as_text(tmp_path):
     pooled, studies = _single_study_tables()
     studies["study_id"] = HOSTILE["math"] + HOSTILE["script"] + HOSTILE["rtl"]
-    fig = forest_plot({"analysis_id": "solo"}, studies, pooled, measure="OR",
-                      therapy_label=HOSTILE["img"] + HOSTILE["long"], comparator_label=HOSTILE["formula"],
-                      higher_is_better=True, outcome_type="binary", title=HOSTILE["math"])
+    fig = forest_plot(
+        {"analysis_id": "solo"},
+        studies,
+        pooled,
+        measure="OR",
+        therapy_label=HOSTILE["img"] + HOSTILE["long"],
+        comparator_label=HOSTILE["formula"],
+        higher_is_better=True,
+        outcome_type="binary",
+        title=HOSTILE["math"],
+    )
     by_gid, _ = texts(fig)
-    assert by_gid["study-0"].startswith("$\\frac{1}{0}$")         # drawn as written, no mathtext
-    assert len(by_gid["study-0"]) <= 40 and "\u202e" not in by_gid["study-0"]  # cut, bidi controls dropped
+    assert by_gid["study-0"].startswith("$\\frac{1}{0}$")  # drawn as written, no mathtext
+    assert (
+        len(by_gid["study-0"]) <= 40 and "\u202e" not in by_gid["study-0"]
+    )  # cut, bidi controls dropped
     from trialmeta.plots.style import save_figure
 
     svg, png = save_figure(fig, tmp_path / "hostile")
     data = svg.read_text(encoding="utf-8")
-    assert "<script" not in data and "onerror" not in data and "HYPERLINK" not in data  # text is outlines
+    assert (
+        "<script" not in data and "onerror" not in data and "HYPERLINK" not in data
+    )  # text is outlines
     assert png.stat().st_size > 1000
 
 
@@ -260,8 +399,8 @@ def _png_chunks(data: bytes):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     i, out = 8, []
     while i < len(data):
-        n = struct.unpack(">I", data[i:i + 4])[0]
-        out.append(data[i + 4:i + 8].decode("ascii"))
+        n = struct.unpack(">I", data[i : i + 4])[0]
+        out.append(data[i + 4 : i + 8].decode("ascii"))
         i += 12 + n
     return out
 
@@ -278,7 +417,7 @@ def test_render_batch_deterministic_bytes_and_metadata(tables, tmp_path):
     assert a[1].suffix == ".svg" and "<dc:date>" not in svg and "Matplotlib" not in svg
     chunks = _png_chunks(a[0].read_bytes())
     assert not {"tEXt", "iTXt", "zTXt", "tIME"} & set(chunks)
-    assert not list((tmp_path / "a").glob(".*"))           # no temp files left
+    assert not list((tmp_path / "a").glob(".*"))  # no temp files left
 
 
 def test_render_refuses_unsafe_ids(tables, tmp_path):
@@ -291,5 +430,7 @@ def test_render_refuses_unsafe_ids(tables, tmp_path):
 
 def test_missing_analysis_still_gets_a_figure(tables, tmp_path):
     trials, pooled, studies = tables
-    out = render_forest_plots(pooled.iloc[0:0], studies.iloc[0:0], trials.iloc[0:0], CONFIG, tmp_path, ["nothing-here"])
+    out = render_forest_plots(
+        pooled.iloc[0:0], studies.iloc[0:0], trials.iloc[0:0], CONFIG, tmp_path, ["nothing-here"]
+    )
     assert [p.name for p in out] == ["nothing-here.png", "nothing-here.svg"]

@@ -46,12 +46,16 @@ def test_old_mac_line_endings(tmp_path):
 
 
 def test_latin1_fallback_warns_and_decodes(tmp_path):
-    p = write_csv(tmp_path / "latin.csv", [row("Müller 2001"), row("Søren 2003")], encoding="latin-1")
+    p = write_csv(
+        tmp_path / "latin.csv", [row("Müller 2001"), row("Søren 2003")], encoding="latin-1"
+    )
     df = load_trials([p])
     assert df["study_id"].tolist() == ["Müller 2001", "Søren 2003"]
     (w,) = df.attrs["warnings"]
     assert w.severity == "warning" and w.file == str(p)
-    assert str(w).startswith(f"{p}: warning: not valid UTF-8 (first bad byte 0xfc on line 2); read as Latin-1")
+    assert str(w).startswith(
+        f"{p}: warning: not valid UTF-8 (first bad byte 0xfc on line 2); read as Latin-1"
+    )
 
 
 def test_tsv_and_several_files_union_of_columns(tmp_path):
@@ -66,17 +70,22 @@ def test_tsv_and_several_files_union_of_columns(tmp_path):
 
 
 def test_cells_stay_text_and_are_stripped(tmp_path):
-    p = write_csv(tmp_path / "t.csv", [row("  A  ", n_treat=" 0050 ", events_treat="NA", sd_treat="1e3")])
+    p = write_csv(
+        tmp_path / "t.csv", [row("  A  ", n_treat=" 0050 ", events_treat="NA", sd_treat="1e3")]
+    )
     df = load_trials([p])
     assert df.loc[0, "study_id"] == "A"
-    assert df.loc[0, "n_treat"] == "0050"       # no number guessing
-    assert df.loc[0, "events_treat"] == "NA"    # keep_default_na=False semantics
+    assert df.loc[0, "n_treat"] == "0050"  # no number guessing
+    assert df.loc[0, "events_treat"] == "NA"  # keep_default_na=False semantics
     assert df.loc[0, "sd_treat"] == "1e3"
 
 
 def test_blank_lines_skipped_but_counted_and_multiline_cells(tmp_path):
     header = ",".join(HEADER[:10])
-    text = header + "\nA,t,p,c,o,binary,1,10,2,10\n\n,,,,,,,,,\n\"B\nsecond line\",t,p,c,o,binary,1,10,2,10\nC,t,p,c,o,binary,1,10,2,10\n"
+    text = (
+        header
+        + '\nA,t,p,c,o,binary,1,10,2,10\n\n,,,,,,,,,\n"B\nsecond line",t,p,c,o,binary,1,10,2,10\nC,t,p,c,o,binary,1,10,2,10\n'
+    )
     p = tmp_path / "blank.csv"
     p.write_text(text)
     df = load_trials([p])
@@ -116,7 +125,7 @@ def test_stray_quotes_name_the_line_and_all_are_reported(tmp_path):
         load_trials([p])
     assert lines(exc) == [
         f'{p}:2: stray quote on line 2: a " inside a cell that is not quoted (quote the cell and double the inner quote: "5"" tablet")',
-        f"{p}:3: stray quote on line 3: ',' expected after '\"' (quote a cell containing \" and double the inner quotes: \"5\"\" tablet\")",
+        f'{p}:3: stray quote on line 3: \',\' expected after \'"\' (quote a cell containing " and double the inner quotes: "5"" tablet")',
         f"{p}:5: row has 11 cells but the header has 10 columns (unquoted delimiter in a cell?)",
         f"{p}:6: row has 9 cells but the header has 10 columns (a missing delimiter shifts values)",
     ]
@@ -124,10 +133,15 @@ def test_stray_quotes_name_the_line_and_all_are_reported(tmp_path):
 
 def test_unterminated_quote(tmp_path):
     p = tmp_path / "u.csv"
-    p.write_text(",".join(HEADER[:10]) + '\nA,t,p,c,o,binary,1,10,2,10\nB,"t,p,c,o,binary,1,10,2,10\nC,t,p,c,o,binary,1,10,2,10\n')
+    p.write_text(
+        ",".join(HEADER[:10])
+        + '\nA,t,p,c,o,binary,1,10,2,10\nB,"t,p,c,o,binary,1,10,2,10\nC,t,p,c,o,binary,1,10,2,10\n'
+    )
     with pytest.raises(InputError) as exc:
         load_trials([p])
-    assert lines(exc) == [f'{p}:3: unbalanced quote: a quoted cell starting on line 3 is never closed (a stray " character?)']
+    assert lines(exc) == [
+        f'{p}:3: unbalanced quote: a quoted cell starting on line 3 is never closed (a stray " character?)'
+    ]
 
 
 def test_header_problems(tmp_path):
@@ -159,12 +173,14 @@ def test_file_type_problems_reported_together(tmp_path):
     binary.write_bytes(b"study_id\x00,x\n")
     with pytest.raises(InputError) as exc:
         load_trials([xls, json, missing, binary])
-    assert sorted(lines(exc)) == sorted([
-        f"{xls}: old Excel .xls files are not read: save it as .xlsx or CSV (UTF-8)",
-        f"{json}: unsupported file type '.json': use .csv, .tsv or .xlsx",
-        f"{missing}: file not found",
-        f"{binary}:1: contains a NUL byte: this is not a text table (is it a binary or .xls file?)",
-    ])
+    assert sorted(lines(exc)) == sorted(
+        [
+            f"{xls}: old Excel .xls files are not read: save it as .xlsx or CSV (UTF-8)",
+            f"{json}: unsupported file type '.json': use .csv, .tsv or .xlsx",
+            f"{missing}: file not found",
+            f"{binary}:1: contains a NUL byte: this is not a text table (is it a binary or .xls file?)",
+        ]
+    )
 
 
 def test_not_really_xlsx(tmp_path):
@@ -185,14 +201,28 @@ def test_xlsx_values_formulas_and_types(tmp_path):
     )
     df = load_trials([p])
     r = df.iloc[0]
-    assert (r["events_treat"], r["n_treat"], r["events_ctrl"], r["higher_is_better"], r["dose"]) == ("12", "50", "3", "true", "0.1")
+    assert (
+        r["events_treat"],
+        r["n_treat"],
+        r["events_ctrl"],
+        r["higher_is_better"],
+        r["dose"],
+    ) == ("12", "50", "3", "true", "0.1")
     assert r["source_row"] == 2
     assert df.attrs["warnings"] == []
 
 
 def test_xlsx_formula_without_cached_value_is_an_error_naming_the_cell(tmp_path):
-    p = write_xlsx(tmp_path / "f.xlsx", {"Data": [HEADER[:10], ["A", "t", "p", "c", "o", "binary", "=5+7", 50, 3, 40],
-                                                  ["B", "t", "p", "c", "o", "binary", 1, 50, "=A1", 40]]})
+    p = write_xlsx(
+        tmp_path / "f.xlsx",
+        {
+            "Data": [
+                HEADER[:10],
+                ["A", "t", "p", "c", "o", "binary", "=5+7", 50, 3, 40],
+                ["B", "t", "p", "c", "o", "binary", 1, 50, "=A1", 40],
+            ]
+        },
+    )
     with pytest.raises(InputError) as exc:
         load_trials([p])
     assert lines(exc) == [
@@ -202,14 +232,22 @@ def test_xlsx_formula_without_cached_value_is_an_error_naming_the_cell(tmp_path)
 
 
 def test_xlsx_sheet_named_trials_wins_without_warning(tmp_path):
-    p = write_xlsx(tmp_path / "s.xlsx", {"README": [["this is not data"]], "Trials": [["study_id", "therapy"], ["A", "t"]]})
+    p = write_xlsx(
+        tmp_path / "s.xlsx",
+        {"README": [["this is not data"]], "Trials": [["study_id", "therapy"], ["A", "t"]]},
+    )
     df = load_trials([p])
     assert df["study_id"].tolist() == ["A"] and df.attrs["warnings"] == []
 
 
 def test_xlsx_several_sheets_reads_first_with_warning(tmp_path):
-    p = write_xlsx(tmp_path / "s.xlsx", {"extraction": [["study_id", "therapy"], ["A", "t"], [None, None], ["B", "u"]],
-                                         "notes": [["x"]]})
+    p = write_xlsx(
+        tmp_path / "s.xlsx",
+        {
+            "extraction": [["study_id", "therapy"], ["A", "t"], [None, None], ["B", "u"]],
+            "notes": [["x"]],
+        },
+    )
     df = load_trials([p])
     assert df["study_id"].tolist() == ["A", "B"]
     assert df["source_row"].tolist() == [2, 4]

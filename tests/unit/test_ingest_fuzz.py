@@ -1,4 +1,4 @@
-"""Property-based fuzzing of ingest + validation with malformed trial tables (issue 5, item 1).
+"""Property-based fuzzing of ingest + validation with malformed trial tables.
 
 Each example starts from a valid random table (binary, continuous and generic rows), applies one or
 more corruptions and runs ``load_trials`` + ``validate_trials``. The outcome must be one of
@@ -38,10 +38,25 @@ COUNTS: collections.Counter = collections.Counter()
 OUTCOMES: collections.Counter = collections.Counter()
 
 MUST_FAIL = [
-    "missing_column", "unknown_outcome_type", "text_in_numeric", "negative_count", "noninteger_count",
-    "events_gt_n", "n_lt_1", "sd_nonpositive", "nonfinite", "empty_file", "header_only", "stray_quote",
-    "unterminated_quote", "duplicate_study_id", "mixed_outcome_type", "mixed_comparator", "ci_low_gt_high",
-    "xlsx_formula_without_value", "wrong_cell_count",
+    "missing_column",
+    "unknown_outcome_type",
+    "text_in_numeric",
+    "negative_count",
+    "noninteger_count",
+    "events_gt_n",
+    "n_lt_1",
+    "sd_nonpositive",
+    "nonfinite",
+    "empty_file",
+    "header_only",
+    "stray_quote",
+    "unterminated_quote",
+    "duplicate_study_id",
+    "mixed_outcome_type",
+    "mixed_comparator",
+    "ci_low_gt_high",
+    "xlsx_formula_without_value",
+    "wrong_cell_count",
 ]
 MUST_PASS = ["utf8_bom", "latin1", "crlf", "xlsx_several_sheets", "xlsx_formula_with_value"]
 ANYTHING = ["random_cell", "random_bytes"]
@@ -51,23 +66,43 @@ ANYTHING = ["random_cell", "random_bytes"]
 def _row(draw, i, kind=None):
     kind = kind or draw(st.sampled_from(["binary", "continuous", "generic"]))
     r = {c: "" for c in HEADER}
-    r.update(study_id=f"Trial {i} ({draw(st.integers(1990, 2024))})", therapy="drug X", comparator="placebo",
-             condition="RA", outcome=f"outcome-{kind}", outcome_type=kind,
-             higher_is_better={"binary": "true", "continuous": "false", "generic": "false"}[kind],
-             year=str(draw(st.integers(1960, 2025))))
+    r.update(
+        study_id=f"Trial {i} ({draw(st.integers(1990, 2024))})",
+        therapy="drug X",
+        comparator="placebo",
+        condition="RA",
+        outcome=f"outcome-{kind}",
+        outcome_type=kind,
+        higher_is_better={"binary": "true", "continuous": "false", "generic": "false"}[kind],
+        year=str(draw(st.integers(1960, 2025))),
+    )
     if kind == "binary":
         n1, n2 = draw(st.integers(1, 5000)), draw(st.integers(1, 5000))
-        r.update(events_treat=str(draw(st.integers(0, n1))), n_treat=str(n1),
-                 events_ctrl=str(draw(st.integers(0, n2))), n_ctrl=str(n2))
+        r.update(
+            events_treat=str(draw(st.integers(0, n1))),
+            n_treat=str(n1),
+            events_ctrl=str(draw(st.integers(0, n2))),
+            n_ctrl=str(n2),
+        )
     elif kind == "continuous":
         num = st.floats(-100, 100, allow_nan=False).map(lambda x: f"{x:.3f}")
         sd = st.floats(0.01, 50).map(lambda x: f"{x:.3f}")
-        r.update(mean_treat=draw(num), sd_treat=draw(sd), n_treat=str(draw(st.integers(2, 3000))),
-                 mean_ctrl=draw(num), sd_ctrl=draw(sd), n_ctrl=str(draw(st.integers(2, 3000))))
+        r.update(
+            mean_treat=draw(num),
+            sd_treat=draw(sd),
+            n_treat=str(draw(st.integers(2, 3000))),
+            mean_ctrl=draw(num),
+            sd_ctrl=draw(sd),
+            n_ctrl=str(draw(st.integers(2, 3000))),
+        )
     else:
         mu, se = draw(st.floats(-2, 2)), draw(st.floats(0.05, 1))
-        r.update(measure="HR", estimate=f"{math.exp(mu):.4f}", ci_low=f"{math.exp(mu - 1.96 * se):.4f}",
-                 ci_high=f"{math.exp(mu + 1.96 * se):.4f}")
+        r.update(
+            measure="HR",
+            estimate=f"{math.exp(mu):.4f}",
+            ci_low=f"{math.exp(mu - 1.96 * se):.4f}",
+            ci_high=f"{math.exp(mu + 1.96 * se):.4f}",
+        )
     return r
 
 
@@ -107,15 +142,47 @@ def corrupted(draw, kind=None):
         header.remove(col)
         expect = f"{{f}}: missing column {col!r} (required)"
     elif kind == "unknown_outcome_type":
-        bad = draw(st.text(min_size=1, max_size=12).filter(lambda s: s.strip() and s.strip().casefold() not in ("binary", "continuous", "generic") and "\x00" not in s))
+        bad = draw(
+            st.text(min_size=1, max_size=12).filter(
+                lambda s: (
+                    s.strip()
+                    and s.strip().casefold() not in ("binary", "continuous", "generic")
+                    and "\x00" not in s
+                )
+            )
+        )
         r["outcome_type"] = bad
         expect = f"{{f}}:{line}: outcome_type="
-    elif kind in ("text_in_numeric", "negative_count", "noninteger_count", "events_gt_n", "n_lt_1", "nonfinite"):
+    elif kind in (
+        "text_in_numeric",
+        "negative_count",
+        "noninteger_count",
+        "events_gt_n",
+        "n_lt_1",
+        "nonfinite",
+    ):
         i = pick_row("binary")
         r, line = rows[i], i + 2
         if kind == "text_in_numeric":
             col = draw(st.sampled_from(["events_treat", "n_treat", "events_ctrl", "n_ctrl"]))
-            bad = draw(st.sampled_from(["NA", "n/a", "12a", "1,5", "five", "50%", "-", "?", "1 2", "0x10", "1_000", "١٢"]))
+            bad = draw(
+                st.sampled_from(
+                    [
+                        "NA",
+                        "n/a",
+                        "12a",
+                        "1,5",
+                        "five",
+                        "50%",
+                        "-",
+                        "?",
+                        "1 2",
+                        "0x10",
+                        "1_000",
+                        "١٢",
+                    ]
+                )
+            )
             r[col] = bad
             expect = f"{{f}}:{line}: {col}="
         elif kind == "negative_count":
@@ -125,7 +192,9 @@ def corrupted(draw, kind=None):
         elif kind == "noninteger_count":
             col = draw(st.sampled_from(["events_treat", "n_treat", "events_ctrl", "n_ctrl"]))
             r[col] = f"{draw(st.integers(1, 50))}.{draw(st.integers(1, 9))}"
-            expect = f"{{f}}:{line}: {col}={r[col]}: must be a whole number (a count of participants)"
+            expect = (
+                f"{{f}}:{line}: {col}={r[col]}: must be a whole number (a count of participants)"
+            )
         elif kind == "events_gt_n":
             e, n = draw(st.sampled_from([("events_treat", "n_treat"), ("events_ctrl", "n_ctrl")]))
             r[e] = str(int(r[n]) + draw(st.integers(1, 100)))
@@ -153,7 +222,9 @@ def corrupted(draw, kind=None):
         raw = draw(st.sampled_from([b"", b"\n", b"\r\n\r\n", b"   \n", b",,,\n", b"\xef\xbb\xbf"]))
         expect = "{f}: file is empty: expected a header row and at least one data row"
     elif kind == "header_only":
-        raw = (",".join(header) + draw(st.sampled_from(["", "\n", "\r\n", "\n\n", "\n,,,\n"]))).encode()
+        raw = (
+            ",".join(header) + draw(st.sampled_from(["", "\n", "\r\n", "\n\n", "\n,,,\n"]))
+        ).encode()
         expect = "{f}: has a header row (row 1) but no data rows"
     elif kind == "stray_quote":
         col = draw(st.sampled_from(["therapy", "condition", "study_id", "n_treat", "notes_col"]))
@@ -167,7 +238,9 @@ def corrupted(draw, kind=None):
     elif kind == "unterminated_quote":
         r["therapy"] = '"' + r["therapy"]
         raw = "stray"
-        expect = f"{{f}}:{line}: unbalanced quote: a quoted cell starting on line {line} is never closed"
+        expect = (
+            f"{{f}}:{line}: unbalanced quote: a quoted cell starting on line {line} is never closed"
+        )
     elif kind == "wrong_cell_count":
         raw = "extra"
         expect = f"{{f}}:{line}: row has {len(header) + 1} cells but the header has {len(header)} columns"
@@ -177,22 +250,40 @@ def corrupted(draw, kind=None):
         expect = f"{{f}}:{len(rows) + 1}: study_id={dup['study_id']!r}: duplicate within one analysis (also at {{f}}:{line})"
     elif kind in ("mixed_outcome_type", "mixed_comparator"):
         col = "outcome_type" if kind == "mixed_outcome_type" else "comparator"
-        group_by = [c for c in KEY if c != col] if col == "comparator" else ["therapy", "comparator", "condition"]
+        group_by = (
+            [c for c in KEY if c != col]
+            if col == "comparator"
+            else ["therapy", "comparator", "condition"]
+        )
         for x in rows:
             x["outcome"] = "same outcome"
             x["higher_is_better"] = "true"
         other = dict(r)
         other["study_id"] = "another trial"
         if col == "comparator":
-            other["comparator"] = draw(st.sampled_from(["usual care", "Placebo + MTX", "no treatment"]))
+            other["comparator"] = draw(
+                st.sampled_from(["usual care", "Placebo + MTX", "no treatment"])
+            )
             rows.append(other)
-            first = next(i for i, x in enumerate(rows) if x["outcome_type"] == other["outcome_type"])
+            first = next(
+                i for i, x in enumerate(rows) if x["outcome_type"] == other["outcome_type"]
+            )
             expect = f"{{f}}:{len(rows) + 1}: comparator={other['comparator']!r}: differs from 'placebo' at {{f}}:{first + 2} within one analysis"
         else:
             if len({x["outcome_type"] for x in rows}) == 1:
-                other_kind = draw(st.sampled_from([k for k in ("binary", "continuous", "generic") if k != rows[0]["outcome_type"]]))
+                other_kind = draw(
+                    st.sampled_from(
+                        [
+                            k
+                            for k in ("binary", "continuous", "generic")
+                            if k != rows[0]["outcome_type"]
+                        ]
+                    )
+                )
                 base = _row(draw, len(rows), other_kind)
-                base.update(study_id="another trial", outcome="same outcome", higher_is_better="true")
+                base.update(
+                    study_id="another trial", outcome="same outcome", higher_is_better="true"
+                )
                 rows.append(base)
             expect = "{f}:"  # some row names the differing outcome_type (checked in the test)
     elif kind == "utf8_bom":
@@ -214,8 +305,20 @@ def corrupted(draw, kind=None):
         r[col] = draw(st.text(max_size=20))
     elif kind == "random_bytes":
         raw = draw(st.binary(max_size=300))
-    return dict(kind=kind, rows=rows, header=header, expect=expect, fmt=fmt, eol=eol, encoding=encoding,
-                prefix=prefix, raw=raw, sheets=sheets, group_by=group_by, target=target)
+    return dict(
+        kind=kind,
+        rows=rows,
+        header=header,
+        expect=expect,
+        fmt=fmt,
+        eol=eol,
+        encoding=encoding,
+        prefix=prefix,
+        raw=raw,
+        sheets=sheets,
+        group_by=group_by,
+        target=target,
+    )
 
 
 def write_case(case, directory: Path) -> Path:
@@ -234,7 +337,9 @@ def write_case(case, directory: Path) -> Path:
                     if case["kind"] == "xlsx_formula_with_value":
                         cached = {("extraction", f"{_col_letter(ci)}{ri + 2}"): r[col]}
                     else:
-                        case["expect"] = f"{{f}}:{ri + 2}: cell extraction!{_col_letter(ci)}{ri + 2} has a formula"
+                        case["expect"] = (
+                            f"{{f}}:{ri + 2}: cell extraction!{_col_letter(ci)}{ri + 2} has a formula"
+                        )
                     break
             else:
                 case["kind_effective"] = "xlsx_no_formula"
@@ -254,10 +359,16 @@ def write_case(case, directory: Path) -> Path:
             if raw == "stray" and i == case["target"]:
                 lines.append(",".join(cells))  # the bad row is written without quoting
             else:
-                lines.append(csv_text([dict(zip(header, cells))], header=header).splitlines()[1] if raw == "stray" else ",".join(_q(c) for c in cells))
+                lines.append(
+                    csv_text([dict(zip(header, cells))], header=header).splitlines()[1]
+                    if raw == "stray"
+                    else ",".join(_q(c) for c in cells)
+                )
         path.write_bytes(("\n".join(lines) + "\n").encode(case["encoding"]))
         return path
-    text = csv_text([{c: r.get(c, "") for c in header} for r in rows], header=header, eol=case["eol"])
+    text = csv_text(
+        [{c: r.get(c, "") for c in header} for r in rows], header=header, eol=case["eol"]
+    )
     path.write_bytes(case["prefix"] + text.encode(case["encoding"]))
     return path
 
@@ -292,7 +403,10 @@ def check_error_lines(exc: InputError, path: Path):
         m = LINE.match(line)
         assert m, line
         if m.group("row") is None:  # file-level: must say what is wrong with the file / column
-            assert re.search(r"missing column '|file is empty|has a header row|not valid|unsupported|cannot be read|not found|NUL|UTF-16", line), line
+            assert re.search(
+                r"missing column '|file is empty|has a header row|not valid|unsupported|cannot be read|not found|NUL|UTF-16",
+                line,
+            ), line
     assert all(p.file == str(path) for p in exc.problems)
 
 
@@ -307,7 +421,10 @@ def report_counts(request):
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     cache = getattr(request.config, "cache", None)
     if cache is not None:
-        cache.set("trialmeta/ingest_fuzz_counts", {"total": total, "by_kind": dict(COUNTS), "outcomes": dict(OUTCOMES)})
+        cache.set(
+            "trialmeta/ingest_fuzz_counts",
+            {"total": total, "by_kind": dict(COUNTS), "outcomes": dict(OUTCOMES)},
+        )
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     msg = f"ingest fuzz: {total} malformed-input cases tried; by kind {dict(sorted(COUNTS.items()))}; outcomes {dict(sorted(OUTCOMES.items()))}"
     if tr is not None and capture is not None:
@@ -320,7 +437,14 @@ def report_counts(request):
 
 # TRIALMETA_FUZZ_EXAMPLES=5000 for a longer run (the closing note quotes the count of such a run)
 EXAMPLES = int(os.environ.get("TRIALMETA_FUZZ_EXAMPLES", "300"))
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+SETTINGS = dict(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 @settings(max_examples=EXAMPLES, **SETTINGS)
@@ -352,7 +476,10 @@ def check_case(case):
             check_error_lines(exc, path)
             if case["expect"]:
                 want = case["expect"].format(f=path)
-                assert any(line.startswith(want) for line in str(exc).splitlines()), (want, str(exc))
+                assert any(line.startswith(want) for line in str(exc).splitlines()), (
+                    want,
+                    str(exc),
+                )
             if kind == "mixed_outcome_type":
                 assert "outcome_type=" in str(exc) and "within one analysis" in str(exc)
             return
@@ -361,7 +488,9 @@ def check_case(case):
         for w in warnings:
             assert w.severity == "warning" and str(w).startswith(f"{path}")
         if kind in MUST_PASS or kind == "xlsx_no_formula":
-            clean = dict(case, prefix=b"", encoding="utf-8", eol="\n", fmt="csv", kind="clean", raw=None)
+            clean = dict(
+                case, prefix=b"", encoding="utf-8", eol="\n", fmt="csv", kind="clean", raw=None
+            )
             with tempfile.TemporaryDirectory() as d2:
                 cpath = write_case(clean, Path(d2))
                 ctyped, _ = validate_trials(load_trials([str(cpath)]), case["group_by"])
@@ -373,8 +502,18 @@ def check_case(case):
                 assert any("workbook has 2 sheets" in str(w) for w in warnings)
 
 
-@settings(max_examples=max(20, EXAMPLES // 4), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(valid_rows(), st.lists(st.sampled_from(["events_gt_n", "sd0", "text", "dup", "ci"]), min_size=2, max_size=5, unique=True))
+@settings(
+    max_examples=max(20, EXAMPLES // 4), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    valid_rows(),
+    st.lists(
+        st.sampled_from(["events_gt_n", "sd0", "text", "dup", "ci"]),
+        min_size=2,
+        max_size=5,
+        unique=True,
+    ),
+)
 def test_several_problems_are_all_reported(rows, kinds):
     """Several corruptions in one table: one InputError lists every one of them."""
     expected = []
@@ -382,22 +521,56 @@ def test_several_problems_are_all_reported(rows, kinds):
     for k in kinds:
         r = dict(rows[0])
         r["study_id"] = f"bad {k}"
-        r.update(outcome_type="binary", outcome="outcome-binary", higher_is_better="true", events_treat="1", n_treat="10",
-                 events_ctrl="1", n_ctrl="10", mean_treat="", sd_treat="", mean_ctrl="", sd_ctrl="",
-                 estimate="", ci_low="", ci_high="", measure="")
+        r.update(
+            outcome_type="binary",
+            outcome="outcome-binary",
+            higher_is_better="true",
+            events_treat="1",
+            n_treat="10",
+            events_ctrl="1",
+            n_ctrl="10",
+            mean_treat="",
+            sd_treat="",
+            mean_ctrl="",
+            sd_ctrl="",
+            estimate="",
+            ci_low="",
+            ci_high="",
+            measure="",
+        )
         if k == "events_gt_n":
             r["events_treat"] = "11"
         elif k == "sd0":
-            r.update(outcome_type="continuous", outcome="outcome-continuous", higher_is_better="false",
-                     events_treat="", events_ctrl="", mean_treat="1", sd_treat="0", mean_ctrl="1", sd_ctrl="1")
+            r.update(
+                outcome_type="continuous",
+                outcome="outcome-continuous",
+                higher_is_better="false",
+                events_treat="",
+                events_ctrl="",
+                mean_treat="1",
+                sd_treat="0",
+                mean_ctrl="1",
+                sd_ctrl="1",
+            )
         elif k == "text":
             r["n_ctrl"] = "ten"
         elif k == "dup":
             r["study_id"] = "bad dup"
             rows.append(dict(r))
         elif k == "ci":
-            r.update(outcome_type="generic", outcome="outcome-generic", higher_is_better="false", events_treat="",
-                     n_treat="", events_ctrl="", n_ctrl="", measure="HR", estimate="1.0", ci_low="1.5", ci_high="0.5")
+            r.update(
+                outcome_type="generic",
+                outcome="outcome-generic",
+                higher_is_better="false",
+                events_treat="",
+                n_treat="",
+                events_ctrl="",
+                n_ctrl="",
+                measure="HR",
+                estimate="1.0",
+                ci_low="1.5",
+                ci_high="0.5",
+            )
         rows.append(r)
         expected.append((k, len(rows) + 1))
     COUNTS["several_at_once"] += 1
@@ -408,19 +581,43 @@ def test_several_problems_are_all_reported(rows, kinds):
             validate_trials(load_trials([str(path)]), KEY)
         text = str(exc.value)
         check_error_lines(exc.value, path)
-        needle = {"events_gt_n": "events_treat=11 > n_treat=10", "sd0": "sd_treat=0: must be > 0",
-                  "text": "n_ctrl='ten': not a number", "dup": "study_id='bad dup': duplicate",
-                  "ci": "ci_low=1.5 > ci_high=0.5"}
+        needle = {
+            "events_gt_n": "events_treat=11 > n_treat=10",
+            "sd0": "sd_treat=0: must be > 0",
+            "text": "n_ctrl='ten': not a number",
+            "dup": "study_id='bad dup': duplicate",
+            "ci": "ci_low=1.5 > ci_high=0.5",
+        }
         for k, line in expected:
             assert f"{path}:{line}: {needle[k]}" in text, (k, text)
         OUTCOMES["several_at_once:InputError"] += 1
 
 
-def test_fuzz_kinds_cover_issue_list():
-    """The corruption kinds include every case issue 5 names."""
-    wanted = {"missing_column", "unknown_outcome_type", "text_in_numeric", "negative_count", "noninteger_count",
-              "events_gt_n", "n_lt_1", "sd_nonpositive", "nonfinite", "empty_file", "header_only", "utf8_bom",
-              "latin1", "crlf", "stray_quote", "duplicate_study_id", "mixed_outcome_type", "mixed_comparator",
-              "ci_low_gt_high", "xlsx_formula_without_value", "xlsx_formula_with_value", "xlsx_several_sheets"}
+def test_fuzz_kinds_cover_every_named_case():
+    """The corruption kinds include every kind of malformed input listed below."""
+    wanted = {
+        "missing_column",
+        "unknown_outcome_type",
+        "text_in_numeric",
+        "negative_count",
+        "noninteger_count",
+        "events_gt_n",
+        "n_lt_1",
+        "sd_nonpositive",
+        "nonfinite",
+        "empty_file",
+        "header_only",
+        "utf8_bom",
+        "latin1",
+        "crlf",
+        "stray_quote",
+        "duplicate_study_id",
+        "mixed_outcome_type",
+        "mixed_comparator",
+        "ci_low_gt_high",
+        "xlsx_formula_without_value",
+        "xlsx_formula_with_value",
+        "xlsx_several_sheets",
+    }
     assert wanted <= set(MUST_FAIL + MUST_PASS)
     assert set(NUMERIC_COLUMNS) >= {"events_treat", "n_treat", "sd_treat", "ci_low"}

@@ -9,20 +9,28 @@ import importlib.util
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.reference_data import (CLOSED_FORM_RTOL, analysis_rows, as_float, assert_rel, load_reference,
-                            reference_cases)
 
-from trialmeta.stats.batch import StudyBatch
+from helpers.reference_data import (
+    CLOSED_FORM_RTOL,
+    analysis_rows,
+    as_float,
+    assert_rel,
+    load_reference,
+    reference_cases,
+)
 from trialmeta.inputs.errors import InputError
-from trialmeta.tables.pooled import EXP_COLUMNS, EXTRA_COLUMNS, STUDY_COLUMNS, pool_analyses
+from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.pooling import fixed_effect
 from trialmeta.stats.result import POOLED_FIELDS
+from trialmeta.tables.pooled import EXP_COLUMNS, EXTRA_COLUMNS, STUDY_COLUMNS, pool_analyses
 
 pytest.importorskip("trialmeta.stats.tau2")
 from trialmeta.stats.pooling import random_effects  # noqa: E402
 
-HAVE_MH = (importlib.util.find_spec("trialmeta.stats.mantel_haenszel") is not None
-           and importlib.util.find_spec("trialmeta.stats.peto") is not None)
+HAVE_MH = (
+    importlib.util.find_spec("trialmeta.stats.mantel_haenszel") is not None
+    and importlib.util.find_spec("trialmeta.stats.peto") is not None
+)
 KEYS = ["therapy", "comparator", "condition", "outcome", "outcome_type"]
 TAU2 = ("REML", "DL")
 CI = ("hksj", "wald")
@@ -47,7 +55,11 @@ def _effects():
         d["ci_high"] = d["yi"] + 1.959963984540054 * d["sei"]
         d["continuity_corrected"] = r["escalc"].get("continuity_corrected", [False] * len(t))
         for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl"):
-            d[c] = t[c].to_numpy(float) if c in t and a["filter"]["outcome_type"] == "binary" else np.nan
+            d[c] = (
+                t[c].to_numpy(float)
+                if c in t and a["filter"]["outcome_type"] == "binary"
+                else np.nan
+            )
         d["primary_measure"] = m == a["measures"][0]
         d["source_file"] = f"tests/reference/{ds}/trials.csv"
         d["source_row"] = np.arange(len(t)) + 2
@@ -85,7 +97,9 @@ def test_row_counts(tables):
         assert counts["mh"] == binary["measure"].isin(["OR", "RR", "RD"]).sum()
         assert counts["peto"] == (binary["measure"] == "OR").sum()
     assert len(pooled) == counts.sum()
-    assert not pooled.duplicated(["analysis_id", "measure", "model", "tau2_method", "ci_method"]).any()
+    assert not pooled.duplicated(
+        ["analysis_id", "measure", "model", "tau2_method", "ci_method"]
+    ).any()
     assert len(studies) == len(EFFECTS)
 
 
@@ -102,7 +116,12 @@ def test_empty_cells_where_not_applicable(tables):
     assert (hk["df"] == hk["k"] - 1).all()
     fixed = pooled[pooled["model"] == "fixed"]
     assert fixed[["tau2", "tau", "pi_low", "pi_high", "tau2_ci_low"]].isna().all().all()
-    assert rnd[["tau2", "tau", "I2", "H2", "Q", "pi_low", "tau2_ci_low", "tau2_ci_high"]].notna().all().all()
+    assert (
+        rnd[["tau2", "tau", "I2", "H2", "Q", "pi_low", "tau2_ci_low", "tau2_ci_high"]]
+        .notna()
+        .all()
+        .all()
+    )
     assert rnd["iterations"].notna().all()
 
 
@@ -113,7 +132,11 @@ def test_primary_flag(tables):
     assert set(prim["analysis_id"]) == set(EFFECTS["analysis_id"])
     assert (prim["model"] == "random").all() and (prim["tau2_method"] == TAU2[0]).all()
     assert (prim["ci_method"] == CI[0]).all()
-    first = EFFECTS[EFFECTS["primary_measure"]].drop_duplicates("analysis_id").set_index("analysis_id")["measure"]
+    first = (
+        EFFECTS[EFFECTS["primary_measure"]]
+        .drop_duplicates("analysis_id")
+        .set_index("analysis_id")["measure"]
+    )
     assert (prim.set_index("analysis_id")["measure"] == first.reindex(prim["analysis_id"])).all()
 
 
@@ -131,11 +154,22 @@ def test_deterministic_sorted_order(tables):
     assert pooled["analysis_id"].is_monotonic_increasing
     for (aid,), g in pooled.groupby(["analysis_id"], sort=False):
         measures = list(dict.fromkeys(g["measure"]))
-        assert measures[0] == EFFECTS.loc[(EFFECTS.analysis_id == aid) & EFFECTS.primary_measure, "measure"].iloc[0]
+        assert (
+            measures[0]
+            == EFFECTS.loc[(EFFECTS.analysis_id == aid) & EFFECTS.primary_measure, "measure"].iloc[
+                0
+            ]
+        )
         for m in measures:
             gm = g[g["measure"] == m]
-            order = [(list(MODELS).index(r.model), TAU2.index(r.tau2_method) if r.tau2_method else -1,
-                      CI.index(r.ci_method) if r.ci_method else -1) for r in gm.itertuples()]
+            order = [
+                (
+                    list(MODELS).index(r.model),
+                    TAU2.index(r.tau2_method) if r.tau2_method else -1,
+                    CI.index(r.ci_method) if r.ci_method else -1,
+                )
+                for r in gm.itertuples()
+            ]
             assert order == sorted(order)
     assert studies["analysis_id"].is_monotonic_increasing
     # shuffling the analyses in the input does not change the output
@@ -155,13 +189,39 @@ def test_cross_check_with_direct_functions(tables):
     """
     pooled, studies = tables
     cases = reference_cases()
-    batch = StudyBatch.from_list([(as_float(load_reference(d)[1]["analyses"][a]["results"][m]["escalc"]["yi"]),
-                                   as_float(load_reference(d)[1]["analyses"][a]["results"][m]["escalc"]["vi"]))
-                                  for d, a, m in cases])
+    batch = StudyBatch.from_list(
+        [
+            (
+                as_float(load_reference(d)[1]["analyses"][a]["results"][m]["escalc"]["yi"]),
+                as_float(load_reference(d)[1]["analyses"][a]["results"][m]["escalc"]["vi"]),
+            )
+            for d, a, m in cases
+        ]
+    )
     aids = [f"{d}.{a}" for d, a, _ in cases]
     ms = [m for _, _, m in cases]
-    cols = ["estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
-            "tau2_ci_low", "tau2_ci_high", "tau", "I2", "I2_ci_low", "I2_ci_high", "H2", "Q", "Q_df", "Q_pval"]
+    cols = [
+        "estimate",
+        "se",
+        "stat",
+        "df",
+        "pval",
+        "ci_low",
+        "ci_high",
+        "pi_low",
+        "pi_high",
+        "tau2",
+        "tau2_ci_low",
+        "tau2_ci_high",
+        "tau",
+        "I2",
+        "I2_ci_low",
+        "I2_ci_high",
+        "H2",
+        "Q",
+        "Q_df",
+        "Q_pval",
+    ]
     idx = pooled.set_index(["analysis_id", "measure", "model", "tau2_method", "ci_method"])
     direct = {("fixed", "", "wald"): fixed_effect(batch)}
     for t in TAU2:
@@ -174,18 +234,36 @@ def test_cross_check_with_direct_functions(tables):
                 got = float(row[col]) if pd.notna(row[col]) else np.nan
                 # the Q-profile CI is computed once per measure, with the search interval of the
                 # first tau2 method's fit (metafor's confint of that fit), and shared by all rows
-                src = direct[("random", TAU2[0], c)] if model == "random" and col.endswith(
-                    ("_ci_low", "_ci_high")) else res
+                src = (
+                    direct[("random", TAU2[0], c)]
+                    if model == "random" and col.endswith(("_ci_low", "_ci_high"))
+                    else res
+                )
                 # the same REML solver on a differently padded batch: agreement to its tolerance
-                assert_rel(got, np.array([src.column(col)[i]]), 1e-9, f"{aid} {m} {model} {t} {c} {col}",
-                           atol=1e-15)
+                assert_rel(
+                    got,
+                    np.array([src.column(col)[i]]),
+                    1e-9,
+                    f"{aid} {m} {model} {t} {c} {col}",
+                    atol=1e-15,
+                )
             if t in ("", TAU2[0]):
                 assert row["status"] == res.status[i]
             w = studies[(studies.analysis_id == aid) & (studies.measure == m)]
             if model == "fixed":
-                assert_rel(w["weight_fixed"].to_numpy(), res.weights[i][batch.mask[i]], 1e-12, "weight_fixed")
+                assert_rel(
+                    w["weight_fixed"].to_numpy(),
+                    res.weights[i][batch.mask[i]],
+                    1e-12,
+                    "weight_fixed",
+                )
             elif t == TAU2[0] and c == CI[0]:
-                assert_rel(w["weight_random"].to_numpy(), res.weights[i][batch.mask[i]], 1e-12, "weight_random")
+                assert_rel(
+                    w["weight_random"].to_numpy(),
+                    res.weights[i][batch.mask[i]],
+                    1e-12,
+                    "weight_random",
+                )
 
 
 def test_reference_values_in_table(tables):
@@ -195,7 +273,12 @@ def test_reference_values_in_table(tables):
     for ds, aid, m in reference_cases():
         r = load_reference(ds)[1]["analyses"][aid]["results"][m]
         row = idx.loc[(f"{ds}.{aid}", m, "random", "DL", "wald")]
-        for f, col in (("estimate", "estimate"), ("ci.lb", "ci_low"), ("pi.ub", "pi_high"), ("I2", "I2")):
+        for f, col in (
+            ("estimate", "estimate"),
+            ("ci.lb", "ci_low"),
+            ("pi.ub", "pi_high"),
+            ("I2", "I2"),
+        ):
             assert_rel(row[col], r["DL"][f], CLOSED_FORM_RTOL, f"{ds} {aid} {m} DL {f}")
         row = idx.loc[(f"{ds}.{aid}", m, "fixed", "", "wald")]
         assert_rel(row["estimate"], r["FE"]["estimate"], CLOSED_FORM_RTOL, "FE")
@@ -204,7 +287,9 @@ def test_reference_values_in_table(tables):
             assert_rel(row["estimate"], r["MH"]["estimate"], CLOSED_FORM_RTOL, f"{ds} {aid} {m} MH")
         if HAVE_MH and "PETO" in r and "error" not in r["PETO"]:
             row = idx.loc[(f"{ds}.{aid}", m, "peto", "", "")]
-            assert_rel(row["estimate"], r["PETO"]["estimate"], CLOSED_FORM_RTOL, f"{ds} {aid} {m} PETO")
+            assert_rel(
+                row["estimate"], r["PETO"]["estimate"], CLOSED_FORM_RTOL, f"{ds} {aid} {m} PETO"
+            )
 
 
 def test_studies_table_weights(tables):
@@ -226,13 +311,17 @@ def test_single_study_row():
     one, eff = _single_study_effects()
     pooled, studies = pool_analyses(eff, KEYS, tau2_methods=TAU2, ci_methods=CI, models=MODELS)
     rows = pooled[pooled.analysis_id == "zz_single"]
-    assert len(rows) == len(TAU2) * len(CI) + 1 + (2 if HAVE_MH and one.measure.iloc[0] == "OR" else 0)
+    assert len(rows) == len(TAU2) * len(CI) + 1 + (
+        2 if HAVE_MH and one.measure.iloc[0] == "OR" else 0
+    )
     core = rows[rows.model.isin(["random", "fixed"])]
     assert (core["status"] == "single_study").all()
     assert (core["k"] == 1).all()
     np.testing.assert_array_equal(core["estimate"], one["yi"].iloc[0])
     np.testing.assert_allclose(core["se"], np.sqrt(one["vi"].iloc[0]), rtol=1e-15)
-    np.testing.assert_allclose(core["ci_low"], one["yi"].iloc[0] - 1.959963984540054 * np.sqrt(one["vi"].iloc[0]))
+    np.testing.assert_allclose(
+        core["ci_low"], one["yi"].iloc[0] - 1.959963984540054 * np.sqrt(one["vi"].iloc[0])
+    )
     assert core[["Q", "tau2", "pi_low", "pi_high", "I2", "tau2_ci_low", "df"]].isna().all().all()
     assert rows["primary"].sum() == 1
     s = studies[studies.analysis_id == "zz_single"]
@@ -259,10 +348,18 @@ def test_missing_effect_is_reported_not_pooled():
     eff = EFFECTS.copy()
     aid, m = eff.loc[0, "analysis_id"], eff.loc[0, "measure"]
     eff.loc[0, ["yi", "vi"]] = np.nan
-    pooled, studies = pool_analyses(eff, KEYS, tau2_methods=TAU2, ci_methods=CI, models=("random", "fixed"))
+    pooled, studies = pool_analyses(
+        eff, KEYS, tau2_methods=TAU2, ci_methods=CI, models=("random", "fixed")
+    )
     rows = pooled[(pooled.analysis_id == aid) & (pooled.measure == m)]
     k_all = ((EFFECTS.analysis_id == aid) & (EFFECTS.measure == m)).sum()
     assert (rows["k"] == k_all - 1).all()
     assert rows["status"].str.contains("studies_without_effect:1").all()
-    assert np.isnan(studies.loc[(studies.analysis_id == aid) & (studies.study_id == eff.loc[0, "study_id"])
-                                & (studies.measure == m), "weight_fixed"]).all()
+    assert np.isnan(
+        studies.loc[
+            (studies.analysis_id == aid)
+            & (studies.study_id == eff.loc[0, "study_id"])
+            & (studies.measure == m),
+            "weight_fixed",
+        ]
+    ).all()

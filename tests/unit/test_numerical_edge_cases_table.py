@@ -1,7 +1,7 @@
-"""Numerical edge cases through the whole engine (ingest -> validate -> effect sizes -> pooled table),
-issue 5 item 4. Edge cases of the estimators alone are in test_tau2_edge_cases.py; here the
-documented outcome of each case is checked in the table a user gets: every row has a status that
-says what happened, numbers are finite wherever they are defined, and NumPy raises no warning."""
+"""Numerical edge cases through the whole engine (ingest -> validate -> effect sizes -> pooled
+table). Edge cases of the estimators alone are in test_tau2_edge_cases.py; here the documented
+outcome of each case is checked in the table a user gets: every row has a status that says what
+happened, numbers are finite wherever they are defined, and NumPy raises no warning."""
 
 from __future__ import annotations
 
@@ -16,15 +16,17 @@ from trialmeta.inputs.ingest import load_trials
 from trialmeta.inputs.validate import validate_trials
 
 GROUP_BY = ["therapy", "comparator", "condition", "outcome", "outcome_type"]
-HEAD = ("study_id,therapy,comparator,condition,outcome,outcome_type,events_treat,n_treat,events_ctrl,"
-        "n_ctrl,mean_treat,sd_treat,mean_ctrl,sd_ctrl\n")
+HEAD = (
+    "study_id,therapy,comparator,condition,outcome,outcome_type,events_treat,n_treat,events_ctrl,"
+    "n_ctrl,mean_treat,sd_treat,mean_ctrl,sd_ctrl\n"
+)
 
 
 def pooled_table(tmp_path, rows):
     path = tmp_path / "edge.csv"
     path.write_text(HEAD + "".join(r + "\n" for r in rows), encoding="utf-8")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")               # a NumPy RuntimeWarning fails the test
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning fails the test
         trials, problems = validate_trials(load_trials([str(path)]), GROUP_BY)
         trials = assign_analysis_ids(trials, GROUP_BY)
         pooled, studies, _ = engine_tables(trials, dict(CONFIG, group_by=GROUP_BY))
@@ -52,15 +54,17 @@ def test_no_events_in_any_study(tmp_path):
 
 
 def test_huge_trials_and_tiny_sds(tmp_path):
-    rows = [f"S{i},x,placebo,c,o,continuous,,10000000,,10000000,{1.0 + 0.01 * i},1e-12,1.0,1e-12"
-            for i in range(3)]
+    rows = [
+        f"S{i},x,placebo,c,o,continuous,,10000000,,10000000,{1.0 + 0.01 * i},1e-12,1.0,1e-12"
+        for i in range(3)
+    ]
     pooled, studies, _ = pooled_table(tmp_path, rows)
     assert np.isfinite(studies[["yi", "vi"]].to_numpy(float)).all() and (studies.vi > 0).all()
     md = pooled[(pooled.measure == "MD") & (pooled.model == "random")]
     # the three MDs are 0, 0.01, 0.02 with variance ~2e-31: all between-study variance
     np.testing.assert_allclose(md.estimate, 0.01, rtol=1e-9)
     reml = md[md.tau2_method == "REML"].iloc[0]
-    np.testing.assert_allclose(reml.tau2, 1e-4, rtol=1e-9)      # sample variance of 0, .01, .02
+    np.testing.assert_allclose(reml.tau2, 1e-4, rtol=1e-9)  # sample variance of 0, .01, .02
     assert reml.I2 == pytest.approx(100.0)
     fixed = pooled[(pooled.measure == "MD") & (pooled.model == "fixed")].iloc[0]
     assert 0 < fixed.se < 1e-12

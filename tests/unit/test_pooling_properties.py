@@ -17,8 +17,25 @@ from trialmeta.stats.heterogeneity import q_profile_ci
 from trialmeta.stats.pooling import fixed_effect, random_effects, random_effects_given_tau2
 
 HAVE_TAU2 = importlib.util.find_spec("trialmeta.stats.tau2") is not None
-FIELDS = ("estimate", "se", "stat", "pval", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
-          "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low", "I2_ci_high", "H2", "Q", "Q_pval")
+FIELDS = (
+    "estimate",
+    "se",
+    "stat",
+    "pval",
+    "ci_low",
+    "ci_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "tau2_ci_low",
+    "tau2_ci_high",
+    "I2",
+    "I2_ci_low",
+    "I2_ci_high",
+    "H2",
+    "Q",
+    "Q_pval",
+)
 
 
 @st.composite
@@ -32,11 +49,15 @@ def analyses(draw, min_k=2, max_k=12):
 def _fits(batch, tau2=None):
     """Wald and HKSJ fits with a Q-profile CI; tau2 from trialmeta.stats.tau2 (REML) when available."""
     if HAVE_TAU2 and tau2 is None:
-        return (random_effects(batch, "REML", "wald", "metafor"),
-                random_effects(batch, "REML", "hksj", "metafor"))
+        return (
+            random_effects(batch, "REML", "wald", "metafor"),
+            random_effects(batch, "REML", "hksj", "metafor"),
+        )
     qp = q_profile_ci(batch, tau2=tau2)
-    return (random_effects_given_tau2(batch, tau2, "wald", "metafor", qp_ci=qp),
-            random_effects_given_tau2(batch, tau2, "hksj", "metafor", qp_ci=qp))
+    return (
+        random_effects_given_tau2(batch, tau2, "wald", "metafor", qp_ci=qp),
+        random_effects_given_tau2(batch, tau2, "hksj", "metafor", qp_ci=qp),
+    )
 
 
 def _close(a, b, rtol=1e-9, atol=1e-12):
@@ -76,7 +97,9 @@ def test_i2_bounds_and_ci_order(data, tau2):
     wald = _fits(batch, np.array([tau2]))[0]
     assert 0.0 <= wald.tau2_ci_low[0] <= wald.tau2_ci_high[0]
     assert wald.I2_ci_low[0] <= wald.I2_ci_high[0]
-    assert wald.pi_low[0] <= wald.ci_low[0] <= wald.estimate[0] <= wald.ci_high[0] <= wald.pi_high[0]
+    assert (
+        wald.pi_low[0] <= wald.ci_low[0] <= wald.estimate[0] <= wald.ci_high[0] <= wald.pi_high[0]
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -109,7 +132,11 @@ def test_higgins_prediction_interval(data, tau2, ci_method):
         assert np.isnan(res.pi_low[0]) and "no_prediction_interval" in res.status[0]
     else:
         half = stats.t.ppf(0.975, k - 2) * np.sqrt(res.se[0] ** 2 + tau2)
-        _close([res.pi_low[0], res.pi_high[0]], [res.estimate[0] - half, res.estimate[0] + half], rtol=1e-12)
+        _close(
+            [res.pi_low[0], res.pi_high[0]],
+            [res.estimate[0] - half, res.estimate[0] + half],
+            rtol=1e-12,
+        )
     none = random_effects_given_tau2(batch, tau2, ci_method, "none")
     assert np.isnan(none.pi_low[0]) and np.isnan(none.pi_high[0])
     _close(none.ci_low, res.ci_low, rtol=0, atol=0)

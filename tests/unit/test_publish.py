@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from trialmeta.pipeline.publish import MANIFEST_NAME, publish_results, read_manifest
 from trialmeta.pipeline.plan import figure_batches, n_figure_batches, output_digest
+from trialmeta.pipeline.publish import MANIFEST_NAME, publish_results, read_manifest
 
 
 def _stage(tmp_path, files, report):
@@ -20,25 +20,39 @@ def _stage(tmp_path, files, report):
 
 def test_publish_copies_files_swaps_report_and_writes_manifest(tmp_path):
     results = tmp_path / "results"
-    mapping, report = _stage(tmp_path / "a", {"tables/pooled.csv": "a\n", "figures/forest/x.svg": "<svg/>"},
-                             {"index.html": "old index", "analyses/x.html": "x"})
+    mapping, report = _stage(
+        tmp_path / "a",
+        {"tables/pooled.csv": "a\n", "figures/forest/x.svg": "<svg/>"},
+        {"index.html": "old index", "analyses/x.html": "x"},
+    )
     publish_results(mapping, report, results)
     assert (results / "tables/pooled.csv").read_text() == "a\n"
     assert (results / "report/index.html").read_text() == "old index"
-    assert read_manifest(results) == ["figures/forest/x.svg", "report/analyses/x.html", "report/index.html",
-                                      "tables/pooled.csv"]
+    assert read_manifest(results) == [
+        "figures/forest/x.svg",
+        "report/analyses/x.html",
+        "report/index.html",
+        "tables/pooled.csv",
+    ]
 
     user_file = results / "tables" / "my_notes.txt"
     user_file.write_text("mine")
-    mapping, report = _stage(tmp_path / "b", {"tables/pooled.csv": "b\n"}, {"index.html": "new index"})
+    mapping, report = _stage(
+        tmp_path / "b", {"tables/pooled.csv": "b\n"}, {"index.html": "new index"}
+    )
     publish_results(mapping, report, results)
     assert (results / "tables/pooled.csv").read_text() == "b\n"
-    assert not (results / "figures/forest/x.svg").exists(), "a file of the previous run only is removed"
+    assert not (results / "figures/forest/x.svg").exists(), (
+        "a file of the previous run only is removed"
+    )
     assert user_file.read_text() == "mine", "files the workflow did not write are never touched"
     assert (results / "report/index.html").read_text() == "new index"
     assert not (results / "report/analyses").exists(), "the report directory is replaced as a whole"
     assert not list(results.glob(".report-*")) and not list(results.rglob("*.publish"))
-    assert json.loads((results / MANIFEST_NAME).read_text())["files"] == ["report/index.html", "tables/pooled.csv"]
+    assert json.loads((results / MANIFEST_NAME).read_text())["files"] == [
+        "report/index.html",
+        "tables/pooled.csv",
+    ]
 
 
 @pytest.mark.parametrize("dest", ["../escape.csv", "/etc/x", "report/index.html"])
@@ -51,8 +65,11 @@ def test_publish_refuses_paths_outside_results_or_into_the_report(tmp_path, dest
 
 
 def _plan(n):
-    return {"code": "c", "settings": "s",
-            "analyses": {f"analysis-{i:04d}-{i * 2654435761 % 16**12:012x}": f"d{i}" for i in range(n)}}
+    return {
+        "code": "c",
+        "settings": "s",
+        "analyses": {f"analysis-{i:04d}-{i * 2654435761 % 16**12:012x}": f"d{i}" for i in range(n)},
+    }
 
 
 def test_figure_batches_cover_every_analysis_once():
@@ -85,4 +102,13 @@ def test_output_digest_changes_with_rows_settings_and_code():
 
 
 def test_small_numbers_of_analyses():
-    assert [n_figure_batches(n) for n in (0, 1, 2, 3, 16, 100, 1000, 5000)] == [0, 1, 2, 4, 4, 4, 16, 64]
+    assert [n_figure_batches(n) for n in (0, 1, 2, 3, 16, 100, 1000, 5000)] == [
+        0,
+        1,
+        2,
+        4,
+        4,
+        4,
+        16,
+        64,
+    ]

@@ -14,8 +14,11 @@ from trialmeta.report import build_report
 
 
 def tree_digest(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 # ---------------------------------------------------------------------------- the cache module
@@ -34,7 +37,7 @@ def test_store_restore_prune(tmp_path):
     # a newer key for a1 and an interrupted writer's leftover: both pruned for a1 only
     render_cache.store(cache, "a1", "k2", [src / "a1.svg"])
     (cache / ".a1.tmpjunk").mkdir()
-    (cache / ".a2.tmpjunk").mkdir()           # another job's writer: not ours to remove
+    (cache / ".a2.tmpjunk").mkdir()  # another job's writer: not ours to remove
     assert render_cache.prune(cache, {"a1": "k2"}) == 2
     assert sorted(d.name for d in cache.iterdir()) == [".a2.tmpjunk", "a1.k2", "a2.k9"]
     assert render_cache.restore(cache, "a1", "k1", tmp_path / "out") is None
@@ -55,16 +58,25 @@ def test_cached_report_is_byte_identical_and_edits_are_rendered(tables, tmp_path
     cache = tmp_path / "cache"
 
     def build(out, pooled=pooled, cache_dir=cache):
-        build_report(pooled, studies, trials, CONFIG, warnings, figs, tmp_path / out, {"run": "x"},
-                     cache_dir=cache_dir)
+        build_report(
+            pooled,
+            studies,
+            trials,
+            CONFIG,
+            warnings,
+            figs,
+            tmp_path / out,
+            {"run": "x"},
+            cache_dir=cache_dir,
+        )
         return tree_digest(tmp_path / out)
 
     plain = build("plain", cache_dir=None)
-    assert build("cold") == plain                  # fills the cache
+    assert build("cold") == plain  # fills the cache
     n = len(set(pooled.analysis_id))
     assert len([d for d in cache.iterdir() if not d.name.startswith(".")]) == n
     stamp = {d.name: (d / "page.html").stat().st_mtime_ns for d in cache.iterdir()}
-    assert build("warm") == plain                  # every page from the cache
+    assert build("warm") == plain  # every page from the cache
 
     # change one analysis's primary estimate: its page (and the index) change, the others do not
     aid = sorted(set(pooled.analysis_id))[0]
@@ -76,5 +88,7 @@ def test_cached_report_is_byte_identical_and_edits_are_rendered(tables, tmp_path
     changed = {k for k in plain if plain[k] != after[k]}
     assert changed == {"index.html", f"analyses/{aid}.html"}
     entries = {d.name for d in cache.iterdir()}
-    assert len(entries) == n                       # the old entry of the edited analysis was pruned
-    assert {e for e in entries if not e.startswith(aid)} == {e for e in stamp if not e.startswith(aid)}
+    assert len(entries) == n  # the old entry of the edited analysis was pruned
+    assert {e for e in entries if not e.startswith(aid)} == {
+        e for e in stamp if not e.startswith(aid)
+    }

@@ -8,24 +8,59 @@ import pandas as pd
 import pytest
 
 from helpers.report_html import all_pages, check_offline, parse
-from helpers.report_tables import CONFIG, HOSTILE, engine_tables, hostile_trials, load_shipped_trials
+from helpers.report_tables import (
+    CONFIG,
+    HOSTILE,
+    engine_tables,
+    hostile_trials,
+    load_shipped_trials,
+)
 from trialmeta.inputs.errors import Problem
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.report import build_report, safe_http_url
 from trialmeta.report.build import CSP, EXPLORATION_SECTIONS
 
-PROVENANCE = {"git_commit": "0" * 40, "command": "snakemake --cores 2",
-              "inputs": {"data/trials/immunotherapy_trials.csv": "ab" * 32}, "versions": {"trialmeta": "0.1.0"}}
+PROVENANCE = {
+    "git_commit": "0" * 40,
+    "command": "snakemake --cores 2",
+    "inputs": {"data/trials/immunotherapy_trials.csv": "ab" * 32},
+    "versions": {"trialmeta": "0.1.0"},
+}
 
 
-def build(tmp: Path, trials, pooled, studies, warnings=(), exploration=None, figures=True, ids=None,
-          fig_dir=None):
+def build(
+    tmp: Path,
+    trials,
+    pooled,
+    studies,
+    warnings=(),
+    exploration=None,
+    figures=True,
+    ids=None,
+    fig_dir=None,
+):
     fig_dir = fig_dir or tmp / "figures_src"
     if figures and fig_dir == tmp / "figures_src":
-        render_forest_plots(pooled, studies, trials, CONFIG, fig_dir,
-                            ids if ids is not None else sorted(set(pooled.analysis_id)))
+        render_forest_plots(
+            pooled,
+            studies,
+            trials,
+            CONFIG,
+            fig_dir,
+            ids if ids is not None else sorted(set(pooled.analysis_id)),
+        )
     out = tmp / "report"
-    build_report(pooled, studies, trials, CONFIG, list(warnings), fig_dir, out, PROVENANCE, exploration=exploration)
+    build_report(
+        pooled,
+        studies,
+        trials,
+        CONFIG,
+        list(warnings),
+        fig_dir,
+        out,
+        PROVENANCE,
+        exploration=exploration,
+    )
     return out
 
 
@@ -35,14 +70,29 @@ def shipped(tmp_path_factory):
     pooled, studies, engine = engine_tables(trials)
     row = trials.iloc[0]
     warns = list(warnings) + [
-        Problem(str(row["source_file"]), int(row["source_row"]), "sd_treat", "looks like a standard error",
-                "0.4", "warning"),
-        Problem("data/trials/other.csv", None, None, "general <b>warning</b> text", None, "warning"),
+        Problem(
+            str(row["source_file"]),
+            int(row["source_row"]),
+            "sd_treat",
+            "looks like a standard error",
+            "0.4",
+            "warning",
+        ),
+        Problem(
+            "data/trials/other.csv", None, None, "general <b>warning</b> text", None, "warning"
+        ),
     ]
     tmp = tmp_path_factory.mktemp("report")
     out = build(tmp, trials, pooled, studies, warns)
-    return {"trials": trials, "pooled": pooled, "studies": studies, "out": out, "tmp": tmp, "warnings": warns,
-            "row": row}
+    return {
+        "trials": trials,
+        "pooled": pooled,
+        "studies": studies,
+        "out": out,
+        "tmp": tmp,
+        "warnings": warns,
+        "row": row,
+    }
 
 
 # ------------------------------------------------------------------------- structure
@@ -53,7 +103,9 @@ def test_files_and_index_structure(shipped):
     assert sorted(p.stem for p in (out / "analyses").glob("*.html")) == ids
     assert (out / "static" / "report.css").is_file()
     for aid in ids:
-        assert (out / "figures" / f"{aid}.svg").is_file() and (out / "figures" / f"{aid}.png").is_file()
+        assert (out / "figures" / f"{aid}.svg").is_file() and (
+            out / "figures" / f"{aid}.png"
+        ).is_file()
     idx = parse(out / "index.html")
     links = [a["href"] for t, a in idx.tags if t == "a" and "href" in a]
     for aid in ids:
@@ -61,12 +113,21 @@ def test_files_and_index_structure(shipped):
     rows = [a for t, a in idx.tags if t == "tr"]
     assert len(rows) >= 1 + 16
     html = (out / "index.html").read_text()
-    for word in ("Pooled effect", "95% PI", "I&sup2;", "tau&sup2;", "Status", "Warnings", "Methods", "Provenance"):
+    for word in (
+        "Pooled effect",
+        "95% PI",
+        "I&sup2;",
+        "tau&sup2;",
+        "Status",
+        "Warnings",
+        "Methods",
+        "Provenance",
+    ):
         assert word in html
 
 
 def test_analysis_page_content(shipped):
-    out, pooled, studies, trials = shipped["out"], shipped["pooled"], shipped["studies"], shipped["trials"]
+    out, pooled, trials = shipped["out"], shipped["pooled"], shipped["trials"]
     aid = shipped["row"]["analysis_id"]
     page = out / "analyses" / f"{aid}.html"
     html = page.read_text()
@@ -74,7 +135,11 @@ def test_analysis_page_content(shipped):
     ids = {a.get("id") for _, a in p.tags if a.get("id")}
     assert {"forest", "studies", "sensitivity", "warnings", "methods"} <= ids
     imgs = [a for t, a in p.tags if t == "img"]
-    assert imgs and imgs[0]["src"] == f"../figures/{aid}.svg" and imgs[0]["alt"].startswith("Forest plot")
+    assert (
+        imgs
+        and imgs[0]["src"] == f"../figures/{aid}.svg"
+        and imgs[0]["alt"].startswith("Forest plot")
+    )
     # every study with its source link; every pooled row of the analysis as a sensitivity row
     for sid in trials.loc[trials.analysis_id == aid, "study_id"]:
         assert sid in html
@@ -83,7 +148,10 @@ def test_analysis_page_content(shipped):
     assert "(primary)" in html
     for url in trials.loc[trials.analysis_id == aid, "source_url"]:
         if safe_http_url(url):
-            assert any(t == "a" and a.get("href") == url and a.get("rel") == "noopener noreferrer" for t, a in p.tags)
+            assert any(
+                t == "a" and a.get("href") == url and a.get("rel") == "noopener noreferrer"
+                for t, a in p.tags
+            )
     # methods paragraph says what was computed
     text = " ".join(p.text)
     assert "restricted maximum likelihood" in text and "Hartung-Knapp-Sidik-Jonkman" in text
@@ -107,11 +175,15 @@ def test_csp_and_no_script_anywhere(shipped):
     for page in all_pages(shipped["out"]):
         html = page.read_text()
         p = parse(page)
-        metas = [a for t, a in p.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+        metas = [
+            a for t, a in p.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+        ]
         assert len(metas) == 1 and metas[0]["content"] == CSP
         assert "default-src 'none'" in CSP and "img-src 'self'" in CSP and "style-src 'self'" in CSP
         assert "script-src" not in CSP and "unsafe-inline" not in CSP
-        assert not [t for t, _ in p.tags if t in ("script", "iframe", "object", "embed", "form", "base")]
+        assert not [
+            t for t, _ in p.tags if t in ("script", "iframe", "object", "embed", "form", "base")
+        ]
         assert not [a for _, a in p.tags for k in a if k.startswith("on") or k == "style"]
         assert "<style" not in html.lower()
 
@@ -123,24 +195,46 @@ def test_offline_only_source_links_external(shipped):
 
 def test_deterministic_bytes(shipped, tmp_path):
     out1 = shipped["out"]
-    out2 = build(tmp_path, shipped["trials"], shipped["pooled"], shipped["studies"], shipped["warnings"],
-                 fig_dir=shipped["tmp"] / "figures_src")
+    out2 = build(
+        tmp_path,
+        shipped["trials"],
+        shipped["pooled"],
+        shipped["studies"],
+        shipped["warnings"],
+        fig_dir=shipped["tmp"] / "figures_src",
+    )
 
     def digest(root):
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     assert digest(out1) == digest(out2)
-    assert not [p for p in out1.rglob(".*")]          # no temp files left
+    assert not [p for p in out1.rglob(".*")]  # no temp files left
 
 
-@pytest.mark.parametrize("url,ok", [
-    ("https://pmc.ncbi.nlm.nih.gov/articles/PMC1/", True), ("http://x.org/a?b=1&c=2", True),
-    ("javascript:alert(1)", False), ("JaVaScRiPt:alert(1)", False), (" javascript:alert(1)", False),
-    ("data:text/html,<script>", False), ("//evil.example/x", False), ("file:///etc/passwd", False),
-    ("https://ok.example.org/a?b=<2>", False), ('https://x.org/"onmouseover="a', False), ("https://", False),
-    ("vbscript:x", False), ("https://x.org/\u202e", True), (None, False), (float("nan"), False),
-])
+@pytest.mark.parametrize(
+    "url,ok",
+    [
+        ("https://pmc.ncbi.nlm.nih.gov/articles/PMC1/", True),
+        ("http://x.org/a?b=1&c=2", True),
+        ("javascript:alert(1)", False),
+        ("JaVaScRiPt:alert(1)", False),
+        (" javascript:alert(1)", False),
+        ("data:text/html,<script>", False),
+        ("//evil.example/x", False),
+        ("file:///etc/passwd", False),
+        ("https://ok.example.org/a?b=<2>", False),
+        ('https://x.org/"onmouseover="a', False),
+        ("https://", False),
+        ("vbscript:x", False),
+        ("https://x.org/\u202e", True),
+        (None, False),
+        (float("nan"), False),
+    ],
+)
 def test_safe_http_url(url, ok):
     assert (safe_http_url(url) is not None) is ok
 
@@ -152,8 +246,17 @@ def hostile(tmp_path_factory):
     pooled, studies, _ = engine_tables(bad)
     ids = sorted(bad.analysis_id.unique())
     pick = [ids[0], ids[-1]]
-    warns = [Problem(str(r.source_file), int(r.source_row), "notes", HOSTILE["script"] + HOSTILE["formula"],
-                     HOSTILE["img"], "warning") for r in bad[bad.analysis_id.isin(pick)].itertuples()]
+    warns = [
+        Problem(
+            str(r.source_file),
+            int(r.source_row),
+            "notes",
+            HOSTILE["script"] + HOSTILE["formula"],
+            HOSTILE["img"],
+            "warning",
+        )
+        for r in bad[bad.analysis_id.isin(pick)].itertuples()
+    ]
     tmp = tmp_path_factory.mktemp("hostile")
     out = build(tmp, bad, pooled, studies, warns, ids=pick)
     return {"out": out, "trials": bad, "ids": pick}
@@ -172,21 +275,30 @@ def test_hostile_labels_escaped(hostile):
         assert "<svg" not in html.lower()
         assert not [a for _, a in p.tags for k in a if k.startswith("on")]
         hrefs = [a.get("href", "") for t, a in p.tags if t == "a"]
-        assert not [h for h in hrefs if not (h.startswith(("../", "#", "https://", "http://")) or h.endswith(".html"))]
-        assert not [h for h in hrefs if "javascript" in h.lower() or h.startswith(("data:", "//", "file:"))]
+        assert not [
+            h
+            for h in hrefs
+            if not (h.startswith(("../", "#", "https://", "http://")) or h.endswith(".html"))
+        ]
+        assert not [
+            h for h in hrefs if "javascript" in h.lower() or h.startswith(("data:", "//", "file:"))
+        ]
         all_hrefs += hrefs
         text = "".join(p.text)
-        assert HOSTILE["formula"] in text                        # shown as text, not evaluated
-        assert "{{ 7*7 }} {% raw %} ${7*7}" in text              # no template evaluation
-        assert "**bold**" in text                                # markdown not rendered
+        assert HOSTILE["formula"] in text  # shown as text, not evaluated
+        assert "{{ 7*7 }} {% raw %} ${7*7}" in text  # no template evaluation
+        assert "**bold**" in text  # markdown not rendered
         assert "\u202eevil" in text and html.count("<bdi>") > 10  # RTL text isolated
-        assert "L" * 4001 not in html                             # very long strings cut (notes <= 4000)
+        assert "L" * 4001 not in html  # very long strings cut (notes <= 4000)
         title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
-        assert "L" * 300 not in title and "\u2026" in title       # labels <= 300 characters
-    assert "https://ok.example.org/trial" in all_hrefs          # the one good source link survives
+        assert "L" * 300 not in title and "\u2026" in title  # labels <= 300 characters
+    assert "https://ok.example.org/trial" in all_hrefs  # the one good source link survives
     assert (out / "index.html").read_text(encoding="utf-8").count("&lt;script&gt;") >= 2
     allowed = {u for u in hostile["trials"]["source_url"] if safe_http_url(u)}
-    assert "https://ok.example.org/a?b=1&c=<2>" not in allowed and "https://ok.example.org/trial" in allowed
+    assert (
+        "https://ok.example.org/a?b=1&c=<2>" not in allowed
+        and "https://ok.example.org/trial" in allowed
+    )
     check_offline(out, allowed)
     # nothing was written outside the report folder, whatever the labels said
     assert sorted(p.name for p in out.parent.iterdir()) == ["figures_src", "report"]
@@ -199,34 +311,76 @@ def test_unsafe_analysis_id_rejected_and_previous_report_kept(shipped, tmp_path)
         pooled = shipped["pooled"].copy()
         pooled.loc[pooled.index[0], "analysis_id"] = bad
         with pytest.raises(ValueError):
-            build_report(pooled, shipped["studies"], shipped["trials"], CONFIG, [], tmp_path / "nofig", out)
+            build_report(
+                pooled, shipped["studies"], shipped["trials"], CONFIG, [], tmp_path / "nofig", out
+            )
         assert (out / "index.html").read_bytes() == before
     assert not (tmp_path.parent / "escape.html").exists()
 
 
 def test_exploration_sections_placeholders(shipped, tmp_path):
     aid = shipped["row"]["analysis_id"]
-    expl = {"subgroups": pd.DataFrame({"analysis_id": [aid, aid, "other"], "measure": ["RR"] * 3,
-                                       "moderator": ["biomarker_selected"] * 3, "level": ["true", "<i>x</i>", "z"],
-                                       "k": [2, 1, 5], "estimate": [0.1234567, float("nan"), 1.0]})}
-    out = build(tmp_path, shipped["trials"], shipped["pooled"], shipped["studies"], exploration=expl, figures=False)
+    expl = {
+        "subgroups": pd.DataFrame(
+            {
+                "analysis_id": [aid, aid, "other"],
+                "measure": ["RR"] * 3,
+                "moderator": ["biomarker_selected"] * 3,
+                "level": ["true", "<i>x</i>", "z"],
+                "k": [2, 1, 5],
+                "estimate": [0.1234567, float("nan"), 1.0],
+            }
+        )
+    }
+    out = build(
+        tmp_path,
+        shipped["trials"],
+        shipped["pooled"],
+        shipped["studies"],
+        exploration=expl,
+        figures=False,
+    )
     html = (out / "analyses" / f"{aid}.html").read_text()
     assert 'id="subgroups"' in html and "biomarker_selected" in html and "0.1235" in html
     assert "&lt;i&gt;x&lt;/i&gt;" in html and "<i>x</i>" not in html
-    assert 'id="metaregression"' not in html          # sections without rows are not shown
-    templates = Path(__import__("trialmeta.report.build", fromlist=["x"]).__file__).parent / "templates" / "sections"
-    assert sorted(p.name for p in templates.glob("*.html.j2")) == sorted(f"{k}.html.j2" for k, _ in EXPLORATION_SECTIONS)
+    assert 'id="metaregression"' not in html  # sections without rows are not shown
+    templates = (
+        Path(__import__("trialmeta.report.build", fromlist=["x"]).__file__).parent
+        / "templates"
+        / "sections"
+    )
+    assert sorted(p.name for p in templates.glob("*.html.j2")) == sorted(
+        f"{k}.html.j2" for k, _ in EXPLORATION_SECTIONS
+    )
 
 
 def test_rebuild_removes_pages_of_vanished_analyses(shipped, tmp_path):
     ids = sorted(set(shipped["pooled"].analysis_id))
-    out = build(tmp_path, shipped["trials"], shipped["pooled"], shipped["studies"], figures=False,
-                fig_dir=shipped["tmp"] / "figures_src")
-    assert len(list((out / "analyses").glob("*.html"))) == 16 and (out / "figures" / f"{ids[0]}.svg").exists()
+    out = build(
+        tmp_path,
+        shipped["trials"],
+        shipped["pooled"],
+        shipped["studies"],
+        figures=False,
+        fig_dir=shipped["tmp"] / "figures_src",
+    )
+    assert (
+        len(list((out / "analyses").glob("*.html"))) == 16
+        and (out / "figures" / f"{ids[0]}.svg").exists()
+    )
     keep = ids[1:]
-    build_report(shipped["pooled"][shipped["pooled"].analysis_id.isin(keep)],
-                 shipped["studies"][shipped["studies"].analysis_id.isin(keep)], shipped["trials"], CONFIG, [],
-                 shipped["tmp"] / "figures_src", out)
+    build_report(
+        shipped["pooled"][shipped["pooled"].analysis_id.isin(keep)],
+        shipped["studies"][shipped["studies"].analysis_id.isin(keep)],
+        shipped["trials"],
+        CONFIG,
+        [],
+        shipped["tmp"] / "figures_src",
+        out,
+    )
     assert sorted(p.stem for p in (out / "analyses").glob("*.html")) == keep
-    assert not (out / "figures" / f"{ids[0]}.svg").exists() and (out / "figures" / f"{ids[1]}.svg").exists()
+    assert (
+        not (out / "figures" / f"{ids[0]}.svg").exists()
+        and (out / "figures" / f"{ids[1]}.svg").exists()
+    )
     assert f"analyses/{ids[0]}.html" not in (out / "index.html").read_text()

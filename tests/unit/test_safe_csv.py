@@ -18,10 +18,21 @@ def _read_cells(path):
         return list(csv.reader(fh))
 
 
-@pytest.mark.parametrize("text", [
-    '=HYPERLINK("http://example.invalid","x")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-    "@SUM(A1:A2)", "\t=1+1", "\r=1+1", "=1", "+", "-", "@",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '=HYPERLINK("http://example.invalid","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(A1:A2)",
+        "\t=1+1",
+        "\r=1+1",
+        "=1",
+        "+",
+        "-",
+        "@",
+    ],
+)
 def test_formula_text_is_prefixed(tmp_path, text):
     df = pd.DataFrame({"study_id": [text], "yi": [0.5]})
     out = write_csv_safely(df, tmp_path / "t.csv")
@@ -31,7 +42,9 @@ def test_formula_text_is_prefixed(tmp_path, text):
     assert rows[1][1] == "0.5"
 
 
-@pytest.mark.parametrize("text", ["OPTION 2008", "", "a=b", "x+y", "'quoted", "-1.5", "+2e-3", "-inf", "1e5"])
+@pytest.mark.parametrize(
+    "text", ["OPTION 2008", "", "a=b", "x+y", "'quoted", "-1.5", "+2e-3", "-inf", "1e5"]
+)
 def test_harmless_text_and_numeric_text_unchanged(tmp_path, text):
     df = pd.DataFrame({"s": [text, "pad"]})
     rows = _read_cells(write_csv_safely(df, tmp_path / "t.csv"))
@@ -39,16 +52,16 @@ def test_harmless_text_and_numeric_text_unchanged(tmp_path, text):
 
 
 def test_numbers_untouched_and_exact(tmp_path):
-    vals = [-0.25, 0.1, 1 / 3, -1e-300, 2.0 ** 60, math.pi, np.nan, -0.0]
+    vals = [-0.25, 0.1, 1 / 3, -1e-300, 2.0**60, math.pi, np.nan, -0.0]
     df = pd.DataFrame({"x": vals, "k": [1, 2, 3, 4, 5, 6, 7, 8], "b": [True, False] * 4})
     path = write_csv_safely(df, tmp_path / "t.csv")
     text = path.read_text(encoding="utf-8")
-    assert "'" not in text                      # negative numbers are numbers, never prefixed
+    assert "'" not in text  # negative numbers are numbers, never prefixed
     assert "\r" not in text and text.endswith("\n")
     back = pd.read_csv(path)
     got = back["x"].to_numpy()
     for a, b in zip(vals, got):
-        assert (math.isnan(a) and math.isnan(b)) or a == b   # %.17g round-trips every double
+        assert (math.isnan(a) and math.isnan(b)) or a == b  # %.17g round-trips every double
     assert _read_cells(path)[1][0] == "-0.25"
     assert _read_cells(path)[2][0] == "0.10000000000000001"  # %.17g, as documented
     assert list(back["k"]) == list(range(1, 9))
@@ -95,7 +108,7 @@ def test_property_no_cell_starts_a_formula(cells):
 
     text = to_safe_csv_text(df)
     back = list(csv.reader(io.StringIO(text, newline="")))[1:]
-    assert len(back) == len(cells)          # no cell content splits a row
+    assert len(back) == len(cells)  # no cell content splits a row
     for orig, row in zip(cells, back):
         got = row[0] if row else ""
         if orig and orig[0] in FORMULA_PREFIXES and neutralize_formula(orig) != orig:

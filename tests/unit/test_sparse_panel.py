@@ -10,8 +10,12 @@ from helpers.bias_reference_helpers import CLOSED, TIGHT, check
 from helpers.reference_data import load_reference
 from trialmeta.tables.exploration import SPARSE_COLUMNS, sparse_binary_table
 
-DATASETS = [("dat.collins1985b", "perinatal_death"), ("dat.li2007", "magnesium_mortality"),
-            ("dat.nielweise2007", "crbsi"), ("dat.bcg", "bcg_tb")]
+DATASETS = [
+    ("dat.collins1985b", "perinatal_death"),
+    ("dat.li2007", "magnesium_mortality"),
+    ("dat.nielweise2007", "crbsi"),
+    ("dat.bcg", "bcg_tb"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,34 +27,62 @@ def panel():
         rows = t[np.all([t[c].astype(str) == str(v) for c, v in a["filter"].items()], axis=0)]
         for m in a["measures"]:
             e = a["results"][m]["escalc"]
-            frames.append(pd.DataFrame({
-                "analysis_id": aid, "study_id": e["study_id"], "measure": m, "scale": a["results"][m]["scale"],
-                "yi": e["yi"], "vi": e["vi"], "source_file": ds, "source_row": np.arange(len(rows)),
-                **{c: rows[c].to_numpy(float) for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")}}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "analysis_id": aid,
+                        "study_id": e["study_id"],
+                        "measure": m,
+                        "scale": a["results"][m]["scale"],
+                        "yi": e["yi"],
+                        "vi": e["vi"],
+                        "source_file": ds,
+                        "source_row": np.arange(len(rows)),
+                        **{
+                            c: rows[c].to_numpy(float)
+                            for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
+                        },
+                    }
+                )
+            )
     return sparse_binary_table(pd.concat(frames, ignore_index=True))
 
 
 def test_only_sparse_analyses_and_columns(panel):
     assert list(panel.columns) == SPARSE_COLUMNS
-    assert set(panel.analysis_id) == {"perinatal_death", "magnesium_mortality", "crbsi"}   # bcg has no zero cell
-    assert all(list(g.method) == ["MH_OR_no_cc", "PETO_OR", "IV_OR_cc0.5", "MH_RD_no_cc"]
-               for _, g in panel.groupby("analysis_id"))
+    assert set(panel.analysis_id) == {
+        "perinatal_death",
+        "magnesium_mortality",
+        "crbsi",
+    }  # bcg has no zero cell
+    assert all(
+        list(g.method) == ["MH_OR_no_cc", "PETO_OR", "IV_OR_cc0.5", "MH_RD_no_cc"]
+        for _, g in panel.groupby("analysis_id")
+    )
 
 
 @pytest.mark.parametrize("ds,aid", DATASETS[:3])
 def test_values_match_metafor(panel, ds, aid):
     res = load_reference(ds)[1]["analyses"][aid]["results"]
     rows = panel[panel.analysis_id == aid].set_index("method")
-    for method, ref, tol in (("MH_OR_no_cc", res["OR"]["MH"], CLOSED), ("PETO_OR", res["OR"]["PETO"], CLOSED),
-                             ("MH_RD_no_cc", res["RD"]["MH"], CLOSED),
-                             ("IV_OR_cc0.5", res["OR"]["tight"]["REML"], TIGHT)):
-        for col, key in (("estimate", "estimate"), ("se", "se"), ("ci_low", "ci.lb"), ("ci_high", "ci.ub"),
-                         ("pval", "pval")):
+    for method, ref, tol in (
+        ("MH_OR_no_cc", res["OR"]["MH"], CLOSED),
+        ("PETO_OR", res["OR"]["PETO"], CLOSED),
+        ("MH_RD_no_cc", res["RD"]["MH"], CLOSED),
+        ("IV_OR_cc0.5", res["OR"]["tight"]["REML"], TIGHT),
+    ):
+        for col, key in (
+            ("estimate", "estimate"),
+            ("se", "se"),
+            ("ci_low", "ci.lb"),
+            ("ci_high", "ci.ub"),
+            ("pval", "pval"),
+        ):
             check(rows.loc[method, col], ref[key], tol, 0.0, f"{method}.{col}")
 
 
 def test_flags(panel):
-    for aid, g in panel.groupby("analysis_id"):
+    for _aid, g in panel.groupby("analysis_id"):
         sig = (g.ci_low > 0) | (g.ci_high < 0)
         assert (g.significant == sig).all()
         d = set(np.sign(g.estimate))

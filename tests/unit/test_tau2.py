@@ -17,7 +17,7 @@ Tolerances (tests/reference/README.md, "Default vs tight"):
   1.22e-4) and are not converged for risk differences.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -32,7 +32,7 @@ ITERATIVE = ("REML", "ML", "PM", "EB")
 CASES = reference_cases()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _escalc(ds, aid, measure):
     _, _, res = case(ds, aid, measure)
     return as_float(res["escalc"]["yi"]), as_float(res["escalc"]["vi"]), res
@@ -55,7 +55,8 @@ def test_closed_form_matches_metafor(ds, aid, measure, method):
     ref = res[method]["tau2"]
     got = est.tau2[0]
     assert abs(got - ref) <= CLOSED_FORM_RTOL * abs(ref), (
-        f"{ds}/{aid}/{measure} {method}: {got!r} vs metafor {ref!r}")
+        f"{ds}/{aid}/{measure} {method}: {got!r} vs metafor {ref!r}"
+    )
     assert est.converged[0] and est.iterations[0] == 0
     assert est.status[0] == (Status.TAU2_BOUNDARY if ref == 0 else Status.OK)
 
@@ -71,15 +72,17 @@ def test_iterative_matches_metafor_tight(ds, aid, measure, method):
     est = _single(y, v, method)
     got = est.tau2[0]
     assert abs(got - ref) <= TIGHT_RTOL * max(abs(ref), s), (
-        f"{ds}/{aid}/{measure} {method}: {got!r} vs metafor tight {ref!r} (s = {s:.3g})")
+        f"{ds}/{aid}/{measure} {method}: {got!r} vs metafor tight {ref!r} (s = {s:.3g})"
+    )
     assert est.converged[0]
     assert 1 <= est.iterations[0] <= 60 or got == 0.0
     assert est.status[0] in (Status.OK, Status.TAU2_BOUNDARY)
     assert (est.status[0] == Status.TAU2_BOUNDARY) == (got == 0.0)
 
 
-@pytest.mark.parametrize("ds,aid,measure",
-                         [c for c in CASES if c[0] == "dat.lau1992" and c[2] == "RD"])
+@pytest.mark.parametrize(
+    "ds,aid,measure", [c for c in CASES if c[0] == "dat.lau1992" and c[2] == "RD"]
+)
 def test_lau1992_rd_reml_is_zero(ds, aid, measure):
     """README: metafor's default REML for dat.lau1992 RD stops at a point worse than tau2 = 0
     (ll0check); the converged (tight) answer is 8e-16, i.e. 0 on the data's scale."""
@@ -147,6 +150,6 @@ def test_result_object_shapes_and_types():
             assert field.shape == (5,)
         assert est.converged.dtype == bool and est.iterations.dtype.kind == "i"
         assert est.status.dtype == object
-    assert estimate_tau2(batch, "reml").method == "REML"   # case-insensitive
+    assert estimate_tau2(batch, "reml").method == "REML"  # case-insensitive
     with pytest.raises(ValueError, match="unknown tau2 method"):
         estimate_tau2(batch, "GENQ")

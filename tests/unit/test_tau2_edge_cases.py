@@ -1,4 +1,4 @@
-"""Numerical edge cases of the tau2 estimators (issue "Statistical engine", numerical edge cases).
+"""Numerical edge cases of the tau2 estimators.
 
 Where a value is compared, the reference is an independent scalar computation in this file
 (:func:`reference_tau2`): closed forms written out with plain numpy for one analysis, and for
@@ -61,7 +61,7 @@ def reference_tau2(y, v, method):
     Q = np.sum(w * (y - mu) ** 2)
     rss = np.sum((y - y.mean()) ** 2)
     if method == "DL":
-        return max(0.0, (Q - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
+        return max(0.0, (Q - (k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
     if method == "HE":
         return max(0.0, (rss - v.sum() * (1 - 1 / k)) / (k - 1))
     if method == "HS":
@@ -73,8 +73,14 @@ def reference_tau2(y, v, method):
         if Q <= k - 1:
             return 0.0
         hi = rss / (k - 1)
-        return optimize.brentq(lambda t: _q(y, v, t) - (k - 1), 0.0, hi, xtol=1e-300,
-                               rtol=4 * np.finfo(float).eps, maxiter=1000)
+        return optimize.brentq(
+            lambda t: _q(y, v, t) - (k - 1),
+            0.0,
+            hi,
+            xtol=1e-300,
+            rtol=4 * np.finfo(float).eps,
+            maxiter=1000,
+        )
     # ML / REML: dense scan for the global maximum, then brentq on the score
     hi = max(rss, v.max()) * 10 + v.max()
     grid = np.concatenate([[0.0], np.geomspace(1e-12 * hi, hi, 20000)])
@@ -85,8 +91,14 @@ def reference_tau2(y, v, method):
     lo, up = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
     if _score(y, v, lo, method) <= 0:
         return float(lo)
-    return optimize.brentq(lambda t: _score(y, v, t, method), lo, up, xtol=1e-300,
-                           rtol=4 * np.finfo(float).eps, maxiter=1000)
+    return optimize.brentq(
+        lambda t: _score(y, v, t, method),
+        lo,
+        up,
+        xtol=1e-300,
+        rtol=4 * np.finfo(float).eps,
+        maxiter=1000,
+    )
 
 
 def one(y, v, method, **kw):
@@ -117,11 +129,14 @@ def test_single_study_inside_a_batch(method):
 
 
 @pytest.mark.parametrize("method", TAU2_METHODS)
-@pytest.mark.parametrize("y,v", [
-    ([0.0, 1.0], [0.1, 0.2]),          # heterogeneous: tau2 > 0 for every method
-    ([0.0, 0.1], [0.1, 0.2]),          # homogeneous: Q < k - 1
-    ([-2.0, 3.0], [1e-4, 5.0]),        # very unequal weights
-])
+@pytest.mark.parametrize(
+    "y,v",
+    [
+        ([0.0, 1.0], [0.1, 0.2]),  # heterogeneous: tau2 > 0 for every method
+        ([0.0, 0.1], [0.1, 0.2]),  # homogeneous: Q < k - 1
+        ([-2.0, 3.0], [1e-4, 5.0]),  # very unequal weights
+    ],
+)
 def test_two_studies(method, y, v):
     est = one(y, v, method)
     ref = reference_tau2(y, v, method)
@@ -175,7 +190,7 @@ def test_two_peak_likelihood_pagliaro(method, measure):
     there) but has a higher interior peak. We must return the interior one, and it must beat 0."""
     res = case("dat.pagliaro1992", "betablockers_vs_control", measure)[2]
     y, v = as_float(res["escalc"]["yi"]), as_float(res["escalc"]["vi"])
-    assert _score(y, v, 0.0, method) < 0          # a naive "score at 0 < 0 => 0" rule fails here
+    assert _score(y, v, 0.0, method) < 0  # a naive "score at 0 < 0 => 0" rule fails here
     est = one(y, v, method)
     t = est.tau2[0]
     assert t > 0.1
@@ -199,7 +214,7 @@ def test_iteration_cap_reported_not_silent(method):
     assert bad.any()
     assert (capped.status[bad] == Status.NOT_CONVERGED).all()
     assert (capped.status[~bad] != Status.NOT_CONVERGED).all()
-    assert np.isfinite(capped.tau2).all() and (capped.tau2 >= 0).all()   # the last iterate
+    assert np.isfinite(capped.tau2).all() and (capped.tau2 >= 0).all()  # the last iterate
     assert (capped.iterations[bad] == 1).all()
     # where the capped run claims convergence it agrees with the full run
     s = np.var(y, axis=1, ddof=1)
@@ -262,16 +277,19 @@ def test_huge_location_offset(method):
 
 @pytest.mark.parametrize("bad_v", [0.0, -0.1, np.nan, np.inf])
 def test_invalid_variance_is_refused(bad_v):
-    batch = StudyBatch(np.array([[0.1, 0.2, 0.3]]), np.array([[0.1, bad_v, 0.2]]),
-                       np.array([[True, True, True]]))
+    batch = StudyBatch(
+        np.array([[0.1, 0.2, 0.3]]), np.array([[0.1, bad_v, 0.2]]), np.array([[True, True, True]])
+    )
     with pytest.raises(ValueError, match=r"vi .*analysis 0, study 1"):
         estimate_tau2(batch, "REML")
 
 
 def test_invalid_effect_is_refused_and_all_problems_listed():
-    batch = StudyBatch(np.array([[0.1, np.inf], [np.nan, 0.3]]),
-                       np.array([[0.1, 0.1], [0.1, -1.0]]),
-                       np.array([[True, True], [True, True]]))
+    batch = StudyBatch(
+        np.array([[0.1, np.inf], [np.nan, 0.3]]),
+        np.array([[0.1, 0.1], [0.1, -1.0]]),
+        np.array([[True, True], [True, True]]),
+    )
     with pytest.raises(ValueError) as err:
         estimate_tau2(batch, "DL")
     msg = str(err.value)

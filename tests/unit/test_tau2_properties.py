@@ -64,8 +64,12 @@ def test_permuting_studies_changes_nothing(a, method, rnd):
 
 
 @SETTINGS
-@given(analysis(min_k=2), st.lists(analysis(), min_size=1, max_size=5), st.integers(0, 5),
-       st.sampled_from(TAU2_METHODS))
+@given(
+    analysis(min_k=2),
+    st.lists(analysis(), min_size=1, max_size=5),
+    st.integers(0, 5),
+    st.sampled_from(TAU2_METHODS),
+)
 def test_batching_and_padding_change_nothing(a, others, position, method):
     y, v = a
     alone = _one(y, v, method)
@@ -78,7 +82,7 @@ def test_batching_and_padding_change_nothing(a, others, position, method):
     n = len(y)
     yy = np.full((1, n + 7), np.nan)
     vv = np.full((1, n + 7), np.nan)
-    yy[0, 3:3 + n] = y
-    vv[0, 3:3 + n] = v
+    yy[0, 3 : 3 + n] = y
+    vv[0, 3 : 3 + n] = v
     padded = estimate_tau2(StudyBatch.from_arrays(yy, vv), method)
     assert abs(padded.tau2[0] - alone.tau2[0]) <= 1e-13 * max(abs(alone.tau2[0]), _scale(y))

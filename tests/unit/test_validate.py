@@ -38,13 +38,28 @@ def warning_lines(path, rows, group_by=KEY, **kw) -> list[str]:
 # ------------------------------------------------------------------------------- good tables
 def test_shipped_data_validates_and_is_typed(project_root, monkeypatch):
     monkeypatch.chdir(project_root)
-    df, warnings = validate_trials(load_trials(["data/trials/immunotherapy_trials.csv"]), SHIPPED_GROUP_BY)
+    df, warnings = validate_trials(
+        load_trials(["data/trials/immunotherapy_trials.csv"]), SHIPPED_GROUP_BY
+    )
     assert warnings == []
     assert len(df) == 41
-    for col in ("events_treat", "n_treat", "events_ctrl", "n_ctrl", "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl", "year", "timepoint_weeks"):
+    for col in (
+        "events_treat",
+        "n_treat",
+        "events_ctrl",
+        "n_ctrl",
+        "mean_treat",
+        "sd_treat",
+        "mean_ctrl",
+        "sd_ctrl",
+        "year",
+        "timepoint_weeks",
+    ):
         assert df[col].dtype == np.float64, col
     assert str(df["higher_is_better"].dtype) == "boolean"
-    assert df["biomarker_selected"].dtype == object  # true/false/blank moderator stays categorical text
+    assert (
+        df["biomarker_selected"].dtype == object
+    )  # true/false/blank moderator stays categorical text
     assert df.loc[0, "events_treat"] == 120.0 and math.isnan(df.loc[0, "mean_treat"])
     assert set(df["outcome_type"]) == {"binary", "continuous"}
     assert df["source_row"].tolist() == list(range(2, 43))
@@ -60,8 +75,12 @@ def test_reference_tables_validate(project_root):
 
 
 def test_case_and_boolean_spellings_are_normalised(tmp_path):
-    rows = [row("A", outcome_type="Binary", higher_is_better="TRUE"), row("B", outcome_type=" BINARY ", higher_is_better="yes"),
-            row("C", higher_is_better="1"), row("D", higher_is_better="")]
+    rows = [
+        row("A", outcome_type="Binary", higher_is_better="TRUE"),
+        row("B", outcome_type=" BINARY ", higher_is_better="yes"),
+        row("C", higher_is_better="1"),
+        row("D", higher_is_better=""),
+    ]
     df, _ = run(tmp_path / "x.csv", rows)
     assert df["outcome_type"].tolist() == ["binary"] * 4
     assert df["higher_is_better"].tolist()[:3] == [True, True, True]
@@ -69,15 +88,30 @@ def test_case_and_boolean_spellings_are_normalised(tmp_path):
 
 
 def test_numeric_moderators_become_float(tmp_path):
-    rows = [row("A", dose="10", region="EU"), row("B", dose="", region="US"), row("C", dose="2.5e1", region="")]
+    rows = [
+        row("A", dose="10", region="EU"),
+        row("B", dose="", region="US"),
+        row("C", dose="2.5e1", region=""),
+    ]
     df, _ = run(tmp_path / "x.csv", rows)
     assert df["dose"].dtype == np.float64 and df["dose"].isna().tolist() == [False, True, False]
     assert df["region"].tolist() == ["EU", "US", ""]
 
 
 def test_generic_rows(tmp_path):
-    rows = [row("A", outcome_type="generic"), row("B", outcome_type="generic", estimate="", ci_low="", ci_high="",
-                                                 yi="-0.2", sei="0.1", measure="logHR")]
+    rows = [
+        row("A", outcome_type="generic"),
+        row(
+            "B",
+            outcome_type="generic",
+            estimate="",
+            ci_low="",
+            ci_high="",
+            yi="-0.2",
+            sei="0.1",
+            measure="logHR",
+        ),
+    ]
     df, warnings = run(tmp_path / "x.csv", rows)
     assert warnings == []
     assert df["yi"].tolist()[1] == -0.2 and df["measure"].tolist() == ["HR", "logHR"]
@@ -91,21 +125,30 @@ def test_events_exceed_n_exact_line(tmp_path):
 
 def test_all_problems_reported_at_once(tmp_path):
     rows = [
-        row("A"),                                                                  # 2 ok
-        row("B", events_treat="abc", events_ctrl="-3", n_ctrl="0"),                # 3
-        row("C", outcome_type="bin"),                                              # 4
+        row("A"),  # 2 ok
+        row("B", events_treat="abc", events_ctrl="-3", n_ctrl="0"),  # 3
+        row("C", outcome_type="bin"),  # 4
         row("D", events_treat="5.5", n_ctrl="inf", higher_is_better="maybe", year="2001.5"),  # 5
-        row("A"),                                                                  # 6 duplicate
+        row("A"),  # 6 duplicate
         row("E", outcome_type="continuous", sd_treat="0", sd_ctrl="-1", n_ctrl="1"),  # 7
-        row("F", outcome_type="generic", ci_low="1.5", ci_high="0.9"),             # 8
+        row("F", outcome_type="generic", ci_low="1.5", ci_high="0.9"),  # 8
         row("G", outcome_type="generic", estimate="1.2", ci_low="0.5", ci_high="0.9"),  # 9
-        row("H", outcome_type="generic", measure="HX"),                            # 10
-        row("I", outcome_type="generic", estimate="", ci_low="", ci_high=""),      # 11
-        row("J", outcome_type="generic", estimate="", ci_low="", ci_high="", yi="0.1", sei="0", measure="HR"),  # 12
-        row("K", outcome_type="continuous", mean_treat="", sd_ctrl="1,5"),         # 13
-        row("", n_treat="12a", outcome=""),                                        # 14
+        row("H", outcome_type="generic", measure="HX"),  # 10
+        row("I", outcome_type="generic", estimate="", ci_low="", ci_high=""),  # 11
+        row(
+            "J",
+            outcome_type="generic",
+            estimate="",
+            ci_low="",
+            ci_high="",
+            yi="0.1",
+            sei="0",
+            measure="HR",
+        ),  # 12
+        row("K", outcome_type="continuous", mean_treat="", sd_ctrl="1,5"),  # 13
+        row("", n_treat="12a", outcome=""),  # 14
         row("L", outcome_type="generic", estimate="-1", ci_low="-2", ci_high="0.5"),  # 15
-        row("M", events_treat="NA"),                                               # 16
+        row("M", events_treat="NA"),  # 16
     ]
     assert error_lines(tmp_path / "x.csv", rows) == [
         "x.csv:3: events_ctrl=-3: must be >= 0",
@@ -147,13 +190,18 @@ def test_missing_columns_are_file_level_and_not_repeated_per_row(tmp_path):
     with pytest.raises(InputError) as exc:
         run(tmp_path / "y.csv", rows, header=header)
     # sd_treat is not needed: the file has no continuous rows
-    assert str(exc.value) == f"{tmp_path / 'y.csv'}: missing column 'n_ctrl' (needed by the file's binary rows)"
+    assert (
+        str(exc.value)
+        == f"{tmp_path / 'y.csv'}: missing column 'n_ctrl' (needed by the file's binary rows)"
+    )
 
 
 def test_missing_group_by_column_and_case_hint(tmp_path):
     header = [("Outcome_Type" if c == "outcome_type" else c) for c in HEADER]
     rows = [{("Outcome_Type" if k == "outcome_type" else k): v for k, v in row("A").items()}]
-    lines = error_lines(tmp_path / "x.csv", rows, group_by=["therapy_class", "outcome_type"], header=header)
+    lines = error_lines(
+        tmp_path / "x.csv", rows, group_by=["therapy_class", "outcome_type"], header=header
+    )
     assert lines == [
         "x.csv: missing column 'outcome_type' (required) (found 'Outcome_Type': column names are case-sensitive, use 'outcome_type')",
         "x.csv: missing column 'therapy_class' (a group_by column)",
@@ -164,7 +212,10 @@ def test_missing_columns_checked_per_file(tmp_path):
     a = write_csv(tmp_path / "a.csv", [row("A", therapy_class="x")])
     b = write_csv(tmp_path / "b.csv", [row("B")])  # lacks therapy_class
     with pytest.raises(InputError) as exc:
-        validate_trials(load_trials([a, b]), ["therapy_class", "comparator", "condition", "outcome", "outcome_type"])
+        validate_trials(
+            load_trials([a, b]),
+            ["therapy_class", "comparator", "condition", "outcome", "outcome_type"],
+        )
     assert str(exc.value) == f"{b}: missing column 'therapy_class' (a group_by column)"
 
 
@@ -176,8 +227,12 @@ def test_empty_group_by_cell(tmp_path):
 
 
 def test_mixing_inside_one_analysis_only_when_group_by_allows_it(tmp_path):
-    rows = [row("A"), row("B", comparator="usual care"), row("C", outcome_type="continuous", outcome="ACR20", higher_is_better="true"),
-            row("D", higher_is_better="false")]
+    rows = [
+        row("A"),
+        row("B", comparator="usual care"),
+        row("C", outcome_type="continuous", outcome="ACR20", higher_is_better="true"),
+        row("D", higher_is_better="false"),
+    ]
     # with the full key, different comparators/outcome types are different analyses: no error
     df, _ = run(tmp_path / "ok.csv", rows[:3])
     assert len(df) == 3
@@ -194,28 +249,49 @@ def test_duplicates_across_files(tmp_path):
     b = write_csv(tmp_path / "b.csv", [row("B")])
     with pytest.raises(InputError) as exc:
         validate_trials(load_trials([a, b]), KEY)
-    assert str(exc.value) == f"{b}:2: study_id='B': duplicate within one analysis (also at {a}:3); give each row of an analysis its own label"
+    assert (
+        str(exc.value)
+        == f"{b}:2: study_id='B': duplicate within one analysis (also at {a}:3); give each row of an analysis its own label"
+    )
 
 
 def test_generic_measures_must_share_a_scale(tmp_path):
-    rows = [row("A", outcome_type="generic"),
-            row("B", outcome_type="generic", estimate="", ci_low="", ci_high="", yi="-0.1", sei="0.2", measure="logHR"),
-            row("C", outcome_type="generic", measure="OR")]
+    rows = [
+        row("A", outcome_type="generic"),
+        row(
+            "B",
+            outcome_type="generic",
+            estimate="",
+            ci_low="",
+            ci_high="",
+            yi="-0.1",
+            sei="0.2",
+            measure="logHR",
+        ),
+        row("C", outcome_type="generic", measure="OR"),
+    ]
     assert error_lines(tmp_path / "x.csv", rows) == [
         "x.csv:4: measure='OR': differs from 'HR' at x.csv:2 within one analysis: generic rows of one analysis need one measure"
     ]
 
 
 def test_hostile_values_are_escaped_in_messages(tmp_path):
-    rows = [row("A", n_treat="\u202eevil\u200b", events_treat="<script>alert(1)</script>" + "x" * 100)]
+    rows = [
+        row("A", n_treat="\u202eevil\u200b", events_treat="<script>alert(1)</script>" + "x" * 100)
+    ]
     lines = error_lines(tmp_path / "x.csv", rows)
     assert lines[1] == "x.csv:2: n_treat='\\u202eevil\\u200b': not a number"
-    assert lines[0].startswith("x.csv:2: events_treat='<script>alert(1)</script>xxx") and "...': not a number" in lines[0]
+    assert (
+        lines[0].startswith("x.csv:2: events_treat='<script>alert(1)</script>xxx")
+        and "...': not a number" in lines[0]
+    )
     assert all(ch.isprintable() for line in lines for ch in line)
 
 
 def test_bad_input_never_raises_anything_but_input_error(tmp_path):
-    df = pd.DataFrame({"study_id": ["A", None], "outcome_type": [1.5, "binary"], "events_treat": [np.inf, 3]})
+    df = pd.DataFrame(
+        {"study_id": ["A", None], "outcome_type": [1.5, "binary"], "events_treat": [np.inf, 3]}
+    )
     with pytest.raises(InputError):
         validate_trials(df, KEY)
 
@@ -229,8 +305,18 @@ def test_warning_sd_looks_like_se_within_trial(tmp_path):
 
 
 def test_warning_sd_looks_like_se_across_trials(tmp_path):
-    rows = [row("A", outcome_type="continuous"), row("B", outcome_type="continuous", sd_treat="0.52", sd_ctrl="0.48"),
-            row("C", outcome_type="continuous", sd_treat="0.065", sd_ctrl="0.07", n_treat="60", n_ctrl="58")]
+    rows = [
+        row("A", outcome_type="continuous"),
+        row("B", outcome_type="continuous", sd_treat="0.52", sd_ctrl="0.48"),
+        row(
+            "C",
+            outcome_type="continuous",
+            sd_treat="0.065",
+            sd_ctrl="0.07",
+            n_treat="60",
+            n_ctrl="58",
+        ),
+    ]
     lines = warning_lines(tmp_path / "x.csv", rows)
     assert lines == [
         "x.csv:4: warning: sd_ctrl=0.07: looks like a standard error, not an SD: the other trials of this analysis have median SD 0.51 and sd_ctrl x sqrt(n_ctrl) = 0.533 (check the source; SD = SE x sqrt(n))",
@@ -239,15 +325,23 @@ def test_warning_sd_looks_like_se_across_trials(tmp_path):
 
 
 def test_no_se_warning_for_ordinary_sd_differences(tmp_path):
-    rows = [row("A", outcome_type="continuous", sd_treat="0.3", sd_ctrl="0.6"),          # factor 2: plausible
-            row("B", outcome_type="continuous", sd_treat="0.01", sd_ctrl="0.6", n_treat="10")]  # tiny but sqrt(n) does not explain it
+    rows = [
+        row("A", outcome_type="continuous", sd_treat="0.3", sd_ctrl="0.6"),  # factor 2: plausible
+        row("B", outcome_type="continuous", sd_treat="0.01", sd_ctrl="0.6", n_treat="10"),
+    ]  # tiny but sqrt(n) does not explain it
     assert warning_lines(tmp_path / "x.csv", rows) == []
 
 
 def test_warning_ci_not_symmetric_on_log_scale(tmp_path):
-    rows = [row("A", outcome_type="generic", estimate="0.50", ci_low="0.31", ci_high="0.81"),   # rounded, symmetric: fine
-            row("B", outcome_type="generic", estimate="0.8", ci_low="0.6", ci_high="1.0"),      # symmetric on the raw scale, 1 decimal
-            row("C", outcome_type="generic", estimate="0.80", ci_low="0.40", ci_high="1.20")]   # raw-symmetric, 2 decimals
+    rows = [
+        row(
+            "A", outcome_type="generic", estimate="0.50", ci_low="0.31", ci_high="0.81"
+        ),  # rounded, symmetric: fine
+        row(
+            "B", outcome_type="generic", estimate="0.8", ci_low="0.6", ci_high="1.0"
+        ),  # symmetric on the raw scale, 1 decimal
+        row("C", outcome_type="generic", estimate="0.80", ci_low="0.40", ci_high="1.20"),
+    ]  # raw-symmetric, 2 decimals
     assert warning_lines(tmp_path / "x.csv", rows) == [
         "x.csv:4: warning: estimate=0.80: CI [0.40, 1.20] is not symmetric around it on the log scale (more than 10% beyond rounding): check the numbers and the measure; the SE is taken from the CI width"
     ]
@@ -280,7 +374,12 @@ def test_ingest_warnings_are_passed_through(tmp_path):
 
 def test_only_ascii_decimal_numbers_are_numbers(tmp_path):
     """Python's float() accepts '١٢', '1_000', ' 12\\n'; a trial table must not."""
-    rows = [row("A", n_treat="١٢"), row("B", n_treat="1_000"), row("C", n_treat="１２"), row("D", n_treat="0x1A")]
+    rows = [
+        row("A", n_treat="١٢"),
+        row("B", n_treat="1_000"),
+        row("C", n_treat="１２"),
+        row("D", n_treat="0x1A"),
+    ]
     assert error_lines(tmp_path / "x.csv", rows) == [
         "x.csv:2: n_treat='١٢': not a number",
         "x.csv:3: n_treat='1_000': not a number",

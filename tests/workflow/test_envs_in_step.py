@@ -54,5 +54,7 @@ def test_python_version_matches_pyproject():
     env = yaml.safe_load((ROOT / "envs" / "trialmeta.yaml").read_text(encoding="utf-8"))
     pythons = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
     assert pythons == ["python=3.11"], pythons
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "requires-python"
+    ]
     assert ">=3.11" in requires and "<3.12" in requires

@@ -1,4 +1,4 @@
-"""Nothing lost (issue 5, item 2): bad input stops the run with every problem and writes nothing
+"""Nothing lost: bad input stops the run with every problem and writes nothing
 into results/; a run killed mid-way leaves the previous results and report intact, and the rerun
 completes (re-rendering only the edited analysis's figure job)."""
 
@@ -82,8 +82,13 @@ def test_killed_run_keeps_previous_results_and_rerun_completes():
     edit_cell(project, "OPTION 2008", "events_treat", "119")
 
     start = time.time()
-    proc = subprocess.Popen(snakemake_command("--cores", "2"), cwd=project, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        snakemake_command("--cores", "2"),
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         # kill the whole process group (snakemake and its jobs) after the pooled and exploration
         # tables were restaged: the figure jobs' (ancient) inputs are complete, so only the edited

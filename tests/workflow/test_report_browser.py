@@ -19,15 +19,25 @@ from pathlib import Path
 import pytest
 
 from helpers.cdp_browser import Browser, chromium_path
-from helpers.report_tables import CONFIG, HOSTILE, engine_tables, hostile_trials, load_shipped_trials
+from helpers.report_tables import (
+    CONFIG,
+    HOSTILE,
+    engine_tables,
+    hostile_trials,
+    load_shipped_trials,
+)
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.report import build_report
 from trialmeta.report.build import CSP
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(chromium_path() is None,
-                                 reason="chromium not installed (Debian package 'chromium'; .ci/run installs it as root)"),
-              pytest.mark.xdist_group("browser")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        chromium_path() is None,
+        reason="chromium not installed (Debian package 'chromium'; .ci/run installs it as root)",
+    ),
+    pytest.mark.xdist_group("browser"),
+]
 
 IMAGES_OK = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 N_IMAGES = "document.images.length"
@@ -50,16 +60,16 @@ def _png_size_and_variety(path: Path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     i, idat, w, h = 8, b"", 0, 0
     while i < len(data):
-        n = struct.unpack(">I", data[i:i + 4])[0]
-        kind = data[i + 4:i + 8]
-        body = data[i + 8:i + 8 + n]
+        n = struct.unpack(">I", data[i : i + 4])[0]
+        kind = data[i + 4 : i + 8]
+        body = data[i + 8 : i + 8 + n]
         if kind == b"IHDR":
             w, h = struct.unpack(">II", body[:8])
         elif kind == b"IDAT":
             idat += body
         i += 12 + n
     raw = zlib.decompress(idat)
-    return w, h, len(set(raw[: 4_000_000]))
+    return w, h, len(set(raw[:4_000_000]))
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +93,11 @@ def test_shipped_report_renders_cleanly(browser, tmp_path):
     pages += [(out / "analyses" / f"{ids[0]}.html", shot_dir / "report_analysis.png")]
     pages += [(out / "analyses" / f"{aid}.html", None) for aid in ids[1:4]]
     for page, shot in pages:
-        rec = browser.open(page, screenshot=shot,
-                           evaluate={"images_ok": IMAGES_OK, "n_images": N_IMAGES, "n_scripts": N_SCRIPTS})
+        rec = browser.open(
+            page,
+            screenshot=shot,
+            evaluate={"images_ok": IMAGES_OK, "n_images": N_IMAGES, "n_scripts": N_SCRIPTS},
+        )
         assert rec.loaded, page
         assert rec.errors == [], (page, rec.errors)
         assert rec.console == [] and rec.dialogs == [] and rec.exceptions == []
@@ -92,7 +105,7 @@ def test_shipped_report_renders_cleanly(browser, tmp_path):
         assert rec.values["n_scripts"] == 0
         assert rec.values["images_ok"] is True
         if "analyses" in str(page):
-            assert rec.values["n_images"] == 1           # the forest plot was decoded under the CSP
+            assert rec.values["n_images"] == 1  # the forest plot was decoded under the CSP
             assert any(u.endswith(".svg") for u in rec.requests)
         if shot is not None:
             w, h, variety = _png_size_and_variety(shot)
@@ -100,16 +113,23 @@ def test_shipped_report_renders_cleanly(browser, tmp_path):
 
 
 def test_exploration_sections_render_cleanly(browser, built):  # noqa: F811
-    """Pages with every issue-4 section and figure (dat.bcg: k = 13, funnel plot; the shipped
+    """Pages with every exploration section and figure (dat.bcg: k = 13, funnel plot; the shipped
     biomarker_selected subgroup analysis): no error, every figure decoded under the CSP."""
     out = built["out"]
     shot_dir = Path(os.environ.get("TRIALMETA_SCREENSHOT_DIR", out.parent))
     for key, min_images in (("bcg", 8), ("intralipid", 2)):
         page = out / "analyses" / f"{built[key]}.html"
         n_img = page.read_text(encoding="utf-8").count("<img ")
-        rec = browser.open(page, screenshot=shot_dir / f"report_exploration_{key}.png",
-                           evaluate={"images_ok": IMAGES_OK, "n_images": N_IMAGES, "n_scripts": N_SCRIPTS,
-                                     "text": TEXT})
+        rec = browser.open(
+            page,
+            screenshot=shot_dir / f"report_exploration_{key}.png",
+            evaluate={
+                "images_ok": IMAGES_OK,
+                "n_images": N_IMAGES,
+                "n_scripts": N_SCRIPTS,
+                "text": TEXT,
+            },
+        )
         assert rec.loaded and rec.errors == [], (page, rec.errors)
         assert rec.console == [] and rec.dialogs == [] and rec.exceptions == []
         assert _only_local(rec, out) == [], rec.requests
@@ -121,23 +141,29 @@ def test_exploration_sections_render_cleanly(browser, built):  # noqa: F811
 
 def test_negative_controls_are_detected(browser, tmp_path):
     noisy = tmp_path / "noisy.html"
-    noisy.write_text("<!DOCTYPE html><html><head><title>control</title></head><body><p>control</p>"
-                     "<script>console.error('deliberate console error'); alert('deliberate dialog');"
-                     "fetch('http://127.0.0.1:9/x').catch(() => {});</script></body></html>")
+    noisy.write_text(
+        "<!DOCTYPE html><html><head><title>control</title></head><body><p>control</p>"
+        "<script>console.error('deliberate console error'); alert('deliberate dialog');"
+        "fetch('http://127.0.0.1:9/x').catch(() => {});</script></body></html>"
+    )
     rec = browser.open(noisy)
     assert any("deliberate console error" in e for e in rec.errors), rec.errors
     assert rec.dialogs == [("alert", "deliberate dialog")]
     assert any(u.startswith("http://127.0.0.1:9/") for u in rec.requests)
 
     blocked = tmp_path / "blocked.html"
-    blocked.write_text(f'<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
-                       "<title>csp</title></head><body><p>csp</p>"
-                       "<script>console.error('must not run'); alert('must not run');</script>"
-                       "<img src=\"https://example.invalid/pixel.png\"></body></html>")
+    blocked.write_text(
+        f'<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        "<title>csp</title></head><body><p>csp</p>"
+        "<script>console.error('must not run'); alert('must not run');</script>"
+        '<img src="https://example.invalid/pixel.png"></body></html>'
+    )
     rec = browser.open(blocked)
-    assert rec.console == [] and rec.dialogs == []                 # the inline script did not run
-    assert any("Content Security Policy" in e for e in rec.errors), rec.log_all   # ... and was reported
-    assert ("https://example.invalid/pixel.png", "csp") in rec.blocked           # image blocked by CSP
+    assert rec.console == [] and rec.dialogs == []  # the inline script did not run
+    assert any("Content Security Policy" in e for e in rec.errors), (
+        rec.log_all
+    )  # ... and was reported
+    assert ("https://example.invalid/pixel.png", "csp") in rec.blocked  # image blocked by CSP
 
 
 def test_hostile_report_runs_nothing(browser, tmp_path):
@@ -148,27 +174,36 @@ def test_hostile_report_runs_nothing(browser, tmp_path):
     out = _build(tmp_path, bad, ids=pick)
     shot_dir = Path(os.environ.get("TRIALMETA_SCREENSHOT_DIR", tmp_path))
     for page in [out / "index.html"] + [out / "analyses" / f"{aid}.html" for aid in pick]:
-        rec = browser.open(page, screenshot=shot_dir / f"hostile_{page.stem[:20]}.png",
-                           evaluate={"n_scripts": N_SCRIPTS, "text": TEXT, "images_ok": IMAGES_OK})
+        rec = browser.open(
+            page,
+            screenshot=shot_dir / f"hostile_{page.stem[:20]}.png",
+            evaluate={"n_scripts": N_SCRIPTS, "text": TEXT, "images_ok": IMAGES_OK},
+        )
         assert rec.loaded
         assert rec.dialogs == [], rec.dialogs
         assert rec.console == [] and rec.exceptions == []
         assert rec.errors == [], rec.errors
         assert _only_local(rec, out) == [], rec.requests
         assert rec.values["n_scripts"] == 0 and rec.values["images_ok"] is True
-        assert "<script>alert('xss-script')</script>" in rec.values["text"]   # shown as text
+        assert "<script>alert('xss-script')</script>" in rec.values["text"]  # shown as text
 
     # control: the same hostile text pasted unescaped (what autoescape prevents) IS caught
     raw = tmp_path / "unescaped.html"
-    raw.write_text("<!DOCTYPE html><html><head><title>raw</title></head><body>"
-                   + HOSTILE["script"] + HOSTILE["img"] + "</body></html>")
+    raw.write_text(
+        "<!DOCTYPE html><html><head><title>raw</title></head><body>"
+        + HOSTILE["script"]
+        + HOSTILE["img"]
+        + "</body></html>"
+    )
     rec = browser.open(raw)
     assert ("alert", "xss-script") in rec.dialogs
 
 
 def test_detector_sees_uncaught_exception(browser, tmp_path):
     page = tmp_path / "throw.html"
-    page.write_text("<!DOCTYPE html><html><head><title>t</title></head><body>"
-                    "<script>throw new Error('deliberate exception')</script></body></html>")
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>t</title></head><body>"
+        "<script>throw new Error('deliberate exception')</script></body></html>"
+    )
     rec = browser.open(page)
     assert any("deliberate exception" in e for e in rec.errors), rec.errors

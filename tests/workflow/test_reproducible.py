@@ -26,8 +26,12 @@ KEY = ["analysis_id", "measure", "model", "tau2_method", "ci_method"]
 
 def _diff(a, b, limit=30):
     try:
-        lines = difflib.unified_diff(a.read_text(encoding="utf-8").splitlines(),
-                                     b.read_text(encoding="utf-8").splitlines(), lineterm="", n=0)
+        lines = difflib.unified_diff(
+            a.read_text(encoding="utf-8").splitlines(),
+            b.read_text(encoding="utf-8").splitlines(),
+            lineterm="",
+            n=0,
+        )
         return "\n".join(list(lines)[:limit])
     except UnicodeDecodeError:
         return "(binary)"
@@ -40,7 +44,8 @@ def test_two_clean_runs_are_byte_identical():
     assert first.keys() == second.keys()
     differ = sorted(k for k in first if first[k] != second[k])
     assert not differ, "files differ between two clean runs:\n" + "\n".join(
-        f"{k}:\n{_diff(one / k, two / k)}" for k in differ[:5])
+        f"{k}:\n{_diff(one / k, two / k)}" for k in differ[:5]
+    )
 
 
 def test_pooled_numbers_equal_the_expected_table():
@@ -66,6 +71,8 @@ def test_pooled_numbers_equal_the_expected_table():
             both_nan = np.isnan(gv) & np.isnan(wv)
             close = np.isclose(gv, wv, rtol=RTOL, atol=ATOL) | both_nan
             bad = np.flatnonzero(~close)
-            assert bad.size == 0, f"{col}: rows {bad[:5].tolist()} got {gv[bad[:5]]} want {wv[bad[:5]]}"
+            assert bad.size == 0, (
+                f"{col}: rows {bad[:5].tolist()} got {gv[bad[:5]]} want {wv[bad[:5]]}"
+            )
         else:
             assert got[col].astype(str).tolist() == want[col].astype(str).tolist(), col

@@ -1,17 +1,34 @@
 """Reruns do only what is needed: nothing after a finished run; one edited trial row reruns the
-whole-table steps and exactly one forest-plot job (the batch holding that analysis), shown with
+whole-table steps and exactly one figure job (the batch holding that analysis), shown with
 `snakemake -n`."""
 
 import re
 
 import pytest
 
-from helpers.workflow_project import analysis_of, clone, edit_cell, planned_jobs, shipped_run, snakemake
+from helpers.workflow_project import (
+    analysis_of,
+    clone,
+    edit_cell,
+    planned_jobs,
+    shipped_run,
+    snakemake,
+)
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("workflow")]
 
 STAGE_FIGURES = ".snakemake/trialmeta/results/stage/figures"
-WHOLE_TABLE_STEPS = {"validate", "effect_sizes", "pool", "tables", "explore", "provenance", "report", "publish", "all"}
+WHOLE_TABLE_STEPS = {
+    "validate",
+    "effect_sizes",
+    "pool",
+    "tables",
+    "explore",
+    "provenance",
+    "report",
+    "publish",
+    "all",
+}
 
 
 def test_noop_rerun_does_nothing():
@@ -23,19 +40,21 @@ def test_noop_rerun_does_nothing():
 
 def test_one_row_edit_reruns_one_figure_job():
     project = clone(shipped_run(), "edit")
-    forest_rules = set(re.findall(r"^(forest_b\d+)$", snakemake(project, "--list-rules").stdout, flags=re.M))
-    assert len(forest_rules) >= 2, "the shipped data should be split into several figure jobs"
+    figure_rules = set(
+        re.findall(r"^(figures_b\d+)$", snakemake(project, "--list-rules").stdout, flags=re.M)
+    )
+    assert len(figure_rules) >= 2, "the shipped data should be split into several figure jobs"
 
     aid = analysis_of(project, "OPTION 2008")
     assert edit_cell(project, "OPTION 2008", "events_treat", "121") == "120"
     out = snakemake(project, "-n").stdout
     jobs = planned_jobs(out)
-    forest = {r for r in jobs if r.startswith("forest_")}
-    assert len(forest) == 1, jobs
-    assert set(jobs) - forest == WHOLE_TABLE_STEPS, jobs
+    figure_jobs = {r for r in jobs if r.startswith("figures_")}
+    assert len(figure_jobs) == 1, jobs
+    assert set(jobs) - figure_jobs == WHOLE_TABLE_STEPS, jobs
     assert all(n == 1 for n in jobs.values()), jobs
-    (rule,) = forest
-    # the figure job that rendered this analysis's plot in the finished run (forest_<batch>.<digest>)
+    (rule,) = figure_jobs
+    # the figure job that rendered this analysis's plot in the finished run (figures_<batch>.<digest>)
     (batch_dir,) = [d for d in (project / STAGE_FIGURES).iterdir() if (d / f"{aid}.svg").is_file()]
     assert rule == batch_dir.name.split(".")[0], (rule, batch_dir.name)
 

@@ -1,4 +1,4 @@
-"""The workflow through a real single-node SLURM cluster (issue 6).
+"""The workflow through a real single-node SLURM cluster.
 
 The fixture starts munged, slurmctld and slurmd from the Debian packages (installing them with
 apt-get when root and missing) on private ports with a private munge key, runs Snakemake with
@@ -153,8 +153,12 @@ def assert_went_through_slurm(
     accepted = set(cluster.submitted_job_ids()) - before
     finished = {j.job_id: j for j in cluster.finished_jobs() if j.job_id not in before}
     context = f"\n----- snakemake output (tail) -----\n{run.output[-4000:]}\n{cluster.log_tails()}"
-    assert len(reported) == expected, f"expected {expected} SLURM jobs, got {sorted(reported)}{context}"
-    assert reported == accepted, f"snakemake {sorted(reported)} vs slurmctld {sorted(accepted)}{context}"
+    assert len(reported) == expected, (
+        f"expected {expected} SLURM jobs, got {sorted(reported)}{context}"
+    )
+    assert reported == accepted, (
+        f"snakemake {sorted(reported)} vs slurmctld {sorted(accepted)}{context}"
+    )
     assert set(finished) == reported, f"jobcomp records {sorted(finished)}{context}"
     assert run.run_uuid(), f"no SLURM run ID in the output{context}"
     for job in finished.values():
@@ -219,7 +223,7 @@ def test_slurm_conf_is_backed_up_and_restored(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- harness self-test
-TINY_SNAKEFILE = r'''
+TINY_SNAKEFILE = r"""
 SAMPLES = ["a"]
 
 localrules: all, combine
@@ -260,7 +264,7 @@ rule fail:
         "logs/fail.log",
     shell:
         "echo ${{SLURM_JOB_ID:-none}} > {log}; exit 3"
-'''
+"""
 
 
 def test_harness_tiny_workflow_through_slurm(cluster, tmp_path):
@@ -331,7 +335,9 @@ def profile_with_partition(dst: Path, partition: str) -> Path:
     placeholder = '  # slurm_partition: "<partition>"\n'
     assert placeholder in text, "the profile lost its slurm_partition placeholder"
     dst.mkdir(parents=True)
-    (dst / "profile.yaml").write_text(text.replace(placeholder, f'  slurm_partition: "{partition}"\n'))
+    (dst / "profile.yaml").write_text(
+        text.replace(placeholder, f'  slurm_partition: "{partition}"\n')
+    )
     return dst
 
 
@@ -399,7 +405,7 @@ def test_shipped_workflow_through_slurm_matches_local_run(cluster, tmp_path, mon
     groups = profile_groups()
     assert remote, f"no job went to SLURM:\n{run.output[-6000:]}"
     assert {"pool", "validate", "effect_sizes"} <= remote, remote
-    assert any(r.startswith("forest_") for r in remote), remote
+    assert any(r.startswith("figures_") for r in remote), remote
     assert "publish" in local_rules and not remote & local_rules
     used_groups = {groups[r] for r in remote if r in groups}
     expected = len(used_groups) + len([r for r in remote if r not in groups])

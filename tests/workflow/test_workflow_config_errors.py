@@ -1,5 +1,5 @@
 """Config errors stop the workflow before anything runs: exit 1, one line naming the key, no
-traceback, no results/ (issue 5, item 5; the messages come from trialmeta.inputs.config)."""
+traceback, no results/ (the messages come from trialmeta.inputs.config)."""
 
 import pytest
 
@@ -11,8 +11,10 @@ CASES = [
     (["colour=red"], "config: colour: unknown key"),
     (['tau2_methods=["REML","REM"]'], "config: tau2_methods[1]: unknown tau2 method 'REM'"),
     (['trials=["data/nothing/*.csv"]'], "config: trials: 'data/nothing/*.csv' matches no file"),
-    (['group_by=["therapy","comparator","outcome","outcome_type","arm_colour"]'],
-     "config: group_by[4]: column 'arm_colour' is not in the trial tables"),
+    (
+        ['group_by=["therapy","comparator","outcome","outcome_type","arm_colour"]'],
+        "config: group_by[4]: column 'arm_colour' is not in the trial tables",
+    ),
 ]
 
 
@@ -21,7 +23,9 @@ def project():
     return make_project()
 
 
-@pytest.mark.parametrize(("overrides", "expected"), CASES, ids=[c[1].split(":")[1].strip() for c in CASES])
+@pytest.mark.parametrize(
+    ("overrides", "expected"), CASES, ids=[c[1].split(":")[1].strip() for c in CASES]
+)
 def test_config_error_is_one_line_naming_the_key(project, overrides, expected):
     proc = snakemake(project, "--cores", "1", "--config", *overrides, check=False, timeout=600)
     assert proc.returncode != 0

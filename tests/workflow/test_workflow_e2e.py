@@ -54,8 +54,15 @@ def test_tables_and_parquet_copies(results):
     assert studies["analysis_id"].nunique() == N_ANALYSES
     warnings = pd.read_csv(tables / "warnings.csv")
     assert {"file", "row", "column", "value", "severity", "message"} <= set(warnings.columns)
-    for name in ("subgroups", "metaregression", "leave_one_out", "influence", "cumulative", "small_study",
-                 "sparse_binary"):
+    for name in (
+        "subgroups",
+        "metaregression",
+        "leave_one_out",
+        "influence",
+        "cumulative",
+        "small_study",
+        "sparse_binary",
+    ):
         assert (tables / f"{name}.csv").is_file(), name
 
 
@@ -101,8 +108,9 @@ def test_report_index_and_pages(results):
     for aid in ids:
         assert f"analyses/{aid}.html" in index
         assert (report / "figures" / f"{aid}.svg").is_file()
-    assert "http://" not in index.split("<body", 1)[0] and "https://" not in index.split("<body", 1)[0], \
-        "the report head must not load anything from the network"
+    assert (
+        "http://" not in index.split("<body", 1)[0] and "https://" not in index.split("<body", 1)[0]
+    ), "the report head must not load anything from the network"
 
 
 def test_provenance(project, results):
@@ -111,18 +119,32 @@ def test_provenance(project, results):
     assert inp["path"] == str(TRIALS)
     assert inp["sha256"] == hashlib.sha256((project / TRIALS).read_bytes()).hexdigest()
     (cfg,) = prov["config_files"]
-    assert cfg["sha256"] == hashlib.sha256((project / "config" / "config.yaml").read_bytes()).hexdigest()
+    assert (
+        cfg["sha256"]
+        == hashlib.sha256((project / "config" / "config.yaml").read_bytes()).hexdigest()
+    )
     assert prov["packages"]["snakemake"] == "9.27.1"
     assert prov["packages"]["numpy"] and prov["packages"]["pandas"]
     assert "snakemake" in prov["command"] and "--cores" in prov["command"]
-    assert prov["config"]["group_by"] == ["therapy_class", "comparator", "condition", "outcome", "outcome_type"]
+    assert prov["config"]["group_by"] == [
+        "therapy_class",
+        "comparator",
+        "condition",
+        "outcome",
+        "outcome_type",
+    ]
     assert set(prov["git"]) == {"commit", "dirty"}
 
 
 def test_manifest_lists_every_published_file(results):
-    manifest = json.loads((results / ".trialmeta-manifest.json").read_text(encoding="utf-8"))["files"]
-    on_disk = sorted(p.relative_to(results).as_posix() for p in results.rglob("*")
-                     if p.is_file() and not p.name.startswith("."))
+    manifest = json.loads((results / ".trialmeta-manifest.json").read_text(encoding="utf-8"))[
+        "files"
+    ]
+    on_disk = sorted(
+        p.relative_to(results).as_posix()
+        for p in results.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
     assert manifest == on_disk
 
 

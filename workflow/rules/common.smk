@@ -16,7 +16,9 @@ from snakemake.utils import min_version, validate
 # workflow and its jobs (`make setup`: an editable install into .venv; see envs/trialmeta.yaml).
 from trialmeta.inputs.config import CONFIG_SCHEMA_PATH, load_config, trial_paths
 from trialmeta.inputs.errors import ConfigError
+from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.plan import figure_batches, ids_digest, make_plan
+from trialmeta.tables.names import EXPLORATION_TABLES, FIGURE_TABLES
 
 min_version("9.0")
 
@@ -37,10 +39,13 @@ def checked_config(raw):
     return cfg
 
 
-CFG = checked_config(config)
+# The typed settings, built once; CFG is their plain dict, what the jobs get (params) and what
+# provenance.json records.
+SETTINGS = Settings.from_config(checked_config(config))
+CFG = SETTINGS.to_config()
 config.update(CFG)  # defaults filled in, e.g. for workflow/report/workflow.rst
-TRIAL_FILES = trial_paths(CFG)
-RESULTS = os.path.normpath(CFG["results"])
+TRIAL_FILES = trial_paths(SETTINGS)
+RESULTS = os.path.normpath(SETTINGS.results)
 # Everything is built under WORK (intermediate tables, a staging copy of results/, logs) and
 # published into RESULTS by the last job, so a failed or killed run never touches RESULTS.
 WORK = os.path.join(
@@ -52,24 +57,19 @@ STAGE = os.path.join(WORK, "stage")
 LOGS = os.path.join(WORK, "logs")
 PUBLISHED = os.path.join(WORK, "published.json")
 CONDA_ENV = "../../envs/trialmeta.yaml"
-FIGURE_FORMATS = list(CFG["figures"]["formats"])
-# Tables of trialmeta.tables.exploration.exploration_tables (subgroups, meta-regression, sensitivity, bias).
-EXPLORATION_TABLES = [
-    "subgroups",
-    "metaregression",
-    "leave_one_out",
-    "influence",
-    "cumulative",
-    "small_study",
-    "sparse_binary",
-]
-FIGURES_IN_SNAKEMAKE_REPORT = CFG["report"]["per_analysis_figures_in_snakemake_report"]
+FIGURE_FORMATS = list(SETTINGS.figures.formats)
+# EXPLORATION_TABLES: the tables of trialmeta.tables.exploration.exploration_tables (subgroups,
+# meta-regression, sensitivity, bias); FIGURE_TABLES: those the exploration figures are drawn from.
+FIGURES_IN_SNAKEMAKE_REPORT = SETTINGS.report.per_analysis_figures_in_snakemake_report
 
 # The command the user ran, recorded in provenance.json (inherited by every job's environment).
 os.environ.setdefault("TRIALMETA_COMMAND", shlex.join(sys.argv))
 
 PLAN = make_plan(
-    TRIAL_FILES, CFG, os.path.join(WORK, "plan"), scripts_dir=os.path.join(workflow.basedir, "scripts")
+    TRIAL_FILES,
+    SETTINGS,
+    os.path.join(WORK, "plan"),
+    scripts_dir=os.path.join(workflow.basedir, "scripts"),
 )
 if PLAN.get("config_error"):
     fail_at_parse(f"trialmeta: configuration error\n{PLAN['error']}")
@@ -89,16 +89,17 @@ def log_file(name):
     return os.path.join(LOGS, f"{name}.log")
 
 
-def forest_dir(batch):
-    """The staged forest plots of one figure job: forest_<batch>.<digest>/<analysis_id>.<format>.
+def figures_dir(batch):
+    """The staged figures of one figure job (the figures_<batch> job) in figures_<batch>.<digest>/
+    <analysis_id>.<format> (forest plots) and <analysis_id>.<kind>.<format> (exploration figures).
 
     The digest (rows, settings, code of its analyses) in the name is what reruns exactly the
     figure jobs whose analyses changed.
     """
-    return stage("figures", f"forest_{batch.name}.{batch.digest}")
+    return stage("figures", f"figures_{batch.name}.{batch.digest}")
 
 
-FOREST_DIRS = [forest_dir(batch) for batch in FIGURE_BATCHES]
+FIGURE_DIRS = [figures_dir(batch) for batch in FIGURE_BATCHES]
 
 
 def results_complete():

@@ -1,5 +1,5 @@
 rule explore:
-    """Heterogeneity and bias exploration of every analysis in one batched job (issue-4 tables)."""
+    """Heterogeneity and bias exploration of every analysis in one batched job."""
     input:
         effects=rules.effect_sizes.output.effects,
         trials=rules.validate.output.trials,

@@ -7,7 +7,7 @@ for batch in FIGURE_BATCHES:
 
     rule:
         name:
-            f"forest_{batch.name}"
+            f"figures_{batch.name}"
         input:
             # plain path strings: ancient() flags the file object it is given, and the rules'
             # output objects are shared with the inputs of other rules
@@ -17,30 +17,21 @@ for batch in FIGURE_BATCHES:
             # subgroups, meta-regression, leave-one-out, cumulative, small-study tables: the
             # subgroup forest, bubble, leave-one-out, cumulative and funnel plots
             exploration=ancient(
-                expand(
-                    work("exploration", "{name}.parquet"),
-                    name=[
-                        "subgroups",
-                        "metaregression",
-                        "leave_one_out",
-                        "cumulative",
-                        "small_study",
-                    ],
-                )
+                expand(work("exploration", "{name}.parquet"), name=FIGURE_TABLES)
             ),
         output:
             (
                 report(
-                    directory(forest_dir(batch)),
+                    directory(figures_dir(batch)),
                     patterns=["{name}.svg"],
                     caption="../report/forest.rst",
                     category="Forest plots",
                 )
                 if FIGURES_IN_SNAKEMAKE_REPORT
-                else directory(forest_dir(batch))
+                else directory(figures_dir(batch))
             ),
         log:
-            log_file(f"forest_{batch.name}"),
+            log_file(f"figures_{batch.name}"),
         conda:
             CONDA_ENV
         params:
@@ -50,4 +41,4 @@ for batch in FIGURE_BATCHES:
             batch=batch.name,
             config=CFG,
         script:
-            "../scripts/forest.py"
+            "../scripts/figures.py"

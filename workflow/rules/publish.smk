@@ -10,7 +10,7 @@ rule publish:
             "studies.parquet",
         ),
         exploration=rules.explore.output.csv,
-        figures=FOREST_DIRS,
+        figures=FIGURE_DIRS,
         report=rules.report.output.report,
         provenance=rules.provenance.output.provenance,
     output:

@@ -7,7 +7,7 @@ rule report:
         warnings=rules.validate.output.warnings,
         provenance=rules.provenance.output.provenance,
         exploration=rules.explore.output.parquet,
-        figures=FOREST_DIRS,
+        figures=FIGURE_DIRS,
     output:
         report=directory(stage("report")),
     log:

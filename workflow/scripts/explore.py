@@ -3,19 +3,22 @@ and sparse-data tables of every analysis (trialmeta.tables.exploration.explorati
 
 from pathlib import Path
 
-from trialmeta.tables.exploration import exploration_tables
-from trialmeta.pipeline.safe_csv import write_csv_safely
+from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
+from trialmeta.pipeline.safe_csv import write_csv_safely
+from trialmeta.tables.exploration import exploration_tables
 
 
 def main(snakemake, log):
     effects = read_parquet(snakemake.input.effects)
     trials = read_parquet(snakemake.input.trials)
-    tables = exploration_tables(effects, trials, snakemake.params.config)
+    tables = exploration_tables(effects, trials, Settings.coerce(snakemake.params.config))
     for csv, parquet in zip(snakemake.output.csv, snakemake.output.parquet):
         name = Path(csv).stem
         if name not in tables:
-            raise RuntimeError(f"trialmeta.tables.exploration.exploration_tables returned no {name!r} table")
+            raise RuntimeError(
+                f"trialmeta.tables.exploration.exploration_tables returned no {name!r} table"
+            )
         write_csv_safely(tables[name], csv)
         write_parquet(tables[name], parquet)
         log.info("%s.csv: %d rows", name, len(tables[name]))

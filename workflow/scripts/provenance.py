@@ -10,12 +10,24 @@ import subprocess
 import sys
 from importlib import metadata
 
+from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import run_step, write_json
-from trialmeta.pipeline.plan import sha256_file, settings_digest
+from trialmeta.pipeline.plan import settings_digest, sha256_file
 
 PACKAGES = (
-    "trialmeta", "numpy", "scipy", "pandas", "pyarrow", "statsmodels", "matplotlib", "seaborn",
-    "jinja2", "jsonschema", "openpyxl", "pyyaml", "snakemake",
+    "trialmeta",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "statsmodels",
+    "matplotlib",
+    "seaborn",
+    "jinja2",
+    "jsonschema",
+    "openpyxl",
+    "pyyaml",
+    "snakemake",
 )
 
 
@@ -39,7 +51,7 @@ def _file_record(path):
 
 
 def main(snakemake, log):
-    config = snakemake.params.config
+    settings = Settings.coerce(snakemake.params.config)
     commit = _git("rev-parse", "HEAD")
     dirty = None
     if commit:
@@ -47,9 +59,11 @@ def main(snakemake, log):
         dirty = bool(status) if status is not None else None
     record = {
         "inputs": [_file_record(p) for p in snakemake.input.trials],
-        "config_files": [_file_record(p) for p in snakemake.params.configfiles if os.path.isfile(p)],
-        "config": config,
-        "config_settings_sha256": settings_digest(config),
+        "config_files": [
+            _file_record(p) for p in snakemake.params.configfiles if os.path.isfile(p)
+        ],
+        "config": settings.to_config(),
+        "config_settings_sha256": settings_digest(settings),
         "trialmeta_code_sha256": snakemake.params.code,
         "packages": {name: _version(name) for name in PACKAGES},
         "python": sys.version.split()[0],

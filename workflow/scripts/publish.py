@@ -7,13 +7,16 @@ guarantees (atomic replacement of each file, report directory swapped as a whole
 
 import os
 
-from trialmeta.plots.names import is_forest_file
-from trialmeta.pipeline.publish import publish_results
 from trialmeta.pipeline.jobs import run_step, write_json
+from trialmeta.pipeline.publish import publish_results
+from trialmeta.plots.names import is_forest_file
 
 
 def main(snakemake, log):
-    files = {f"tables/{os.path.basename(f)}": f for f in [*snakemake.input.tables, *snakemake.input.exploration]}
+    files = {
+        f"tables/{os.path.basename(f)}": f
+        for f in [*snakemake.input.tables, *snakemake.input.exploration]
+    }
     files["provenance.json"] = snakemake.input.provenance
     for batch_dir in snakemake.input.figures:
         for name in sorted(os.listdir(batch_dir)):

@@ -3,12 +3,13 @@
 import json
 from pathlib import Path
 
-from trialmeta.report import build_report
+from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import problems_from_records, read_parquet, run_step
+from trialmeta.report import build_report
 
 
 def main(snakemake, log):
-    config = snakemake.params.config
+    settings = Settings.coerce(snakemake.params.config)
     with open(snakemake.input.warnings, encoding="utf-8") as fh:
         warnings = problems_from_records(json.load(fh))
     with open(snakemake.input.provenance, encoding="utf-8") as fh:
@@ -17,7 +18,7 @@ def main(snakemake, log):
         read_parquet(snakemake.input.pooled),
         read_parquet(snakemake.input.studies),
         read_parquet(snakemake.input.trials),
-        config,
+        settings,
         warnings,
         list(snakemake.input.figures),  # one directory per figure job
         snakemake.output.report,

@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
-from trialmeta.pipeline.safe_csv import write_csv_safely
 from trialmeta.pipeline.jobs import read_parquet, run_step
+from trialmeta.pipeline.safe_csv import write_csv_safely
 
 WARNING_COLUMNS = ["file", "row", "column", "value", "severity", "message", "text"]
 

@@ -7,19 +7,20 @@ and writes nothing. Output: the typed trials table and the warnings (shown in th
 from trialmeta.inputs.analyses import assign_analysis_ids
 from trialmeta.inputs.config import check_config_columns
 from trialmeta.inputs.ingest import load_trials
+from trialmeta.inputs.settings import Settings
 from trialmeta.inputs.validate import validate_trials
 from trialmeta.pipeline.jobs import problems_to_records, run_step, write_json, write_parquet
 from trialmeta.pipeline.plan import ids_digest
 
 
 def main(snakemake, log):
-    config = snakemake.params.config
-    group_by = list(config["group_by"])
+    settings = Settings.coerce(snakemake.params.config)
+    group_by = list(settings.group_by)
     files = list(snakemake.input.trials)
     log.info("reading %d trial table(s): %s", len(files), ", ".join(files))
     raw = load_trials(files)
-    check_config_columns(config, raw.columns)
-    trials, warnings = validate_trials(raw, group_by, min_studies=config["min_studies"])
+    check_config_columns(settings, raw.columns)
+    trials, warnings = validate_trials(raw, group_by, min_studies=settings.min_studies)
     trials = assign_analysis_ids(trials, group_by)
     ids = sorted(set(trials["analysis_id"]))
     if snakemake.params.plan_ok and ids_digest(ids) != snakemake.params.plan_ids:

@@ -30,7 +30,14 @@ import unicodedata
 
 import pandas as pd
 
-__all__ = ["assign_analysis_ids", "analysis_keys", "analysis_id", "ANALYSIS_ID_PATTERN", "MAX_READABLE", "HASH_CHARS"]
+__all__ = [
+    "assign_analysis_ids",
+    "analysis_keys",
+    "analysis_id",
+    "ANALYSIS_ID_PATTERN",
+    "MAX_READABLE",
+    "HASH_CHARS",
+]
 
 MAX_READABLE = 60
 MAX_PER_VALUE = 20
@@ -67,7 +74,7 @@ def _cut(slug: str, limit: int) -> str:
     if len(slug) <= limit:
         return slug
     cut = slug[:limit]
-    if "-" in cut[limit // 2:]:
+    if "-" in cut[limit // 2 :]:
         cut = cut[: cut.rindex("-")]
     return cut.strip("-")
 
@@ -75,8 +82,12 @@ def _cut(slug: str, limit: int) -> str:
 def analysis_id(values) -> str:
     """The id of one analysis from its group_by values (in group_by order)."""
     texts = [_key_text(v) for v in values]
-    digest = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode("utf-8")).hexdigest()[:HASH_CHARS]
-    readable = _cut("-".join(p for p in (_cut(_slug(t), MAX_PER_VALUE) for t in texts) if p), MAX_READABLE)
+    digest = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode("utf-8")).hexdigest()[
+        :HASH_CHARS
+    ]
+    readable = _cut(
+        "-".join(p for p in (_cut(_slug(t), MAX_PER_VALUE) for t in texts) if p), MAX_READABLE
+    )
     return f"{readable or 'analysis'}-{digest}"
 
 
@@ -99,7 +110,9 @@ def assign_analysis_ids(df: pd.DataFrame, group_by) -> pd.DataFrame:
                 raise ValueError(f"analysis_id collision between {by_id[aid]!r} and {kt!r}")
             ids[kt] = aid
             by_id[aid] = kt
-    out["analysis_id"] = pd.Series([ids[tuple(_key_text(v) for v in k)] for k in keys], index=out.index, dtype=object)
+    out["analysis_id"] = pd.Series(
+        [ids[tuple(_key_text(v) for v in k)] for k in keys], index=out.index, dtype=object
+    )
     return out
 
 
@@ -114,7 +127,9 @@ def analysis_keys(df: pd.DataFrame, group_by) -> pd.DataFrame:
     if "analysis_id" not in df:
         df = assign_analysis_ids(df, group_by)
     rows: dict[tuple, list] = {}
-    for k, aid in zip(zip(*[df[c].tolist() for c in group_by]) if group_by else [()] * len(df), df["analysis_id"]):
+    for k, aid in zip(
+        zip(*[df[c].tolist() for c in group_by]) if group_by else [()] * len(df), df["analysis_id"]
+    ):
         kt = tuple(_key_text(v) for v in k)
         if kt in rows:
             rows[kt][1] += 1

@@ -24,10 +24,24 @@ from pathlib import Path
 
 from trialmeta.inputs.errors import ConfigError
 
-__all__ = ["load_config", "trial_paths", "check_config_columns", "config_schema", "CONFIG_SCHEMA_PATH"]
+__all__ = [
+    "load_config",
+    "trial_paths",
+    "check_config_columns",
+    "config_schema",
+    "CONFIG_SCHEMA_PATH",
+]
 
 CONFIG_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
-_LIST_KEYS = ("trials", "group_by", "subgroups", "metaregression", "tau2_methods", "ci_methods", "models")
+_LIST_KEYS = (
+    "trials",
+    "group_by",
+    "subgroups",
+    "metaregression",
+    "tau2_methods",
+    "ci_methods",
+    "models",
+)
 _ITEM_NAMES = {
     "tau2_methods": "tau2 method",
     "ci_methods": "CI method",
@@ -36,8 +50,14 @@ _ITEM_NAMES = {
     "models": "model",
     "figures.formats": "figure format",
 }
-_TYPE_NAMES = {"array": "a list", "object": "a mapping", "string": "a string", "integer": "an integer",
-               "number": "a number", "boolean": "true or false"}
+_TYPE_NAMES = {
+    "array": "a list",
+    "object": "a mapping",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+}
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +99,9 @@ def _message(e) -> list[str]:
         out = []
         for k in extra:
             close = difflib.get_close_matches(str(k), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
+            hint = (
+                f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
+            )
             full = _key(list(e.path) + [k])
             out.append(f"config: {full}: unknown key{hint}")
         return out
@@ -89,9 +111,13 @@ def _message(e) -> list[str]:
         return [f"config: {key}: {what} {inst!r} (one of {', '.join(map(str, e.validator_value))})"]
     if v == "type":
         want = e.validator_value if isinstance(e.validator_value, str) else e.validator_value[0]
-        return [f"config: {key}: must be {_TYPE_NAMES.get(want, want)}, got {inst!r} ({type(inst).__name__})"]
+        return [
+            f"config: {key}: must be {_TYPE_NAMES.get(want, want)}, got {inst!r} ({type(inst).__name__})"
+        ]
     if v == "minItems":
-        return [f"config: {key}: must list at least {e.validator_value} item{'s' if e.validator_value != 1 else ''}"]
+        return [
+            f"config: {key}: must list at least {e.validator_value} item{'s' if e.validator_value != 1 else ''}"
+        ]
     if v == "uniqueItems":
         return [f"config: {key}: lists an item twice ({inst!r})"]
     if v == "minLength":
@@ -110,7 +136,8 @@ def trial_paths(config: dict, base_dir=None) -> list[str]:
     Raises ConfigError naming every pattern that matches no file.
     """
     base = Path(base_dir) if base_dir is not None else Path(".")
-    patterns = config.get("trials", [])
+    # a Settings object, or the raw dict load_config is checking (before defaults: no patterns)
+    patterns = config.trials if hasattr(config, "trials") else config.get("trials", [])
     if isinstance(patterns, str):
         patterns = [patterns]
     found: list[str] = []
@@ -153,7 +180,11 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise ConfigError([f"config: (top level): must be a mapping of keys to values, got {type(config).__name__}"])
+        raise ConfigError(
+            [
+                f"config: (top level): must be a mapping of keys to values, got {type(config).__name__}"
+            ]
+        )
     cfg = copy.deepcopy(dict(config))
     for k in _LIST_KEYS:
         if isinstance(cfg.get(k), str):
@@ -162,7 +193,9 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
     _fill_defaults(cfg, schema)
     validator = Draft202012Validator(schema)
     messages: list[str] = []
-    for e in sorted(validator.iter_errors(cfg), key=lambda e: (list(map(str, e.path)), e.validator)):
+    for e in sorted(
+        validator.iter_errors(cfg), key=lambda e: (list(map(str, e.path)), e.validator)
+    ):
         messages += _message(e)
     trials_ok = not any(m.startswith("config: trials") for m in messages)
     if trials_ok and check_files:
@@ -175,19 +208,27 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
     return cfg
 
 
-def check_config_columns(config: dict, columns) -> None:
+def check_config_columns(settings, columns) -> None:
     """After loading the tables: every group_by / subgroups / metaregression column must exist.
 
-    Raises ConfigError, one line per missing column, naming the key.
+    ``settings``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict. Raises
+    ConfigError, one line per missing column, naming the key.
     """
+    from trialmeta.inputs.settings import Settings
+
+    settings = Settings.coerce(settings)
     columns = list(columns)
     available = [c for c in columns if c not in ("source_file", "source_row", "analysis_id")]
     messages = []
     for key in ("group_by", "subgroups", "metaregression"):
-        for i, col in enumerate(config.get(key, []) or []):
+        for i, col in enumerate(getattr(settings, key)):
             if col not in columns:
                 close = difflib.get_close_matches(col, available, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "available: " + ", ".join(available)
-                messages.append(f"config: {key}[{i}]: column {col!r} is not in the trial tables ({hint})")
+                hint = (
+                    f"did you mean {close[0]!r}?" if close else "available: " + ", ".join(available)
+                )
+                messages.append(
+                    f"config: {key}[{i}]: column {col!r} is not in the trial tables ({hint})"
+                )
     if messages:
         raise ConfigError(messages)

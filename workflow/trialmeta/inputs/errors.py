@@ -77,7 +77,9 @@ class InputError(Exception):
     """
 
     def __init__(self, problems):
-        self.problems = sorted(problems, key=lambda p: (p.file, p.row or 0, p.column or "", p.message))
+        self.problems = sorted(
+            problems, key=lambda p: (p.file, p.row or 0, p.column or "", p.message)
+        )
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -41,8 +41,8 @@ so that required columns can be checked per file.
 from __future__ import annotations
 
 import csv
-import io
 import datetime as _dt
+import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -82,7 +82,14 @@ def _decode(data: bytes, table: TableText) -> str | None:
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            table.problems.append(Problem(table.file, None, None, "file starts with a UTF-16 byte-order mark but is not valid UTF-16; save it as UTF-8 CSV"))
+            table.problems.append(
+                Problem(
+                    table.file,
+                    None,
+                    None,
+                    "file starts with a UTF-16 byte-order mark but is not valid UTF-16; save it as UTF-8 CSV",
+                )
+            )
             return None
     try:
         return data.decode("utf-8")
@@ -90,7 +97,9 @@ def _decode(data: bytes, table: TableText) -> str | None:
         line = data[: exc.start].count(b"\n") + 1
         table.warnings.append(
             Problem(
-                table.file, None, None,
+                table.file,
+                None,
+                None,
                 f"not valid UTF-8 (first bad byte 0x{data[exc.start]:02x} on line {line}); read as Latin-1 "
                 "-- check accented characters, and save the file as UTF-8 to silence this warning",
                 severity="warning",
@@ -105,11 +114,20 @@ def _record_pattern(delim: str) -> re.Pattern:
     return re.compile(rf"{cell}(?:{d}{cell})*\Z", re.S)
 
 
-def _read_delimited(text: str, delim: str | None, table: TableText) -> list[tuple[int, int, list[str]]]:
+def _read_delimited(
+    text: str, delim: str | None, table: TableText
+) -> list[tuple[int, int, list[str]]]:
     """Return (record number, first line, cells) for every record; parse errors go to table.problems."""
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        table.problems.append(Problem(table.file, line, None, "contains a NUL byte: this is not a text table (is it a binary or .xls file?)"))
+        table.problems.append(
+            Problem(
+                table.file,
+                line,
+                None,
+                "contains a NUL byte: this is not a text table (is it a binary or .xls file?)",
+            )
+        )
         table.header_failed = True
         return []
     lines = list(io.StringIO(text, newline=""))  # splits on \n, \r\n and \r only
@@ -144,13 +162,20 @@ def _read_delimited(text: str, delim: str | None, table: TableText) -> list[tupl
             if "unexpected end of data" in msg or "newline inside string" in msg:
                 if not any(any(c.strip() for c in r[2]) for r in records):
                     table.header_failed = True
-                table.problems.append(Problem(table.file, start, None, f"unbalanced quote: a quoted cell starting on line {start} is never closed (a stray \" character?)"))
+                table.problems.append(
+                    Problem(
+                        table.file,
+                        start,
+                        None,
+                        f'unbalanced quote: a quoted cell starting on line {start} is never closed (a stray " character?)',
+                    )
+                )
                 return records
             bad = line_no + len(consumed)
             if not any(any(c.strip() for c in r[2]) for r in records):
                 table.header_failed = True
             if "expected after" in msg:
-                text_msg = f"stray quote on line {bad}: {msg} (quote a cell containing \" and double the inner quotes: \"5\"\" tablet\")"
+                text_msg = f'stray quote on line {bad}: {msg} (quote a cell containing " and double the inner quotes: "5"" tablet")'
             else:
                 text_msg = f"cannot parse line {bad}: {msg}"
             table.problems.append(Problem(table.file, bad, None, text_msg))
@@ -165,7 +190,14 @@ def _read_delimited(text: str, delim: str | None, table: TableText) -> list[tupl
         if '"' in raw and not pattern.match(raw.rstrip("\r\n")):
             if not any(any(c.strip() for c in r[2]) for r in records):
                 table.header_failed = True
-            table.problems.append(Problem(table.file, start, None, f"stray quote on line {start}: a \" inside a cell that is not quoted (quote the cell and double the inner quote: \"5\"\" tablet\")"))
+            table.problems.append(
+                Problem(
+                    table.file,
+                    start,
+                    None,
+                    f'stray quote on line {start}: a " inside a cell that is not quoted (quote the cell and double the inner quote: "5"" tablet")',
+                )
+            )
             continue
         records.append((record_no, start, cells))
     return records
@@ -189,16 +221,26 @@ def _cell_text(value) -> str:
 
 
 def _read_xlsx(path: Path, table: TableText) -> list[tuple[int, int, list[str]]]:
-    import openpyxl
     import warnings as _w
+
+    import openpyxl
 
     try:
         with _w.catch_warnings():
-            _w.simplefilter("ignore")  # openpyxl warns about unsupported extensions (data validation, ...)
+            _w.simplefilter(
+                "ignore"
+            )  # openpyxl warns about unsupported extensions (data validation, ...)
             wb_values = openpyxl.load_workbook(path, data_only=True, read_only=True)
             wb_formulas = openpyxl.load_workbook(path, data_only=False, read_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-        table.problems.append(Problem(table.file, None, None, f"cannot be read as an Excel .xlsx workbook ({type(exc).__name__}: {exc})"))
+        table.problems.append(
+            Problem(
+                table.file,
+                None,
+                None,
+                f"cannot be read as an Excel .xlsx workbook ({type(exc).__name__}: {exc})",
+            )
+        )
         return []
     try:
         names = [ws.title for ws in wb_values.worksheets]  # chart sheets have no cells
@@ -211,9 +253,14 @@ def _read_xlsx(path: Path, table: TableText) -> list[tuple[int, int, list[str]]]
             if len(names) > 1:
                 listed = ", ".join(repr(n) for n in names)
                 table.warnings.append(
-                    Problem(table.file, None, None,
-                            f"workbook has {len(names)} sheets ({listed}); read only the first, {chosen!r} "
-                            "(name a sheet 'trials' to choose it)", severity="warning")
+                    Problem(
+                        table.file,
+                        None,
+                        None,
+                        f"workbook has {len(names)} sheets ({listed}); read only the first, {chosen!r} "
+                        "(name a sheet 'trials' to choose it)",
+                        severity="warning",
+                    )
                 )
         ws_v = wb_values[chosen]
         ws_f = wb_formulas[chosen]
@@ -226,13 +273,19 @@ def _read_xlsx(path: Path, table: TableText) -> list[tuple[int, int, list[str]]]
                     rownum = cv.row
                 fval = getattr(cf, "value", None)
                 vval = getattr(cv, "value", None)
-                is_formula = getattr(cf, "data_type", None) == "f" or (isinstance(fval, str) and fval.startswith("="))
+                is_formula = getattr(cf, "data_type", None) == "f" or (
+                    isinstance(fval, str) and fval.startswith("=")
+                )
                 if is_formula and vval is None:
                     coord = getattr(cf, "coordinate", "?")
                     table.problems.append(
-                        Problem(table.file, rownum, None,
-                                f"cell {chosen}!{coord} has a formula ({str(fval)[:40]}) but no saved value; "
-                                "open and save the workbook in Excel/LibreOffice, or paste values")
+                        Problem(
+                            table.file,
+                            rownum,
+                            None,
+                            f"cell {chosen}!{coord} has a formula ({str(fval)[:40]}) but no saved value; "
+                            "open and save the workbook in Excel/LibreOffice, or paste values",
+                        )
                     )
                     vval = ""
                 cells.append(_cell_text(vval))
@@ -241,7 +294,14 @@ def _read_xlsx(path: Path, table: TableText) -> list[tuple[int, int, list[str]]]
             records.append((rownum, rownum, cells))
         return records
     except Exception as exc:  # noqa: BLE001 - a damaged workbook must give a message, not a traceback
-        table.problems.append(Problem(table.file, None, None, f"cannot be read as an Excel .xlsx workbook ({type(exc).__name__}: {exc})"))
+        table.problems.append(
+            Problem(
+                table.file,
+                None,
+                None,
+                f"cannot be read as an Excel .xlsx workbook ({type(exc).__name__}: {exc})",
+            )
+        )
         return []
     finally:
         wb_values.close()
@@ -256,10 +316,19 @@ def read_table(path) -> TableText:
     p = Path(path)
     suffix = p.suffix.lower()
     if not p.is_file():
-        table.problems.append(Problem(name, None, None, "file not found" if not p.exists() else "not a file"))
+        table.problems.append(
+            Problem(name, None, None, "file not found" if not p.exists() else "not a file")
+        )
         return table
     if suffix == ".xls":
-        table.problems.append(Problem(name, None, None, "old Excel .xls files are not read: save it as .xlsx or CSV (UTF-8)"))
+        table.problems.append(
+            Problem(
+                name,
+                None,
+                None,
+                "old Excel .xls files are not read: save it as .xlsx or CSV (UTF-8)",
+            )
+        )
         return table
     if suffix in _EXCEL:
         records = _read_xlsx(p, table)
@@ -267,17 +336,33 @@ def read_table(path) -> TableText:
         try:
             data = p.read_bytes()
         except OSError as exc:
-            table.problems.append(Problem(name, None, None, f"cannot be read ({type(exc).__name__}: {exc.strerror or exc})"))
+            table.problems.append(
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"cannot be read ({type(exc).__name__}: {exc.strerror or exc})",
+                )
+            )
             return table
         text = _decode(data, table)
         if text is None:
             return table
         records = _read_delimited(text, _DELIMITERS[suffix], table)
     else:
-        table.problems.append(Problem(name, None, None, f"unsupported file type {suffix or '(none)'!r}: use .csv, .tsv or .xlsx"))
+        table.problems.append(
+            Problem(
+                name,
+                None,
+                None,
+                f"unsupported file type {suffix or '(none)'!r}: use .csv, .tsv or .xlsx",
+            )
+        )
         return table
     if not table.header_failed:
-        _split_header(records, table)  # also after parse errors: reports wrong cell counts elsewhere
+        _split_header(
+            records, table
+        )  # also after parse errors: reports wrong cell counts elsewhere
     return table
 
 
@@ -287,7 +372,14 @@ def _split_header(records, table: TableText) -> None:
     if not nonempty:
         if table.problems:
             return
-        table.problems.append(Problem(table.file, None, None, "file is empty: expected a header row and at least one data row"))
+        table.problems.append(
+            Problem(
+                table.file,
+                None,
+                None,
+                "file is empty: expected a header row and at least one data row",
+            )
+        )
         return
     header_no, _, header = nonempty[0]
     excel = str(table.file).lower().endswith(tuple(_EXCEL))
@@ -295,30 +387,63 @@ def _split_header(records, table: TableText) -> None:
     body = nonempty[1:]
     # trailing empty header cells with no data under them (Excel's used range) are dropped
     width = len(header)
-    while width and header[width - 1] == "" and all(len(c) < width or c[width - 1] == "" for _, _, c in body):
+    while (
+        width
+        and header[width - 1] == ""
+        and all(len(c) < width or c[width - 1] == "" for _, _, c in body)
+    ):
         width -= 1
     header = header[:width]
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name == "":
-            table.problems.append(Problem(table.file, header_no, None, f"column {i + 1} has no name in the header row but holds data"))
+            table.problems.append(
+                Problem(
+                    table.file,
+                    header_no,
+                    None,
+                    f"column {i + 1} has no name in the header row but holds data",
+                )
+            )
         elif name in seen:
-            table.problems.append(Problem(table.file, header_no, name, f"duplicate column name (columns {seen[name] + 1} and {i + 1})"))
+            table.problems.append(
+                Problem(
+                    table.file,
+                    header_no,
+                    name,
+                    f"duplicate column name (columns {seen[name] + 1} and {i + 1})",
+                )
+            )
         else:
             seen[name] = i
         if name in SOURCE_COLUMNS or name == "analysis_id":
-            table.problems.append(Problem(table.file, header_no, name, "column name is reserved (added by trialmeta); rename it"))
+            table.problems.append(
+                Problem(
+                    table.file,
+                    header_no,
+                    name,
+                    "column name is reserved (added by trialmeta); rename it",
+                )
+            )
     if not body:
         if not table.problems:  # after a parse error the data rows were not readable: said already
-            table.problems.append(Problem(table.file, None, None, f"has a header row (row {header_no}) but no data rows"))
+            table.problems.append(
+                Problem(
+                    table.file, None, None, f"has a header row (row {header_no}) but no data rows"
+                )
+            )
         return
-    for n, start, cells in body:
+    for n, _start, cells in body:
         if len(cells) > width:
             extra = [c for c in cells[width:] if c != ""]
             if extra:
                 table.problems.append(
-                    Problem(table.file, n, None,
-                            f"row has {len(cells)} cells but the header has {width} columns (unquoted delimiter in a cell?)")
+                    Problem(
+                        table.file,
+                        n,
+                        None,
+                        f"row has {len(cells)} cells but the header has {width} columns (unquoted delimiter in a cell?)",
+                    )
                 )
                 continue
             cells = cells[:width]
@@ -326,8 +451,12 @@ def _split_header(records, table: TableText) -> None:
             cells = cells + [""] * (width - len(cells))
         elif len(cells) < width:
             table.problems.append(
-                Problem(table.file, n, None,
-                        f"row has {len(cells)} cells but the header has {width} columns (a missing delimiter shifts values)")
+                Problem(
+                    table.file,
+                    n,
+                    None,
+                    f"row has {len(cells)} cells but the header has {width} columns (a missing delimiter shifts values)",
+                )
             )
             continue
         table.rows.append(cells)

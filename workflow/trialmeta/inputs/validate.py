@@ -60,27 +60,58 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trialmeta.inputs.booleans import parse_bool
 from trialmeta.inputs.errors import InputError, Problem, show_value
 
 __all__ = [
-    "validate_trials", "trials_schema", "NUMERIC_COLUMNS", "COUNT_COLUMNS", "TEXT_COLUMNS",
-    "REQUIRED_COLUMNS", "TYPE_COLUMNS", "GENERIC_MEASURES", "RATIO_MEASURES", "parse_bool",
+    "validate_trials",
+    "trials_schema",
+    "NUMERIC_COLUMNS",
+    "COUNT_COLUMNS",
+    "TEXT_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "TYPE_COLUMNS",
+    "GENERIC_MEASURES",
+    "RATIO_MEASURES",
+    "parse_bool",
 ]
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "trials.schema.yaml"
 _NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _NONFINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
-_MISSING_WORDS = {"na", "n/a", "nan", "null", "none", "-", "--", ".", "nr", "not reported", "missing"}
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
+_MISSING_WORDS = {
+    "na",
+    "n/a",
+    "nan",
+    "null",
+    "none",
+    "-",
+    "--",
+    ".",
+    "nr",
+    "not reported",
+    "missing",
+}
 #: measures given in natural units whose analysis scale is the log
 RATIO_MEASURES = {"HR": "logHR", "OR": "logOR", "RR": "logRR", "IRR": "logIRR"}
 #: text columns never turned into numbers (identifiers, citations)
-TEXT_COLUMNS = ("study_id", "therapy", "comparator", "condition", "outcome", "outcome_type", "measure",
-                "source", "source_url", "notes", "nct_id", "source_file")
+TEXT_COLUMNS = (
+    "study_id",
+    "therapy",
+    "comparator",
+    "condition",
+    "outcome",
+    "outcome_type",
+    "measure",
+    "source",
+    "source_url",
+    "notes",
+    "nct_id",
+    "source_file",
+)
 SYMMETRY_TOLERANCE = 0.10
-SE_FACTOR_SMALL = 3.0   # SD smaller than reference / 3 ...
-SE_FACTOR_MATCH = 2.0   # ... and sd*sqrt(n) within a factor 2 of the reference
+SE_FACTOR_SMALL = 3.0  # SD smaller than reference / 3 ...
+SE_FACTOR_MATCH = 2.0  # ... and sd*sqrt(n) within a factor 2 of the reference
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +126,9 @@ def trials_schema() -> dict:
 def _schema_tables():
     s = trials_schema()
     props = s["properties"]
-    numeric = tuple(c for c, p in props.items() if p.get("type") in ("number", "integer") and c != "year")
+    numeric = tuple(
+        c for c, p in props.items() if p.get("type") in ("number", "integer") and c != "year"
+    )
     counts = tuple(c for c, p in props.items() if p.get("type") == "integer" and c != "year")
     types: dict[str, tuple] = {}
     generic_measures: tuple = ()
@@ -108,22 +141,19 @@ def _schema_tables():
         types[kind] = tuple(cols)
         if "properties" in then and "measure" in then["properties"]:
             generic_measures = tuple(then["properties"]["measure"]["enum"])
-    return tuple(s["required"]), numeric, counts, types, generic_measures, tuple(props["outcome_type"]["enum"])
+    return (
+        tuple(s["required"]),
+        numeric,
+        counts,
+        types,
+        generic_measures,
+        tuple(props["outcome_type"]["enum"]),
+    )
 
 
-REQUIRED_COLUMNS, NUMERIC_COLUMNS, COUNT_COLUMNS, TYPE_COLUMNS, GENERIC_MEASURES, OUTCOME_TYPES = _schema_tables()
-
-
-def parse_bool(text: str):
-    """``true/false/1/0/yes/no`` (any case) -> bool; empty -> None; anything else -> ValueError."""
-    t = text.strip().casefold()
-    if t == "":
-        return None
-    if t in _TRUE:
-        return True
-    if t in _FALSE:
-        return False
-    raise ValueError(text)
+REQUIRED_COLUMNS, NUMERIC_COLUMNS, COUNT_COLUMNS, TYPE_COLUMNS, GENERIC_MEASURES, OUTCOME_TYPES = (
+    _schema_tables()
+)
 
 
 @lru_cache(maxsize=1)
@@ -168,19 +198,23 @@ class _Checker:
         self.files = df["source_file"].tolist()
         self.rows = df["source_row"].tolist()
         self.n = len(df)
-        self.missing_cols: set[tuple[str, str]] = set()   # (file, column) missing from a file
-        self.values: dict[str, list] = {}                  # typed values per column (None = empty/bad)
-        self.bad: set[tuple[int, str]] = set()             # (row index, column) that failed to parse
+        self.missing_cols: set[tuple[str, str]] = set()  # (file, column) missing from a file
+        self.values: dict[str, list] = {}  # typed values per column (None = empty/bad)
+        self.bad: set[tuple[int, str]] = set()  # (row index, column) that failed to parse
         self.types: list[str | None] = [None] * self.n
         self.se_flagged: set[tuple[int, str]] = set()  # (row index, sd column) warned as SE-like
-        self.text = {c: df[c].tolist() for c in df.columns if c not in ("source_file", "source_row")}
+        self.text = {
+            c: df[c].tolist() for c in df.columns if c not in ("source_file", "source_row")
+        }
 
     # -- helpers
     def err(self, i, column, message, value=None):
         self.problems.append(Problem(self.files[i], int(self.rows[i]), column, message, value))
 
     def warn(self, i, column, message, value=None):
-        self.warnings.append(Problem(self.files[i], int(self.rows[i]), column, message, value, "warning"))
+        self.warnings.append(
+            Problem(self.files[i], int(self.rows[i]), column, message, value, "warning")
+        )
 
     def loc(self, i) -> str:
         return f"{self.files[i]}:{self.rows[i]}"
@@ -197,11 +231,19 @@ class _Checker:
     def check_columns(self):
         by_file = self.columns_by_file
         files = list(dict.fromkeys(self.files))
-        types = self.df["outcome_type"].map(lambda s: s.strip().casefold()) if "outcome_type" in self.df else None
+        types = (
+            self.df["outcome_type"].map(lambda s: s.strip().casefold())
+            if "outcome_type" in self.df
+            else None
+        )
         for f in files:
-            header = by_file.get(f, [c for c in self.df.columns if c not in ("source_file", "source_row")])
+            header = by_file.get(
+                f, [c for c in self.df.columns if c not in ("source_file", "source_row")]
+            )
             lower = {c.casefold().replace(" ", "_"): c for c in header}
-            needed = list(REQUIRED_COLUMNS) + [c for c in self.group_by if c not in REQUIRED_COLUMNS]
+            needed = list(REQUIRED_COLUMNS) + [
+                c for c in self.group_by if c not in REQUIRED_COLUMNS
+            ]
             idx = [i for i, x in enumerate(self.files) if x == f]
             present_types: set = set()
             if types is not None:
@@ -218,9 +260,19 @@ class _Checker:
                 if c in header:
                     continue
                 self.missing_cols.add((f, c))
-                why = "required" if c in REQUIRED_COLUMNS else (
-                    "a group_by column" if c in self.group_by else "needed by the file's " + "/".join(
-                        k for k in OUTCOME_TYPES if k in present_types and c in TYPE_COLUMNS[k]) + " rows")
+                why = (
+                    "required"
+                    if c in REQUIRED_COLUMNS
+                    else (
+                        "a group_by column"
+                        if c in self.group_by
+                        else "needed by the file's "
+                        + "/".join(
+                            k for k in OUTCOME_TYPES if k in present_types and c in TYPE_COLUMNS[k]
+                        )
+                        + " rows"
+                    )
+                )
                 hint = ""
                 alt = lower.get(c)
                 if alt is not None and alt != c:
@@ -273,10 +325,15 @@ class _Checker:
             out = [None] * self.n
             for i, raw in enumerate(df["higher_is_better"]):
                 try:
-                    out[i] = parse_bool(raw)
+                    out[i] = parse_bool(raw, strict=True)
                 except ValueError:
                     self.bad.add((i, "higher_is_better"))
-                    self.err(i, "higher_is_better", "must be true or false (also accepted: 1/0, yes/no)", raw)
+                    self.err(
+                        i,
+                        "higher_is_better",
+                        "must be true or false (also accepted: 1/0, yes/no)",
+                        raw,
+                    )
             self.values["higher_is_better"] = out
 
     # -- 3. JSON schema, row by row
@@ -290,7 +347,9 @@ class _Checker:
         """
         validator = _validator()
         df = self.df
-        text_cols = [c for c in df.columns if c not in self.values and c not in ("source_file", "source_row")]
+        text_cols = [
+            c for c in df.columns if c not in self.values and c not in ("source_file", "source_row")
+        ]
         bad_by_row: dict[int, set] = {}
         for j, c in self.bad:
             bad_by_row.setdefault(j, set()).add(c)
@@ -314,18 +373,31 @@ class _Checker:
                     sig.append((c, float(v).is_integer()) + tuple((v < b, v == b) for b in bounds))
             bad_here = bad_by_row.get(i, set())
             for c in self.group_by:
-                if c not in REQUIRED_COLUMNS and c in self.text and rec.get(c, "") == "" and (self.files[i], c) not in self.missing_cols:
+                if (
+                    c not in REQUIRED_COLUMNS
+                    and c in self.text
+                    and rec.get(c, "") == ""
+                    and (self.files[i], c) not in self.missing_cols
+                ):
                     self.err(i, c, "empty: a value is required in a group_by column")
             key = tuple(sig)
             errs = cache.get(key)
             if errs is None:
                 # jsonschema reports 'required' once per missing property, with the same data
-                errs = list(dict.fromkeys(
-                    (e.validator, _hashable(e.validator_value), e.path[0] if e.path else None,
-                     e.schema.get("title") if len(e.schema_path) > 1 else None,
-                     tuple(c for c in e.validator_value if c not in e.instance) if e.validator == "required" else None)
-                    for e in validator.iter_errors(rec)
-                ))
+                errs = list(
+                    dict.fromkeys(
+                        (
+                            e.validator,
+                            _hashable(e.validator_value),
+                            e.path[0] if e.path else None,
+                            e.schema.get("title") if len(e.schema_path) > 1 else None,
+                            tuple(c for c in e.validator_value if c not in e.instance)
+                            if e.validator == "required"
+                            else None,
+                        )
+                        for e in validator.iter_errors(rec)
+                    )
+                )
                 cache[key] = errs
             for err in errs:
                 self._schema_problem(i, err, bad_here)
@@ -337,12 +409,18 @@ class _Checker:
             for c in missing:
                 if (f, c) in self.missing_cols or c in bad_here:
                     continue
-                self.err(i, c, f"empty: required for {title}" if title else "empty: a value is required")
+                self.err(
+                    i, c, f"empty: required for {title}" if title else "empty: a value is required"
+                )
             return
         if kind == "anyOf" and self.types[i] == "generic":
             if (f, "yi") in self.missing_cols:
                 return
-            self.err(i, None, "generic row needs yi and sei, or estimate, ci_low and ci_high (cells empty)")
+            self.err(
+                i,
+                None,
+                "generic row needs yi and sei, or estimate, ci_low and ci_high (cells empty)",
+            )
             return
         if col in bad_here:
             return
@@ -350,7 +428,9 @@ class _Checker:
         if kind == "enum" and col == "outcome_type":
             self.err(i, col, "must be one of " + ", ".join(OUTCOME_TYPES), raw)
         elif kind == "enum" and col == "measure":
-            self.err(i, col, "unknown generic measure (one of " + ", ".join(GENERIC_MEASURES) + ")", raw)
+            self.err(
+                i, col, "unknown generic measure (one of " + ", ".join(GENERIC_MEASURES) + ")", raw
+            )
         elif kind == "type" and limit == "integer":
             self.err(i, col, "must be a whole number (a count of participants)", raw)
         elif kind == "minimum":
@@ -374,22 +454,51 @@ class _Checker:
                     a, m = v(i, e), v(i, n)
                     if a is not None and m is not None and a > m and a >= 0 and m >= 1:
                         self.err(i, e, f"> {n}={self.cell(i, n)}", self.cell(i, e))
-                a, n1, c, n2 = v(i, "events_treat"), v(i, "n_treat"), v(i, "events_ctrl"), v(i, "n_ctrl")
+                a, n1, c, n2 = (
+                    v(i, "events_treat"),
+                    v(i, "n_treat"),
+                    v(i, "events_ctrl"),
+                    v(i, "n_ctrl"),
+                )
                 if None not in (a, n1, c, n2) and 0 <= a <= n1 and 0 <= c <= n2:
                     if a == 0 and c == 0:
-                        self.warn(i, None, "no events in either arm: no information on OR/RR (kept with a continuity correction unless continuity.drop00 is true; left out by Mantel-Haenszel/Peto)")
+                        self.warn(
+                            i,
+                            None,
+                            "no events in either arm: no information on OR/RR (kept with a continuity correction unless continuity.drop00 is true; left out by Mantel-Haenszel/Peto)",
+                        )
                     elif a == n1 and c == n2:
-                        self.warn(i, None, "all participants had the event in both arms: no information on OR/RR")
+                        self.warn(
+                            i,
+                            None,
+                            "all participants had the event in both arms: no information on OR/RR",
+                        )
             elif t == "continuous":
                 for n in ("n_treat", "n_ctrl"):
                     m = v(i, n)
                     if m is not None and m == 1:
-                        self.err(i, n, "must be >= 2 for an arm with a mean and SD", self.cell(i, n))
-                for sd, n, other_sd in (("sd_treat", "n_treat", "sd_ctrl"), ("sd_ctrl", "n_ctrl", "sd_treat")):
+                        self.err(
+                            i, n, "must be >= 2 for an arm with a mean and SD", self.cell(i, n)
+                        )
+                for sd, n, other_sd in (
+                    ("sd_treat", "n_treat", "sd_ctrl"),
+                    ("sd_ctrl", "n_ctrl", "sd_treat"),
+                ):
                     s, m, ref = v(i, sd), v(i, n), v(i, other_sd)
-                    if None not in (s, m, ref) and s > 0 and ref > 0 and m >= 2 and _looks_like_se(s, m, ref):
+                    if (
+                        None not in (s, m, ref)
+                        and s > 0
+                        and ref > 0
+                        and m >= 2
+                        and _looks_like_se(s, m, ref)
+                    ):
                         self.se_flagged.add((i, sd))
-                        self.warn(i, sd, f"looks like a standard error, not an SD: {other_sd}={self.cell(i, other_sd)} and {sd} x sqrt({n}) = {s * math.sqrt(m):.3g} (check the source; SD = SE x sqrt(n))", self.cell(i, sd))
+                        self.warn(
+                            i,
+                            sd,
+                            f"looks like a standard error, not an SD: {other_sd}={self.cell(i, other_sd)} and {sd} x sqrt({n}) = {s * math.sqrt(m):.3g} (check the source; SD = SE x sqrt(n))",
+                            self.cell(i, sd),
+                        )
             elif t == "generic":
                 self._generic_row(i)
             if t is not None:
@@ -412,9 +521,18 @@ class _Checker:
         est, lo, hi = v(i, "estimate"), v(i, "ci_low"), v(i, "ci_high")
         if yi is not None and sei is not None:
             if measure in RATIO_MEASURES:
-                self.err(i, "measure", f"yi/sei must be on the analysis scale: use {RATIO_MEASURES[measure]} (or give estimate, ci_low, ci_high in {measure})", measure)
+                self.err(
+                    i,
+                    "measure",
+                    f"yi/sei must be on the analysis scale: use {RATIO_MEASURES[measure]} (or give estimate, ci_low, ci_high in {measure})",
+                    measure,
+                )
             if any(c in self.df and cell(i, c) != "" for c in ("estimate", "ci_low", "ci_high")):
-                self.warn(i, None, "both yi/sei and estimate/CI given: yi/sei are used, estimate/CI ignored")
+                self.warn(
+                    i,
+                    None,
+                    "both yi/sei and estimate/CI given: yi/sei are used, estimate/CI ignored",
+                )
             return
         if None in (est, lo, hi):
             return
@@ -428,20 +546,39 @@ class _Checker:
             self.err(i, "ci_low", f"> ci_high={cell(i, 'ci_high')}", cell(i, "ci_low"))
             return
         if not (lo <= est <= hi):
-            self.err(i, "estimate", f"outside its CI [{cell(i, 'ci_low')}, {cell(i, 'ci_high')}]", cell(i, "estimate"))
+            self.err(
+                i,
+                "estimate",
+                f"outside its CI [{cell(i, 'ci_low')}, {cell(i, 'ci_high')}]",
+                cell(i, "estimate"),
+            )
             return
         if lo == hi:
-            self.err(i, "ci_low", f"= ci_high={cell(i, 'ci_high')}: a zero-width CI gives no standard error", cell(i, "ci_low"))
+            self.err(
+                i,
+                "ci_low",
+                f"= ci_high={cell(i, 'ci_high')}: a zero-width CI gives no standard error",
+                cell(i, "ci_low"),
+            )
             return
         if ok and _asymmetric(measure, cell(i, "estimate"), cell(i, "ci_low"), cell(i, "ci_high")):
             scale = "log" if measure in RATIO_MEASURES else "raw"
-            self.warn(i, "estimate", f"CI [{cell(i, 'ci_low')}, {cell(i, 'ci_high')}] is not symmetric around it on the {scale} scale (more than {SYMMETRY_TOLERANCE:.0%} beyond rounding): check the numbers and the measure; the SE is taken from the CI width", cell(i, "estimate"))
+            self.warn(
+                i,
+                "estimate",
+                f"CI [{cell(i, 'ci_low')}, {cell(i, 'ci_high')}] is not symmetric around it on the {scale} scale (more than {SYMMETRY_TOLERANCE:.0%} beyond rounding): check the numbers and the measure; the SE is taken from the CI width",
+                cell(i, "estimate"),
+            )
 
     # -- 5. rules across rows of one analysis
     def analysis_rules(self):
         if any(c not in self.df for c in self.group_by):
             return
-        keys = list(zip(*[self.df[c].tolist() for c in self.group_by])) if self.group_by else [()] * self.n
+        keys = (
+            list(zip(*[self.df[c].tolist() for c in self.group_by]))
+            if self.group_by
+            else [()] * self.n
+        )
         groups: dict[tuple, list[int]] = {}
         for i, k in enumerate(keys):
             groups.setdefault(k, []).append(i)
@@ -452,7 +589,11 @@ class _Checker:
             nk = tuple(" ".join(str(x).split()).casefold() for x in k)
             if nk in norm and norm[nk][0] != k:
                 j = norm[nk][1]
-                self.warn(idx[0], None, f"group_by values differ only in case or spaces from {self.loc(j)}: they form two separate analyses")
+                self.warn(
+                    idx[0],
+                    None,
+                    f"group_by values differ only in case or spaces from {self.loc(j)}: they form two separate analyses",
+                )
             else:
                 norm.setdefault(nk, (k, idx[0]))
         for k, idx in groups.items():
@@ -465,7 +606,12 @@ class _Checker:
                     if sid == "":
                         continue
                     if sid in seen:
-                        self.err(i, "study_id", f"duplicate within one analysis (also at {self.loc(seen[sid])}); give each row of an analysis its own label", sid)
+                        self.err(
+                            i,
+                            "study_id",
+                            f"duplicate within one analysis (also at {self.loc(seen[sid])}); give each row of an analysis its own label",
+                            sid,
+                        )
                     else:
                         seen[sid] = i
             for col in ("comparator", "outcome_type"):
@@ -481,7 +627,12 @@ class _Checker:
                 ref = vals[idx.index(first)]
                 for i, x in zip(idx, vals):
                     if x and x != ref:
-                        self.err(i, col, f"differs from {show_value(ref)} at {self.loc(first)} within one analysis: group_by {gb} does not separate them (add {col!r} to group_by or fix the value)", self.cell(i, col))
+                        self.err(
+                            i,
+                            col,
+                            f"differs from {show_value(ref)} at {self.loc(first)} within one analysis: group_by {gb} does not separate them (add {col!r} to group_by or fix the value)",
+                            self.cell(i, col),
+                        )
             hib = self.values.get("higher_is_better")
             if hib is not None:
                 given = [(i, hib[i]) for i in idx if hib[i] is not None]
@@ -489,18 +640,38 @@ class _Checker:
                     i0, ref = given[0]
                     for i, x in given[1:]:
                         if x != ref:
-                            self.err(i, "higher_is_better", f"differs from {show_value(self.cell(i0, 'higher_is_better'))} at {self.loc(i0)} within one analysis (one direction per outcome)", self.cell(i, "higher_is_better"))
+                            self.err(
+                                i,
+                                "higher_is_better",
+                                f"differs from {show_value(self.cell(i0, 'higher_is_better'))} at {self.loc(i0)} within one analysis (one direction per outcome)",
+                                self.cell(i, "higher_is_better"),
+                            )
             if "measure" in self.df:
-                gen = [i for i in idx if self.types[i] == "generic" and self.cell(i, "measure") in GENERIC_MEASURES]
+                gen = [
+                    i
+                    for i in idx
+                    if self.types[i] == "generic" and self.cell(i, "measure") in GENERIC_MEASURES
+                ]
                 if gen:
+
                     def scale(i):
                         return RATIO_MEASURES.get(self.cell(i, "measure"), self.cell(i, "measure"))
+
                     ref = scale(gen[0])
                     for i in gen[1:]:
                         if scale(i) != ref:
-                            self.err(i, "measure", f"differs from {show_value(self.cell(gen[0], 'measure'))} at {self.loc(gen[0])} within one analysis: generic rows of one analysis need one measure", self.cell(i, "measure"))
+                            self.err(
+                                i,
+                                "measure",
+                                f"differs from {show_value(self.cell(gen[0], 'measure'))} at {self.loc(gen[0])} within one analysis: generic rows of one analysis need one measure",
+                                self.cell(i, "measure"),
+                            )
             if len(idx) < self.min_studies:
-                self.warn(idx[0], None, f"analysis has k={len(idx)} trial{'s' if len(idx) != 1 else ''}, fewer than min_studies={self.min_studies}")
+                self.warn(
+                    idx[0],
+                    None,
+                    f"analysis has k={len(idx)} trial{'s' if len(idx) != 1 else ''}, fewer than min_studies={self.min_studies}",
+                )
             self._se_across_studies(idx)
 
     def _se_across_studies(self, idx):
@@ -523,19 +694,33 @@ class _Checker:
             ref = statistics.median(others)
             if _looks_like_se(s, m, ref):
                 self.se_flagged.add((i, sd))
-                self.warn(i, sd, f"looks like a standard error, not an SD: the other trials of this analysis have median SD {ref:.3g} and {sd} x sqrt({n}) = {s * math.sqrt(m):.3g} (check the source; SD = SE x sqrt(n))", self.cell(i, sd))
+                self.warn(
+                    i,
+                    sd,
+                    f"looks like a standard error, not an SD: the other trials of this analysis have median SD {ref:.3g} and {sd} x sqrt({n}) = {s * math.sqrt(m):.3g} (check the source; SD = SE x sqrt(n))",
+                    self.cell(i, sd),
+                )
 
     # -- 6. typed output
     def typed(self) -> pd.DataFrame:
         df = self.df.copy()
         for col in NUMERIC_COLUMNS + ("year",):
             if col in self.values:
-                df[col] = np.array([np.nan if x is None else x for x in self.values[col]], dtype="float64")
+                df[col] = np.array(
+                    [np.nan if x is None else x for x in self.values[col]], dtype="float64"
+                )
         if "outcome_type" in df:
-            df["outcome_type"] = pd.Series([t if t is not None else "" for t in self.types], index=df.index, dtype=object)
+            df["outcome_type"] = pd.Series(
+                [t if t is not None else "" for t in self.types], index=df.index, dtype=object
+            )
         if "higher_is_better" in self.values:
             df["higher_is_better"] = pd.array(self.values["higher_is_better"], dtype="boolean")
-        known = set(trials_schema()["properties"]) | set(TEXT_COLUMNS) | {"source_row"} | set(self.group_by)
+        known = (
+            set(trials_schema()["properties"])
+            | set(TEXT_COLUMNS)
+            | {"source_row"}
+            | set(self.group_by)
+        )
         for col in df.columns:
             if col in known:
                 continue
@@ -563,7 +748,12 @@ def _schema_bounds() -> tuple:
     def walk(node):
         if isinstance(node, dict):
             for k, v in node.items():
-                if k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum") and isinstance(v, (int, float)):
+                if k in (
+                    "minimum",
+                    "exclusiveMinimum",
+                    "maximum",
+                    "exclusiveMaximum",
+                ) and isinstance(v, (int, float)):
                     found.add(float(v))
                 else:
                     walk(v)
@@ -590,7 +780,9 @@ def _asymmetric(measure: str, est_s: str, lo_s: str, hi_s: str) -> bool:
     ratio = measure in RATIO_MEASURES
     f = math.log if ratio else (lambda x: x)
 
-    def dist(a_lo, a_hi, b_lo, b_hi):  # range of f(b) - f(a) with a in [a_lo,a_hi], b in [b_lo,b_hi]
+    def dist(
+        a_lo, a_hi, b_lo, b_hi
+    ):  # range of f(b) - f(a) with a in [a_lo,a_hi], b in [b_lo,b_hi]
         if ratio and (a_lo <= 0 or b_lo <= 0):
             return None
         return f(b_lo) - f(a_hi), f(b_hi) - f(a_lo)
@@ -656,5 +848,7 @@ def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1):
     checker.analysis_rules()
     if checker.problems:
         raise InputError(checker.problems)
-    warnings = sorted(set(checker.warnings), key=lambda p: (p.file, p.row or 0, p.column or "", p.message))
+    warnings = sorted(
+        set(checker.warnings), key=lambda p: (p.file, p.row or 0, p.column or "", p.message)
+    )
     return checker.typed(), warnings

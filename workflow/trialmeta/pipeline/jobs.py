@@ -67,7 +67,6 @@ def atomic_path(path):
         raise
 
 
-
 def replace_with_link(src, dst) -> None:
     """``dst`` becomes ``src`` (:func:`link_or_copy`), atomically: a reader sees the old file or
     the new one, never part of a copy. A new ``dst`` is linked in place (a link is atomic);
@@ -93,7 +92,9 @@ def write_text(text: str, path) -> Path:
 
 def write_json(obj, path) -> Path:
     """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline."""
-    return write_text(json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n", path)
+    return write_text(
+        json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n", path
+    )
 
 
 def write_parquet(df, path) -> Path:
@@ -115,13 +116,25 @@ def problems_to_records(problems) -> list[dict]:
     """Problems as plain dicts (``text`` = the one-line message), sorted as InputError sorts."""
     out = []
     for p in sorted(problems, key=lambda p: (p.file, p.row or 0, p.column or "", p.message)):
-        out.append({"file": p.file, "row": p.row, "column": p.column, "value": p.value,
-                    "severity": p.severity, "message": p.message, "text": str(p)})
+        out.append(
+            {
+                "file": p.file,
+                "row": p.row,
+                "column": p.column,
+                "value": p.value,
+                "severity": p.severity,
+                "message": p.message,
+                "text": str(p),
+            }
+        )
     return out
 
 
 def problems_from_records(records) -> list[Problem]:
-    return [Problem(r["file"], r["row"], r["column"], r["message"], r["value"], r["severity"]) for r in records]
+    return [
+        Problem(r["file"], r["row"], r["column"], r["message"], r["value"], r["severity"])
+        for r in records
+    ]
 
 
 def _process_seconds() -> float:
@@ -145,7 +158,9 @@ def run_step(snakemake, main) -> None:
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers or None, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=handlers or None, force=True
+    )
     logging.captureWarnings(True)
     log = logging.getLogger(f"trialmeta.{snakemake.rule}")
     started = time.perf_counter()
@@ -161,5 +176,9 @@ def run_step(snakemake, main) -> None:
         log.error("".join(traceback.format_exception(exc)))
         logging.shutdown()
         raise
-    log.info("step seconds: %.3f (process seconds: %.3f)", time.perf_counter() - started, _process_seconds())
+    log.info(
+        "step seconds: %.3f (process seconds: %.3f)",
+        time.perf_counter() - started,
+        _process_seconds(),
+    )
     logging.shutdown()

@@ -20,7 +20,7 @@ analysis leaves the other batches alone (unless the number of batches doubles).
 Parse time matters (every cluster job parses the Snakefile again), so the plan is cached in a JSON
 file keyed by the SHA-256 of the table files, ``group_by``, ``min_studies`` and the code: only the
 first parse after a change imports pandas and reads the tables. This module itself imports only
-the standard library.
+the standard library (and, when called, trialmeta.inputs.settings for the typed settings).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ PLAN_VERSION = 1
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Config keys that do not change any table, figure or page of an analysis.
 _NOT_SETTINGS = ("trials", "results", "report")
-#: Analyses per forest-plot job aimed at (one Python start-up, ~2 s here, per job).
+#: Analyses per figure job aimed at (one Python start-up, ~2 s here, per job).
 FIGURES_PER_JOB = 40
 #: At least this many figure jobs when there are that many analyses (uses the cores of a laptop).
 MIN_FIGURE_JOBS = 4
@@ -99,10 +99,22 @@ def code_digest(scripts_dir=None) -> str:
     return h.hexdigest()
 
 
-def settings_digest(config: dict) -> str:
-    """SHA-256 of the config keys that change results (all but trials, results, report)."""
-    settings = {k: v for k, v in config.items() if k not in _NOT_SETTINGS}
-    return hashlib.sha256(_json(settings).encode()).hexdigest()
+def settings_digest(settings) -> str:
+    """SHA-256 of the config keys that change results (all but trials, results, report).
+
+    ``settings``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict; the digest is
+    taken over ``Settings.to_config()``, so the same settings give the same digest however they
+    were written (defaults spelled out or not).
+    """
+    config = _settings(settings).to_config()
+    chosen = {k: v for k, v in config.items() if k not in _NOT_SETTINGS}
+    return hashlib.sha256(_json(chosen).encode()).hexdigest()
+
+
+def _settings(config):
+    from trialmeta.inputs.settings import Settings
+
+    return Settings.coerce(config)
 
 
 def ids_digest(analysis_ids) -> str:
@@ -110,18 +122,18 @@ def ids_digest(analysis_ids) -> str:
     return hashlib.sha256(_json(sorted(analysis_ids)).encode()).hexdigest()
 
 
-def _cache_key(files, config: dict, code: str) -> str:
+def _cache_key(files, settings, code: str) -> str:
     parts = {
         "plan_version": PLAN_VERSION,
         "files": [[str(f), sha256_file(f)] for f in files],
-        "group_by": list(config.get("group_by", [])),
-        "min_studies": config.get("min_studies", 1),
+        "group_by": list(settings.group_by),
+        "min_studies": settings.min_studies,
         "code": code,
     }
     return hashlib.sha256(_json(parts).encode()).hexdigest()
 
 
-def _build(files, config: dict) -> dict:
+def _build(files, settings) -> dict:
     """Read and validate the tables (imports pandas); the analyses and their row digests."""
     from trialmeta.inputs.analyses import assign_analysis_ids
     from trialmeta.inputs.config import check_config_columns
@@ -129,11 +141,11 @@ def _build(files, config: dict) -> dict:
     from trialmeta.inputs.ingest import load_trials
     from trialmeta.inputs.validate import validate_trials
 
-    group_by = list(config["group_by"])
+    group_by = list(settings.group_by)
     try:
         raw = load_trials(list(files))
-        check_config_columns(config, raw.columns)
-        typed, _ = validate_trials(raw, group_by, min_studies=config.get("min_studies", 1))
+        check_config_columns(settings, raw.columns)
+        typed, _ = validate_trials(raw, group_by, min_studies=settings.min_studies)
     except ConfigError as exc:
         # e.g. a group_by column missing from the tables: the workflow stops at parse time
         return {"ok": False, "error": str(exc), "config_error": True, "analyses": {}}
@@ -147,11 +159,19 @@ def _build(files, config: dict) -> dict:
     for i, aid in enumerate(ids):
         row = {c: str(cells[j][i]) for j, c in enumerate(columns)}
         rows.setdefault(aid, []).append(hashlib.sha256(_json(row).encode()).hexdigest())
-    analyses = {aid: hashlib.sha256("\n".join(digests).encode()).hexdigest() for aid, digests in rows.items()}
-    return {"ok": True, "error": "", "config_error": False, "analyses": dict(sorted(analyses.items()))}
+    analyses = {
+        aid: hashlib.sha256("\n".join(digests).encode()).hexdigest()
+        for aid, digests in rows.items()
+    }
+    return {
+        "ok": True,
+        "error": "",
+        "config_error": False,
+        "analyses": dict(sorted(analyses.items())),
+    }
 
 
-def make_plan(files, config: dict, cache_dir, *, scripts_dir=None) -> dict:
+def make_plan(files, config, cache_dir, *, scripts_dir=None) -> dict:
     """The analyses of the trial tables, from the cache in ``cache_dir`` when it is current.
 
     Returns ``{"ok", "error", "config_error", "analyses": {analysis_id: row digest}, "code",
@@ -160,8 +180,9 @@ def make_plan(files, config: dict, cache_dir, *, scripts_dir=None) -> dict:
     problem; ``config_error`` is True when the problem is in the config (a group_by, subgroups or
     metaregression column missing from the tables), which the Snakefile reports at once.
     """
+    settings = _settings(config)
     code = code_digest(scripts_dir)
-    key = _cache_key(files, config, code)
+    key = _cache_key(files, settings, code)
     cache_dir = Path(cache_dir)
     cache = cache_dir / f"plan-{key[:24]}.json"
     plan = None
@@ -171,7 +192,7 @@ def make_plan(files, config: dict, cache_dir, *, scripts_dir=None) -> dict:
         except (OSError, ValueError):
             plan = None
     if plan is None or plan.get("key") != key:
-        plan = _build(files, config)
+        plan = _build(files, settings)
         plan["key"] = key
         if plan["ok"]:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -181,12 +202,12 @@ def make_plan(files, config: dict, cache_dir, *, scripts_dir=None) -> dict:
             tmp.write_text(json.dumps(plan, sort_keys=True, indent=1) + "\n", encoding="utf-8")
             os.replace(tmp, cache)
     plan["code"] = code
-    plan["settings"] = settings_digest(config)
+    plan["settings"] = settings_digest(settings)
     return plan
 
 
 def output_digest(plan: dict, analysis_id: str, length: int = 12) -> str:
-    """The digest of one analysis's forest plot: its rows, the settings and the code.
+    """The digest of one analysis's figures: its rows, the settings and the code.
 
     Encoded in the output name of its figure job, this is what makes one edited row rerun one
     figure job: Snakemake reruns a job whose output is missing, while the tables are ``ancient()``
@@ -198,7 +219,7 @@ def output_digest(plan: dict, analysis_id: str, length: int = 12) -> str:
 
 
 class FigureBatch:
-    """One forest-plot job: a fixed set of analyses and the digest of each one's output."""
+    """One figure job (rule ``figures_<name>``): a fixed set of analyses and each one's digest."""
 
     def __init__(self, index: int, n_batches: int, digests: dict[str, str]):
         self.index = index
@@ -222,7 +243,9 @@ class FigureBatch:
         return f"FigureBatch({self.name}, {len(self.digests)} analyses)"
 
 
-def n_figure_batches(n_analyses: int, per_job: int = FIGURES_PER_JOB, min_jobs: int = MIN_FIGURE_JOBS) -> int:
+def n_figure_batches(
+    n_analyses: int, per_job: int = FIGURES_PER_JOB, min_jobs: int = MIN_FIGURE_JOBS
+) -> int:
     """A power of two: about ``n / per_job`` batches, at least ``min_jobs`` (never more than n).
 
     Powers of two keep batch membership stable while analyses are added (it changes only when
@@ -238,7 +261,9 @@ def n_figure_batches(n_analyses: int, per_job: int = FIGURES_PER_JOB, min_jobs: 
     return n
 
 
-def figure_batches(plan: dict, per_job: int = FIGURES_PER_JOB, min_jobs: int = MIN_FIGURE_JOBS) -> list[FigureBatch]:
+def figure_batches(
+    plan: dict, per_job: int = FIGURES_PER_JOB, min_jobs: int = MIN_FIGURE_JOBS
+) -> list[FigureBatch]:
     """Split the plan's analyses into figure jobs by the hash suffix of their id."""
     analyses = plan.get("analyses", {})
     n = n_figure_batches(len(analyses), per_job, min_jobs)

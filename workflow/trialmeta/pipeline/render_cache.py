@@ -67,7 +67,7 @@ def prune(cache_dir, keep: dict[str, str]) -> int:
         return 0
     removed = 0
     for d in cache_dir.iterdir():
-        partial = d.name.startswith(".")        # .<analysis_id>.<random>: an interrupted store()
+        partial = d.name.startswith(".")  # .<analysis_id>.<random>: an interrupted store()
         aid, _, key = d.name.lstrip(".").partition(".")
         if aid in keep and (partial or key != keep[aid]):
             shutil.rmtree(d, ignore_errors=True)

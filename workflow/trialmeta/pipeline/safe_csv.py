@@ -23,12 +23,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_csv_safely", "to_safe_csv_text", "neutralize_formula", "FORMULA_PREFIXES", "atomic_write_bytes"]
+__all__ = [
+    "write_csv_safely",
+    "to_safe_csv_text",
+    "neutralize_formula",
+    "FORMULA_PREFIXES",
+    "atomic_write_bytes",
+]
 
 #: First characters that make a spreadsheet treat a text cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(inf|nan)$", re.IGNORECASE
+)
 
 
 def neutralize_formula(value):
@@ -87,7 +95,7 @@ def _cell(value) -> str:
         x = float(value)
         if x != x:
             return ""
-        return "%.17g" % x
+        return f"{x:.17g}"
     return str(value)
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-NICE = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+NICE = np.array(
+    [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+)
 #: At most this many labelled ticks on a log axis (more overlap at the plots' widths).
 MAX_TICKS = 7
 
@@ -28,7 +30,7 @@ def log_ticks(ax, axis: str = "x", max_ticks: int = MAX_TICKS):
         ticks = decades if decades.size >= 2 else ticks[:: int(np.ceil(ticks.size / max_ticks))]
         while ticks.size > max_ticks:
             ticks = ticks[::2]
-    if ticks.size < 2:   # a narrow axis: its ends (2 significant digits) and the nice tick inside
+    if ticks.size < 2:  # a narrow axis: its ends (2 significant digits) and the nice tick inside
         ends = [float(f"{lo * 1.02:.2g}"), float(f"{hi * 0.98:.2g}")]
         ticks = np.unique(np.concatenate([[e for e in ends if lo <= e <= hi], ticks]))
     a = ax.xaxis if axis == "x" else ax.yaxis

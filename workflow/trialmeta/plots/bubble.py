@@ -7,18 +7,34 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
-from trialmeta.stats import distributions as dist
 
 from trialmeta.plots._axes import log_ticks
 from trialmeta.plots.labels import clean_text, measure_info
 from trialmeta.plots.style import PALETTE, new_figure
+from trialmeta.stats import distributions as dist
 
 __all__ = ["bubble_plot"]
 
 
-def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=None, moderator="",
-                levels=None, level_estimates=None, level_ci=None, title: str = "", crit=None,
-                width: float = 5.5, height: float = 3.8):
+def bubble_plot(
+    x,
+    yi,
+    vi,
+    *,
+    tau2=0.0,
+    coef=None,
+    vcov=None,
+    measure="",
+    scale=None,
+    moderator="",
+    levels=None,
+    level_estimates=None,
+    level_ci=None,
+    title: str = "",
+    crit=None,
+    width: float = 5.5,
+    height: float = 3.8,
+):
     """``x`` numeric moderator values (or level labels when ``levels`` is given); ``coef``/``vcov``
     of ``intrcpt + slope`` for the fitted line; ``level_estimates``/``level_ci`` ((L,), (L, 2))
     for a categorical moderator. ``crit``: critical value of the confidence band (default the
@@ -30,21 +46,42 @@ def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=
     size = 400 * w / w.max()
     fig = new_figure(width, height)
     # fixed margins instead of tight_layout (which draws the figure once more)
-    ax = fig.add_axes([0.8 / width, 0.55 / height, 1 - 1.0 / width, 1 - (0.55 + (0.35 if title else 0.15)) / height])
+    ax = fig.add_axes(
+        [
+            0.8 / width,
+            0.55 / height,
+            1 - 1.0 / width,
+            1 - (0.55 + (0.35 if title else 0.15)) / height,
+        ]
+    )
     ax.spines["left"].set_visible(True)
     if levels is None:
         xv = np.asarray(x, float)
-        ax.scatter(xv, tr(yi), s=size, facecolor=PALETTE["study"], alpha=0.55, edgecolor="black",
-                   linewidth=0.5, zorder=3)
+        ax.scatter(
+            xv,
+            tr(yi),
+            s=size,
+            facecolor=PALETTE["study"],
+            alpha=0.55,
+            edgecolor="black",
+            linewidth=0.5,
+            zorder=3,
+        )
         if coef is not None:
             g = np.linspace(np.nanmin(xv), np.nanmax(xv), 100)
             G = np.column_stack([np.ones_like(g), g])
             fit = G @ np.asarray(coef, float)
-            se = np.sqrt(np.einsum("ij,jk,ik->i", G, np.asarray(vcov, float), G)) if vcov is not None else None
+            se = (
+                np.sqrt(np.einsum("ij,jk,ik->i", G, np.asarray(vcov, float), G))
+                if vcov is not None
+                else None
+            )
             ax.plot(g, tr(fit), color=PALETTE["pooled"], lw=1.0, zorder=4)
             if se is not None:
                 z = dist.norm_isf(0.025) if crit is None else float(crit)
-                ax.fill_between(g, tr(fit - z * se), tr(fit + z * se), color=PALETTE["grid"], zorder=1)
+                ax.fill_between(
+                    g, tr(fit - z * se), tr(fit + z * se), color=PALETTE["grid"], zorder=1
+                )
         if np.all(np.isfinite(xv)) and np.all(xv == np.round(xv)):
             ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.set_xlabel(moderator)
@@ -52,13 +89,29 @@ def bubble_plot(x, yi, vi, *, tau2=0.0, coef=None, vcov=None, measure="", scale=
         labels = [str(v) for v in x]
         pos = np.array([list(levels).index(lab) for lab in labels], float)
         jitter = (np.arange(pos.size) % 5 - 2) * 0.04
-        ax.scatter(pos + jitter, tr(yi), s=size, facecolor=PALETTE["study"], alpha=0.55, edgecolor="black",
-                   linewidth=0.5, zorder=3)
+        ax.scatter(
+            pos + jitter,
+            tr(yi),
+            s=size,
+            facecolor=PALETTE["study"],
+            alpha=0.55,
+            edgecolor="black",
+            linewidth=0.5,
+            zorder=3,
+        )
         if level_estimates is not None:
             le = np.asarray(level_estimates, float)
             ci = np.asarray(level_ci, float)
-            ax.errorbar(np.arange(len(levels)) + 0.3, tr(le), yerr=np.abs(tr(ci.T) - tr(le)), fmt="D",
-                        color=PALETTE["pooled"], ms=5, capsize=3, zorder=4)
+            ax.errorbar(
+                np.arange(len(levels)) + 0.3,
+                tr(le),
+                yerr=np.abs(tr(ci.T) - tr(le)),
+                fmt="D",
+                color=PALETTE["pooled"],
+                ms=5,
+                capsize=3,
+                zorder=4,
+            )
         ax.set_xticks(np.arange(len(levels)))
         ax.set_xticklabels([clean_text(lev, 24) for lev in levels])
         ax.set_xlim(-0.6, len(levels) - 0.4)

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -37,18 +38,38 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
+from trialmeta.inputs.settings import Settings
 from trialmeta.plots.labels import (
-    analysis_labels, choose_decimals, clean_text, describe_status, favours_labels, format_effect,
-    format_number, format_p, level_text, measure_info, parse_bool, to_natural,
+    analysis_labels,
+    choose_decimals,
+    clean_text,
+    describe_status,
+    favours_labels,
+    format_effect,
+    format_number,
+    format_p,
+    level_text,
+    measure_info,
+    parse_bool,
+    to_natural,
 )
 from trialmeta.plots.style import PALETTE, new_figure, save_figure
 
-__all__ = ["forest_plot", "save_figure", "render_forest_plots", "select_rows", "axis_ticks", "level_text"]
+__all__ = [
+    "ForestLayout",
+    "forest_layout",
+    "forest_plot",
+    "save_figure",
+    "render_forest_plots",
+    "select_rows",
+    "axis_ticks",
+    "level_text",
+]
 
-ROW_H = 0.26          # inches per table row
-TOP_IN = 0.62         # title
-LINE_IN = 0.17        # one line of text under the plot
-FAVOURS_IN = 0.72     # axis tick labels + up to three lines of favours labels
+ROW_H = 0.26  # inches per table row
+TOP_IN = 0.62  # title
+LINE_IN = 0.17  # one line of text under the plot
+FAVOURS_IN = 0.72  # axis tick labels + up to three lines of favours labels
 WIDTH_IN = 11.0
 PLOT_X0, PLOT_X1 = 0.70, 0.975
 EFFECT_X = 0.625
@@ -56,11 +77,20 @@ WEIGHT_X = 0.548
 
 _LAYOUTS = {
     # outcome kind -> list of (column key, header, x (right edge, figure fraction), arm)
-    "binary": [("events_treat", "Events", 0.300, "t"), ("n_treat", "Total", 0.355, "t"),
-               ("events_ctrl", "Events", 0.425, "c"), ("n_ctrl", "Total", 0.480, "c")],
-    "continuous": [("mean_treat", "Mean", 0.235, "t"), ("sd_treat", "SD", 0.282, "t"),
-                   ("n_treat", "Total", 0.323, "t"), ("mean_ctrl", "Mean", 0.375, "c"),
-                   ("sd_ctrl", "SD", 0.422, "c"), ("n_ctrl", "Total", 0.463, "c")],
+    "binary": [
+        ("events_treat", "Events", 0.300, "t"),
+        ("n_treat", "Total", 0.355, "t"),
+        ("events_ctrl", "Events", 0.425, "c"),
+        ("n_ctrl", "Total", 0.480, "c"),
+    ],
+    "continuous": [
+        ("mean_treat", "Mean", 0.235, "t"),
+        ("sd_treat", "SD", 0.282, "t"),
+        ("n_treat", "Total", 0.323, "t"),
+        ("mean_ctrl", "Mean", 0.375, "c"),
+        ("sd_ctrl", "SD", 0.422, "c"),
+        ("n_ctrl", "Total", 0.463, "c"),
+    ],
     "generic": [("yi", "Estimate", 0.380, ""), ("sei", "SE", 0.460, "")],
 }
 _LABEL_CHARS = {"binary": 36, "continuous": 28, "generic": 44}
@@ -72,18 +102,27 @@ def _truthy(series: pd.Series) -> pd.Series:
 
 
 def _blank(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() in ("", "nan", "None")
+    return (
+        v is None
+        or (isinstance(v, float) and math.isnan(v))
+        or str(v).strip() in ("", "nan", "None")
+    )
 
 
-def select_rows(pooled: pd.DataFrame, analysis_id: str, measure: str | None = None,
-                config: dict | None = None) -> dict:
+def select_rows(
+    pooled: pd.DataFrame,
+    analysis_id: str,
+    measure: str | None = None,
+    config: Settings | dict | None = None,
+) -> dict:
     """The pooled rows one forest plot needs: ``primary`` (Series or None), ``fixed`` (Series or
     None), ``measure``, ``rows`` (all rows of the analysis and measure).
 
     The primary row is the one with ``primary`` true; without that column it is the random-effects
-    row with the first configured tau2 method and CI method.
+    row with the first configured tau2 method and CI method (``config``: a
+    :class:`~trialmeta.inputs.settings.Settings` or a config dict).
     """
-    config = config or {}
+    settings = Settings.coerce(config)
     sub = pooled[pooled["analysis_id"].astype(str) == str(analysis_id)]
     prim = None
     if "primary" in sub.columns:
@@ -93,20 +132,28 @@ def select_rows(pooled: pd.DataFrame, analysis_id: str, measure: str | None = No
         if len(flagged):
             prim = flagged.iloc[0]
     if measure is None:
-        measure = str(prim["measure"]) if prim is not None else (str(sub["measure"].iloc[0]) if len(sub) else None)
+        measure = (
+            str(prim["measure"])
+            if prim is not None
+            else (str(sub["measure"].iloc[0]) if len(sub) else None)
+        )
     rows = sub[sub["measure"].astype(str) == str(measure)] if measure is not None else sub
     if prim is None and len(rows):
-        tau2_methods = list(config.get("tau2_methods") or ["REML"])
-        ci_methods = list(config.get("ci_methods") or ["wald"])
-        cand = rows[(rows["model"] == "random")
-                    & (rows["tau2_method"].astype(str) == str(tau2_methods[0]))
-                    & (rows["ci_method"].astype(str) == str(ci_methods[0]))]
+        cand = rows[
+            (rows["model"] == "random")
+            & (rows["tau2_method"].astype(str) == settings.primary_tau2_method)
+            & (rows["ci_method"].astype(str) == settings.primary_ci_method)
+        ]
         if not len(cand):
             cand = rows[rows["model"] == "random"]
         prim = cand.iloc[0] if len(cand) else None
     fixed = rows[rows["model"] == "fixed"]
-    return {"primary": prim, "fixed": fixed.iloc[0] if len(fixed) else None,
-            "measure": measure, "rows": rows}
+    return {
+        "primary": prim,
+        "fixed": fixed.iloc[0] if len(fixed) else None,
+        "measure": measure,
+        "rows": rows,
+    }
 
 
 # --------------------------------------------------------------------------- axis
@@ -118,13 +165,15 @@ def _nice_ceil(x: float) -> float:
         return 1.0
     exp = math.floor(math.log10(x))
     for m in _NICE + (10.0,):
-        v = m * 10 ** exp
+        v = m * 10**exp
         if v >= x * (1 - 1e-12):
             return v
     return 10 ** (exp + 1)
 
 
-def axis_ticks(values_natural: Iterable[float], is_ratio: bool) -> tuple[tuple[float, float], list[float]]:
+def axis_ticks(
+    values_natural: Iterable[float], is_ratio: bool
+) -> tuple[tuple[float, float], list[float]]:
     """Symmetric axis limits about the null and tick positions, in natural units.
 
     Ratios: limits (1/v, v) with v from 2, 5, 10, 20, 50, 100, ..., 1000 (wider effects get
@@ -136,8 +185,15 @@ def axis_ticks(values_natural: Iterable[float], is_ratio: bool) -> tuple[tuple[f
     if is_ratio:
         vals = vals[vals > 0]
         span = float(np.max(np.abs(np.log(vals)))) if vals.size else math.log(2)
-        v = next((c for c in (2, 5, 10, 20, 50, 100, 200, 500, 1000) if math.log(c) >= span * (1 - 1e-12)), 1000)
-        series = sorted({m * 10 ** e for e in range(-4, 4) for m in (1, 2, 5)})
+        v = next(
+            (
+                c
+                for c in (2, 5, 10, 20, 50, 100, 200, 500, 1000)
+                if math.log(c) >= span * (1 - 1e-12)
+            ),
+            1000,
+        )
+        series = sorted({m * 10**e for e in range(-4, 4) for m in (1, 2, 5)})
         ticks = [t for t in series if 1 / v * (1 - 1e-9) <= t <= v * (1 + 1e-9)]
         if len(ticks) > 7:
             ticks = [t for t in ticks if abs(math.log10(t) - round(math.log10(t))) < 1e-9]
@@ -156,10 +212,16 @@ def _tick_label(t: float) -> str:
     return text.replace("-", "\u2212")
 
 
-# --------------------------------------------------------------------------- drawing
+# --------------------------------------------------------------------------- drawing primitives
 def _diamond(ax, y, est, lo, hi, *, face, edge="black", half_h=0.32, gid=None):
-    poly = Polygon([(lo, y), (est, y - half_h), (hi, y), (est, y + half_h)], closed=True,
-                   facecolor=face, edgecolor=edge, linewidth=0.9, zorder=4)
+    poly = Polygon(
+        [(lo, y), (est, y - half_h), (hi, y), (est, y + half_h)],
+        closed=True,
+        facecolor=face,
+        edgecolor=edge,
+        linewidth=0.9,
+        zorder=4,
+    )
     if gid:
         poly.set_gid(gid)
     ax.add_patch(poly)
@@ -194,23 +256,12 @@ def _s(row, key) -> str:
     return "" if _blank(v) else str(v)
 
 
-def _model_label(row) -> str:
-    if row is None:
-        return "Random effects"
-    model = _s(row, "model")
-    if model == "random":
-        ci = _s(row, "ci_method")
-        ci_text = {"hksj": "HKSJ", "wald": "Wald"}.get(ci.lower(), ci)
-        tau = _s(row, "tau2_method")
-        return f"Random effects ({', '.join(x for x in (tau, ci_text) if x)})"
-    return {"fixed": "Fixed effect (inverse variance)", "mh": "Mantel-Haenszel",
-            "peto": "Peto"}.get(model, model or "Pooled")
-
-
 def _models_note(prim, with_fixed: bool, lvl: str = "95%") -> str:
     tau = _s(prim, "tau2_method")
     ci = _s(prim, "ci_method").lower()
-    ci_text = {"hksj": "Hartung-Knapp-Sidik-Jonkman (t, k\u22121 df)", "wald": "Wald (normal)"}.get(ci, ci)
+    ci_text = {"hksj": "Hartung-Knapp-Sidik-Jonkman (t, k\u22121 df)", "wald": "Wald (normal)"}.get(
+        ci, ci
+    )
     text = f"Random effects: {tau} tau\u00b2, {ci_text} {lvl} CI"
     if math.isfinite(_f(prim, "pi_low")):
         text += f"; bar = {lvl} prediction interval"
@@ -249,291 +300,618 @@ def _outcome_kind(studies: pd.DataFrame, outcome_type: str) -> str:
     return "generic"
 
 
-def forest_plot(analysis, studies: pd.DataFrame, pooled: pd.DataFrame, *, measure: str,
-                therapy_label: str, comparator_label: str, higher_is_better,
-                outcome_type: str | None = None, title: str | None = None, subtitle: str | None = None,
-                config: dict | None = None):
+# --------------------------------------------------------------------------- layout
+def _plotted_studies(studies: pd.DataFrame, measure: str, analysis_id: str) -> pd.DataFrame:
+    """The studies.csv rows of this analysis and measure, in table order."""
+    st = studies
+    if "measure" in st.columns:
+        st = st[st["measure"].astype(str) == str(measure)]
+    if "analysis_id" in st.columns and analysis_id:
+        st = st[st["analysis_id"].astype(str) == analysis_id]
+    return st.reset_index(drop=True)
+
+
+def _table_columns(kind: str, is_ratio: bool, measure: str) -> list[tuple[str, str, float, str]]:
+    """The per-arm columns of the table; generic ratios as RevMan's generic inverse variance
+    shows them (log[ratio] and its SE)."""
+    if kind == "generic" and is_ratio:
+        code = str(measure or "").upper()
+        code = code[3:] if code.startswith("LOG") else code
+        return [("yi", f"log[{code or 'ratio'}]", 0.380, ""), ("sei", "SE", 0.460, "")]
+    return _LAYOUTS[kind]
+
+
+def _row_positions(k: int, kind: str, prim, fixed, pooled_ok: bool) -> tuple[list[int], dict, int]:
+    """(row of each study, row of each pooled line by name, number of rows); y grows downwards,
+    rows 0-1 are the column headers, a blank row separates the studies from the pooled lines."""
+    y = 2
+    study_y = list(range(y, y + k))
+    y += k + (1 if k else 0)
+    if k == 0:
+        y += 1
+    after = []
+    if pooled_ok:
+        after.append("random")
+        if fixed is not None and math.isfinite(_f(fixed, "estimate")):
+            after.append("fixed")
+        if math.isfinite(_f(prim, "pi_low")) and math.isfinite(_f(prim, "pi_high")):
+            after.append("pi")
+    elif prim is not None and k > 1:
+        after.append("not_estimable")
+    if kind == "binary" and k > 1:
+        after.append("events")
+    return study_y, {name: y + i for i, name in enumerate(after)}, y + len(after)
+
+
+def _footnotes(
+    st: pd.DataFrame, prim, fixed, pooled_ok: bool, settings: Settings, lvl: str
+) -> list[tuple[str, str]]:
+    """(gid, line) of the notes across the bottom: models, CI level, k = 1, continuity correction,
+    the primary model's status; each note wrapped at 150 characters, at most 3 lines."""
+    single = len(st) == 1
+    foot = []
+    if single:
+        foot.append(
+            ("note-single-study", "Single study (k = 1): shown as reported, nothing pooled.")
+        )
+    if "continuity_corrected" in st.columns and _truthy(st["continuity_corrected"]).any():
+        add = settings.continuity.add
+        foot.append(
+            (
+                "note-continuity",
+                f"\u2020 zero cell: {add:g} added to each cell of that study "
+                "(continuity correction).",
+            )
+        )
+    if pooled_ok:
+        foot.insert(0, ("note-models", _models_note(prim, fixed is not None, lvl)))
+        if lvl != "95%":
+            foot.insert(1, ("note-level", "Study CIs are 95% Wald intervals."))
+    # the plot does not show the tau2 CI, so its notes are left to the report
+    status_plot = ";".join(
+        p for p in _s(prim, "status").split(";") if not p.startswith(("tau2_ci_lb", "tau2_ci_ub"))
+    )
+    status_text = describe_status(status_plot) if prim is not None and not single else ""
+    if status_text:
+        foot.append(("note-status", f"Primary model: {status_text}."))
+    return [
+        (gid, line)
+        for gid, text in foot
+        for line in textwrap.wrap(text, 150, break_long_words=True)[:3]
+    ]
+
+
+def _natural_values(st: pd.DataFrame, prim, fixed, pooled_ok: bool, is_ratio: bool):
+    """((study estimates, CI lows, CI highs), pooled estimates, CIs and PI), in natural units."""
+    k = len(st)
+    yi, lo, hi = (
+        st[c].astype(float).to_numpy() if k else np.array([]) for c in ("yi", "ci_low", "ci_high")
+    )
+    effects = tuple(np.atleast_1d(to_natural(a, is_ratio)) for a in (yi, lo, hi))
+    pooled_vals = []
+    if pooled_ok:
+        for r in (prim, fixed):
+            if r is not None:
+                pooled_vals += [_f(r, "estimate"), _f(r, "ci_low"), _f(r, "ci_high")]
+        pooled_vals += [_f(prim, "pi_low"), _f(prim, "pi_high")]
+    pooled_nat = list(np.atleast_1d(to_natural(pooled_vals, is_ratio))) if pooled_vals else []
+    return effects, pooled_nat
+
+
+@dataclass
+class ForestLayout:
+    """What one forest plot shows and where, computed before anything is drawn.
+
+    * ``studies``: the plotted studies.csv rows; ``primary`` / ``fixed``: the pooled rows drawn as
+      the filled and the hollow diamond (:func:`select_rows`); ``pooled_ok``: a primary estimate
+      exists and k > 1;
+    * ``columns``: the table's per-arm columns ``(key, header, x of the right edge, arm)``;
+    * rows (y grows downwards): 0-1 headers, ``study_y`` one per study, ``row_y`` the pooled lines
+      by name (``random``, ``fixed``, ``pi``, ``not_estimable``, ``events``), ``n_rows`` in all;
+    * ``effects``: study estimates, CI lows and highs in natural units; ``xlim`` and ``ticks``
+      of the axis (:func:`axis_ticks`); ``decimals`` of every effect text;
+    * ``footnotes``: ``(gid, line)`` under the favours labels; the sizes in inches follow.
+    """
+
+    studies: pd.DataFrame
+    primary: pd.Series | None
+    fixed: pd.Series | None
+    measure_name: str
+    is_ratio: bool
+    null: float
+    kind: str
+    columns: list
+    level: str
+    pooled_ok: bool
+    study_y: list
+    row_y: dict
+    n_rows: int
+    footnotes: list
+    effects: tuple
+    xlim: tuple
+    ticks: list
+    decimals: int
+
+    @property
+    def k(self) -> int:
+        return len(self.studies)
+
+    @property
+    def single(self) -> bool:
+        return self.k == 1
+
+    @property
+    def foot_top(self) -> float:
+        """Inches from the axes' bottom to the footnotes: two result lines at the left, the
+        favours labels under the plot (<= 0.72 in)."""
+        return max(2 * LINE_IN, FAVOURS_IN) + 0.12
+
+    @property
+    def bottom_in(self) -> float:
+        return self.foot_top + LINE_IN * len(self.footnotes) + 0.15
+
+    @property
+    def height(self) -> float:
+        return TOP_IN + ROW_H * self.n_rows + self.bottom_in
+
+
+def forest_layout(
+    analysis,
+    studies: pd.DataFrame,
+    pooled: pd.DataFrame,
+    *,
+    measure: str,
+    outcome_type: str | None = None,
+    config: Settings | dict | None = None,
+) -> ForestLayout:
+    """The :class:`ForestLayout` of one analysis (arguments as :func:`forest_plot`)."""
+    settings = Settings.coerce(config)
+    analysis = dict(analysis) if not isinstance(analysis, dict) else analysis
+    aid = str(analysis.get("analysis_id", ""))
+    prim = fixed = None
+    if len(pooled):
+        sel = select_rows(pooled, aid, measure, settings)
+        prim, fixed = sel["primary"], sel["fixed"]
+    st = _plotted_studies(studies, measure, aid)
+    scale = _s(prim, "scale") or None
+    if scale is None and "scale" in st.columns and len(st):
+        scale = str(st["scale"].iloc[0])
+    mname, is_ratio, null = measure_info(measure, scale)
+    kind = _outcome_kind(st, outcome_type or analysis.get("outcome_type", ""))
+    k = len(st)
+    pooled_ok = prim is not None and k != 1 and math.isfinite(_f(prim, "estimate"))
+    study_y, row_y, n_rows = _row_positions(k, kind, prim, fixed, pooled_ok)
+    lvl = level_text(settings)
+    (yn, lon, hin), pooled_nat = _natural_values(st, prim, fixed, pooled_ok, is_ratio)
+    xlim, ticks = axis_ticks(list(lon) + list(hin) + list(yn) + pooled_nat, is_ratio)
+    return ForestLayout(
+        studies=st,
+        primary=prim,
+        fixed=fixed,
+        measure_name=mname,
+        is_ratio=is_ratio,
+        null=null,
+        kind=kind,
+        columns=_table_columns(kind, is_ratio, measure),
+        level=lvl,
+        pooled_ok=pooled_ok,
+        study_y=study_y,
+        row_y=row_y,
+        n_rows=n_rows,
+        footnotes=_footnotes(st, prim, fixed, pooled_ok, settings, lvl),
+        effects=(yn, lon, hin),
+        xlim=xlim,
+        ticks=ticks,
+        decimals=choose_decimals(list(yn) + list(lon) + list(hin) + pooled_nat, is_ratio),
+    )
+
+
+# --------------------------------------------------------------------------- drawing
+class _ForestCanvas:
+    """The figure of one forest plot: the plot axes on the right; table text placed at a figure
+    fraction (x) and a row (y) through a blended transform."""
+
+    def __init__(self, layout: ForestLayout):
+        self.layout = layout
+        height = layout.height
+        self.fig = new_figure(WIDTH_IN, height)
+        self.ax_bottom = layout.bottom_in / height
+        ax_height = ROW_H * layout.n_rows / height
+        self.ax = self.fig.add_axes([PLOT_X0, self.ax_bottom, PLOT_X1 - PLOT_X0, ax_height])
+        self.ax.set_ylim(layout.n_rows - 0.5, -0.5)
+        self.ax.set_yticks([])
+        self.ax.patch.set_alpha(0.0)
+        self.tr = blended_transform_factory(self.fig.transFigure, self.ax.transData)
+
+    def cell(self, x, y, text, ha="right", weight="normal", gid=None, color=None, size=None):
+        """One table cell at figure fraction ``x`` (its right edge unless ``ha``) and row ``y``."""
+        t = self.fig.text(
+            x,
+            y,
+            text,
+            transform=self.tr,
+            ha=ha,
+            va="center",
+            fontweight=weight,
+            color=color or PALETTE["text"],
+            fontsize=size or 8.5,
+            parse_math=False,
+        )
+        if gid:
+            t.set_gid(gid)
+        return t
+
+    def column_x(self, key: str) -> float:
+        return next(x for (c, _, x, _) in self.layout.columns if c == key)
+
+
+def _draw_x_axis(canvas: _ForestCanvas) -> None:
+    """Symmetric axis about the null (log for ratios) with plain tick labels."""
+    ax, lay = canvas.ax, canvas.layout
+    if lay.is_ratio:
+        ax.set_xscale("log")
+    ax.set_xlim(*lay.xlim)
+    ax.xaxis.set_major_locator(FixedLocator(lay.ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([_tick_label(t) for t in lay.ticks]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.tick_params(axis="x", labelsize=8)
+
+
+def _draw_title(canvas: _ForestCanvas, title: str, subtitle: str | None) -> None:
+    fig, height = canvas.fig, canvas.layout.height
+    fig.text(
+        0.015,
+        1 - 0.12 / height,
+        clean_text(title, 130),
+        ha="left",
+        va="top",
+        fontsize=10,
+        fontweight="bold",
+        parse_math=False,
+    ).set_gid("title")
+    if subtitle:
+        fig.text(
+            0.015,
+            1 - 0.34 / height,
+            clean_text(subtitle, 150),
+            ha="left",
+            va="top",
+            fontsize=8.5,
+            color=PALETTE["muted"],
+            parse_math=False,
+        ).set_gid("subtitle")
+
+
+def _draw_headers(canvas: _ForestCanvas) -> None:
+    """Rows 0-1: arm names over their columns, column headers, effect measure and method."""
+    lay, cell = canvas.layout, canvas.cell
+    prim, lvl = lay.primary, lay.level
+    random = prim is not None and _s(prim, "model") == "random"
+    method_short = "IV, Random" if random else "IV, Fixed"
+    cell(0.015, 1, "Study", ha="left", weight="bold")
+    for arm, name in (("t", "Therapy"), ("c", "Comparator")):
+        xs = [x for (_, _, x, a) in lay.columns if a == arm]
+        if xs:
+            cell((min(xs) + max(xs)) / 2 - 0.02, 0, name, ha="center", weight="bold")
+    for _, header, x, _ in lay.columns:
+        cell(x, 1, header, weight="bold")
+    cell(WEIGHT_X, 1, "Weight", weight="bold")
+    for x in (EFFECT_X, (PLOT_X0 + PLOT_X1) / 2):
+        cell(x, 0, lay.measure_name, ha="center", weight="bold")
+        cell(x, 1, f"{method_short}, {lvl} CI", ha="center", size=7.5)
+
+
+def _study_weights(lay: ForestLayout) -> np.ndarray:
+    """Percent weights in the primary (random-effects) model; 100% for a single study."""
+    st, k = lay.studies, lay.k
+    wcol = next((c for c in ("weight_random", "weight_fixed") if c in st.columns), None)
+    if lay.single:
+        return np.array([100.0])
+    return st[wcol].astype(float).to_numpy() if (wcol and k) else np.full(k, np.nan)
+
+
+def _draw_study_rows(canvas: _ForestCanvas) -> None:
+    """One row per study: label (dagger if continuity-corrected), arm values, weight, effect
+    text; on the plot its CI and a square of area proportional to its weight."""
+    lay, cell, ax = canvas.layout, canvas.cell, canvas.ax
+    st, (yn, lon, hin), xlim = lay.studies, lay.effects, lay.xlim
+    weights = _study_weights(lay)
+    wmax = np.nanmax(weights) if lay.k and np.isfinite(weights).any() else 100.0
+    for i in range(lay.k):
+        row, yy, w = st.iloc[i], lay.study_y[i], weights[i]
+        label = clean_text(row.get("study_id", ""), _LABEL_CHARS[lay.kind])
+        if parse_bool(row.get("continuity_corrected")) is True:
+            label += " \u2020"
+        cell(0.015, yy, label, ha="left", gid=f"study-{i}")
+        for key, _, x, _ in lay.columns:
+            cell(x, yy, _arm_value(row, key, lay.kind) if key in row.index else "")
+        cell(WEIGHT_X, yy, f"{w:.1f}%" if math.isfinite(w) else "", gid=f"weight-{i}")
+        cell(EFFECT_X, yy, format_effect(yn[i], lon[i], hin[i], lay.decimals), ha="center")
+        _ci_segment(ax, yy, lon[i], hin[i], xlim, PALETTE["study"])
+        if math.isfinite(yn[i]) and xlim[0] <= yn[i] <= xlim[1]:
+            side = 3.0 + 9.0 * math.sqrt(max(w, 0.0) / wmax) if math.isfinite(w) else 4.0
+            ax.plot(
+                [yn[i]],
+                [yy],
+                marker="s",
+                markersize=side,
+                color=PALETTE["study"],
+                markeredgewidth=0,
+                zorder=4,
+            )
+    if lay.k == 0:
+        cell(0.015, 2, "No studies in this analysis.", ha="left")
+
+
+def _natural_ci(row, is_ratio: bool) -> tuple[float, float, float]:
+    """(estimate, CI low, CI high) of a pooled row in natural units."""
+    return tuple(to_natural(_f(row, c), is_ratio) for c in ("estimate", "ci_low", "ci_high"))
+
+
+def _draw_pooled_diamonds(canvas: _ForestCanvas) -> None:
+    """The primary random-effects total (filled diamond, arm totals, 100% weight) and the fixed
+    (common) effect (hollow diamond), each with its effect text."""
+    lay, cell, ax = canvas.layout, canvas.cell, canvas.ax
+    if "random" in lay.row_y:
+        yy = lay.row_y["random"]
+        cell(
+            0.015,
+            yy,
+            f"Total ({lay.level} CI), random effects",
+            ha="left",
+            weight="bold",
+            gid="pooled-label",
+        )
+        if lay.kind in ("binary", "continuous"):
+            for key in ("n_treat", "n_ctrl"):
+                if key in lay.studies.columns:
+                    total = lay.studies[key].astype(float).sum()
+                    cell(canvas.column_x(key), yy, f"{total:.0f}", weight="bold")
+        cell(WEIGHT_X, yy, "100.0%", weight="bold")
+        est, plo, phi = _natural_ci(lay.primary, lay.is_ratio)
+        cell(
+            EFFECT_X,
+            yy,
+            format_effect(est, plo, phi, lay.decimals),
+            ha="center",
+            weight="bold",
+            gid="pooled-effect",
+        )
+        _diamond(
+            ax,
+            yy,
+            est,
+            max(plo, lay.xlim[0]),
+            min(phi, lay.xlim[1]),
+            face=PALETTE["pooled"],
+            gid="diamond-primary",
+        )
+    if "fixed" in lay.row_y:
+        yy = lay.row_y["fixed"]
+        cell(0.015, yy, f"Total ({lay.level} CI), fixed effect", ha="left", gid="fixed-label")
+        est, plo, phi = _natural_ci(lay.fixed, lay.is_ratio)
+        cell(EFFECT_X, yy, format_effect(est, plo, phi, lay.decimals), ha="center")
+        _diamond(
+            ax,
+            yy,
+            est,
+            max(plo, lay.xlim[0]),
+            min(phi, lay.xlim[1]),
+            face=PALETTE["fixed"],
+            gid="diamond-fixed",
+        )
+
+
+def _draw_interval_and_totals(canvas: _ForestCanvas) -> None:
+    """The prediction interval bar, the "not estimable" total and the total events (binary)."""
+    lay, cell = canvas.layout, canvas.cell
+    if "pi" in lay.row_y:
+        yy = lay.row_y["pi"]
+        cell(0.015, yy, "Prediction interval", ha="left", gid="pi-label")
+        a, b = (to_natural(_f(lay.primary, c), lay.is_ratio) for c in ("pi_low", "pi_high"))
+        interval = f"[{format_number(a, lay.decimals)}, {format_number(b, lay.decimals)}]"
+        cell(EFFECT_X, yy, interval, ha="center")
+        _ci_segment(canvas.ax, yy, a, b, lay.xlim, PALETTE["prediction"], lw=3.0)
+    if "not_estimable" in lay.row_y:
+        yy = lay.row_y["not_estimable"]
+        cell(0.015, yy, f"Total ({lay.level} CI), random effects", ha="left", weight="bold")
+        cell(EFFECT_X, yy, "not estimable", ha="center")
+    if "events" in lay.row_y:
+        yy = lay.row_y["events"]
+        cell(0.015, yy, "Total events", ha="left")
+        for key in ("events_treat", "events_ctrl"):
+            if key in lay.studies.columns:
+                cell(canvas.column_x(key), yy, f"{lay.studies[key].astype(float).sum():.0f}")
+
+
+def _draw_null_line(canvas: _ForestCanvas) -> None:
+    """The line of no effect over the study and pooled rows (not the headers)."""
+    lay = canvas.layout
+    canvas.ax.vlines(
+        lay.null, 1.5, lay.n_rows - 0.5, colors=PALETTE["null"], linewidth=0.8, zorder=1
+    )
+    canvas.ax.spines["bottom"].set_bounds(*lay.xlim)
+
+
+def _draw_favours(
+    canvas: _ForestCanvas, therapy_label: str, comparator_label: str, higher_is_better
+) -> None:
+    """ "Favours ..." under each half of the axis (:func:`trialmeta.plots.labels.favours_labels`)."""
+    left, right = favours_labels(
+        clean_text(therapy_label, 60), clean_text(comparator_label, 60), higher_is_better
+    )
+    for gid, text, xfrac in (("favours-left", left, 0.25), ("favours-right", right, 0.75)):
+        wrapped = "\n".join(textwrap.wrap(text, 26, break_long_words=True)[:3])
+        t = canvas.ax.annotate(
+            wrapped,
+            xy=(xfrac, 0),
+            xycoords="axes fraction",
+            xytext=(0, -20),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            annotation_clip=False,
+        )
+        t.set_parse_math(False)
+        t.set_gid(gid)
+
+
+def _result_lines(lay: ForestLayout) -> list[tuple[str, str]]:
+    """(gid, text) of the heterogeneity line (tau2 with its estimator, Cochran's Q as RevMan's
+    Chi2 with df and p, I2; Higgins & Thompson 2002) and the test for the overall effect (Z, or t
+    with df for Hartung-Knapp-Sidik-Jonkman)."""
+    prim = lay.primary
+    if not lay.pooled_ok:
+        why = "not applicable (k = 1)" if lay.single else "not estimable"
+        return [
+            ("heterogeneity", f"Heterogeneity: {why}"),
+            ("overall-effect", f"Test for overall effect: {why}"),
+        ]
+    tau2, tau_m = _f(prim, "tau2"), _s(prim, "tau2_method")
+    q, qdf, qp, i2 = _f(prim, "Q"), _f(prim, "Q_df"), _f(prim, "Q_pval"), _f(prim, "I2")
+    tau2_txt = f"{tau2:.4f}" if math.isfinite(tau2) and tau2 < 100 else format_number(tau2, 2)
+    het = f"Heterogeneity: Tau\u00b2 = {tau2_txt} ({tau_m}); Chi\u00b2 = {format_number(q, 2)}"
+    if math.isfinite(qdf) and math.isfinite(i2):
+        het += f", df = {qdf:.0f} ({format_p(qp)}); I\u00b2 = {i2:.0f}%"
+    stat, df, p = _f(prim, "stat"), _f(prim, "df"), _f(prim, "pval")
+    if math.isfinite(df):
+        test = f"t = {format_number(abs(stat), 2)}, df = {df:.0f} ({format_p(p)})"
+    else:
+        test = f"Z = {format_number(abs(stat), 2)} ({format_p(p)})"
+    return [("heterogeneity", het), ("overall-effect", f"Test for overall effect: {test}")]
+
+
+def _draw_text_under_plot(canvas: _ForestCanvas) -> None:
+    """The result lines at the left under the table, then the footnotes across the full width."""
+    fig, lay, height = canvas.fig, canvas.layout, canvas.layout.height
+    y0 = canvas.ax_bottom - 0.12 / height
+    for j, (gid, text) in enumerate(_result_lines(lay)):
+        fig.text(
+            0.015,
+            y0 - j * LINE_IN / height,
+            text,
+            ha="left",
+            va="top",
+            fontsize=8,
+            parse_math=False,
+            color=PALETTE["text"],
+        ).set_gid(gid)
+    y1 = canvas.ax_bottom - lay.foot_top / height
+    for j, (gid, text) in enumerate(lay.footnotes):
+        fig.text(
+            0.015,
+            y1 - j * LINE_IN / height,
+            text,
+            ha="left",
+            va="top",
+            fontsize=7.5,
+            parse_math=False,
+            color=PALETTE["muted"],
+        ).set_gid(gid)
+
+
+def forest_plot(
+    analysis,
+    studies: pd.DataFrame,
+    pooled: pd.DataFrame,
+    *,
+    measure: str,
+    therapy_label: str,
+    comparator_label: str,
+    higher_is_better,
+    outcome_type: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+    config: Settings | dict | None = None,
+):
     """Draw one RevMan-style forest plot and return the matplotlib Figure.
 
     ``analysis``: Series/dict with at least ``analysis_id`` (optionally ``outcome_type``,
     ``condition``, ``outcome``). ``studies``: the studies.csv rows of this analysis (any measure;
     filtered to ``measure``), with ``study_id, yi, vi, sei, ci_low, ci_high, weight_random,
     weight_fixed`` and the arm columns. ``pooled``: pooled.csv rows of this analysis.
+    The layout is computed first (:func:`forest_layout`), then each part is drawn.
     """
-    config = config or {}
-    lvl = level_text(config)
-    analysis = dict(analysis) if not isinstance(analysis, dict) else analysis
-    aid = str(analysis.get("analysis_id", ""))
-    sel = select_rows(pooled, aid, measure, config) if len(pooled) else {"primary": None, "fixed": None, "rows": pooled}
-    prim, fixed = sel["primary"], sel["fixed"]
-    scale = _s(prim, "scale") or None
-    st = studies
-    if "measure" in st.columns:
-        st = st[st["measure"].astype(str) == str(measure)]
-    if "analysis_id" in st.columns and aid:
-        st = st[st["analysis_id"].astype(str) == aid]
-    st = st.reset_index(drop=True)
-    if scale is None and "scale" in st.columns and len(st):
-        scale = str(st["scale"].iloc[0])
-    mname, is_ratio, null = measure_info(measure, scale)
-    kind = _outcome_kind(st, outcome_type or analysis.get("outcome_type", ""))
-    layout = _LAYOUTS[kind]
-    if kind == "generic" and is_ratio:   # RevMan's generic inverse variance: log[ratio] and SE
-        code = str(measure or "").upper()
-        code = code[3:] if code.startswith("LOG") else code
-        layout = [("yi", f"log[{code or 'ratio'}]", 0.380, ""), ("sei", "SE", 0.460, "")]
-    k = len(st)
-    single = k == 1
-    pooled_ok = prim is not None and not single and math.isfinite(_f(prim, "estimate"))
-
-    # ---- rows (y grows downwards)
-    y = 2  # rows 0-1: column headers
-    study_y = list(range(y, y + k))
-    y += k + (1 if k else 0)
-    if k == 0:
-        y += 1
-    rows_after = []
-    if pooled_ok:
-        rows_after.append("random")
-        if fixed is not None and math.isfinite(_f(fixed, "estimate")):
-            rows_after.append("fixed")
-        if math.isfinite(_f(prim, "pi_low")) and math.isfinite(_f(prim, "pi_high")):
-            rows_after.append("pi")
-    elif prim is not None and not single and k > 1:
-        rows_after.append("not_estimable")
-    if kind == "binary" and k > 1:
-        rows_after.append("events")
-    row_y = {name: y + i for i, name in enumerate(rows_after)}
-    n_rows = y + len(rows_after)
-
-    foot = []
-    if single:
-        foot.append(("note-single-study", "Single study (k = 1): shown as reported, nothing pooled."))
-    if "continuity_corrected" in st.columns and st["continuity_corrected"].map(lambda v: parse_bool(v) is True).any():
-        add = (config.get("continuity") or {}).get("add", 0.5)
-        foot.append(("note-continuity", f"\u2020 zero cell: {add:g} added to each cell of that study (continuity correction)."))
-    if pooled_ok:
-        foot.insert(0, ("note-models", _models_note(prim, fixed is not None, lvl)))
-        if lvl != "95%":
-            foot.insert(1, ("note-level", "Study CIs are 95% Wald intervals."))
-    # the plot does not show the tau2 CI, so its notes are left to the report
-    status_plot = ";".join(p for p in _s(prim, "status").split(";") if not p.startswith(("tau2_ci_lb", "tau2_ci_ub")))
-    status_text = describe_status(status_plot) if prim is not None and not single else ""
-    if status_text:
-        foot.append(("note-status", f"Primary model: {status_text}."))
-    foot = [(gid, line) for gid, text in foot
-            for line in textwrap.wrap(text, 150, break_long_words=True)[:3]]
-
-    # under the axis: two result lines at the left, favours labels under the plot (<= 0.72 in),
-    # then the footnotes across the full width
-    foot_top = max(2 * LINE_IN, FAVOURS_IN) + 0.12
-    bottom_in = foot_top + LINE_IN * len(foot) + 0.15
-    height = TOP_IN + ROW_H * n_rows + bottom_in
-    fig = new_figure(WIDTH_IN, height)
-    ax_bottom = bottom_in / height
-    ax_height = ROW_H * n_rows / height
-    ax = fig.add_axes([PLOT_X0, ax_bottom, PLOT_X1 - PLOT_X0, ax_height])
-    ax.set_ylim(n_rows - 0.5, -0.5)
-    ax.set_yticks([])
-    ax.patch.set_alpha(0.0)
-    tr = blended_transform_factory(fig.transFigure, ax.transData)
-
-    def cell(x, yy, text, ha="right", weight="normal", gid=None, color=None, size=None, **kw):
-        t = fig.text(x, yy, text, transform=tr, ha=ha, va="center", fontweight=weight,
-                     color=color or PALETTE["text"], fontsize=size or 8.5, parse_math=False, **kw)
-        if gid:
-            t.set_gid(gid)
-        return t
-
-    # ---- natural-unit values and axis
-    yi = st["yi"].astype(float).to_numpy() if k else np.array([])
-    lo = st["ci_low"].astype(float).to_numpy() if k else np.array([])
-    hi = st["ci_high"].astype(float).to_numpy() if k else np.array([])
-    yn, lon, hin = (np.atleast_1d(to_natural(a, is_ratio)) for a in (yi, lo, hi))
-    pooled_vals = []
-    for r in (prim if pooled_ok else None, fixed if pooled_ok else None):
-        if r is not None:
-            pooled_vals += [_f(r, "estimate"), _f(r, "ci_low"), _f(r, "ci_high")]
-    if pooled_ok:
-        pooled_vals += [_f(prim, "pi_low"), _f(prim, "pi_high")]
-    pooled_nat = list(np.atleast_1d(to_natural(pooled_vals, is_ratio))) if pooled_vals else []
-    xlim, ticks = axis_ticks(list(lon) + list(hin) + list(yn) + pooled_nat, is_ratio)
-    if is_ratio:
-        ax.set_xscale("log")
-    ax.set_xlim(*xlim)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FixedFormatter([_tick_label(t) for t in ticks]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.tick_params(axis="x", labelsize=8)
-    decimals = choose_decimals(list(yn) + list(lon) + list(hin) + pooled_nat, is_ratio)
-
-    # ---- title
-    t_title = fig.text(0.015, 1 - 0.12 / height, clean_text(title or f"{therapy_label} vs {comparator_label}", 130),
-                       ha="left", va="top", fontsize=10, fontweight="bold", parse_math=False)
-    t_title.set_gid("title")
-    if subtitle:
-        fig.text(0.015, 1 - 0.34 / height, clean_text(subtitle, 150), ha="left", va="top", fontsize=8.5,
-                 color=PALETTE["muted"], parse_math=False).set_gid("subtitle")
-
-    # ---- headers
-    prim_label = _model_label(prim)
-    method_short = "IV, Random" if (prim is not None and _s(prim, "model") == "random") else "IV, Fixed"
-    cell(0.015, 1, "Study", ha="left", weight="bold")
-    arms = {"t": "Therapy", "c": "Comparator"}
-    for arm, name in arms.items():
-        xs = [x for (_, _, x, a) in layout if a == arm]
-        if xs:
-            cell((min(xs) + max(xs)) / 2 - 0.02, 0, name, ha="center", weight="bold")
-    for _, header, x, _ in layout:
-        cell(x, 1, header, weight="bold")
-    cell(WEIGHT_X, 1, "Weight", weight="bold")
-    cell(EFFECT_X, 0, mname, ha="center", weight="bold")
-    cell(EFFECT_X, 1, f"{method_short}, {lvl} CI", ha="center", size=7.5)
-    cell((PLOT_X0 + PLOT_X1) / 2, 0, mname, ha="center", weight="bold")
-    cell((PLOT_X0 + PLOT_X1) / 2, 1, f"{method_short}, {lvl} CI", ha="center", size=7.5)
-
-    # ---- studies
-    wcol = "weight_random" if "weight_random" in st.columns else ("weight_fixed" if "weight_fixed" in st.columns else None)
-    weights = st[wcol].astype(float).to_numpy() if (wcol and k) else np.full(k, np.nan)
-    if single:
-        weights = np.array([100.0])
-    wmax = np.nanmax(weights) if k and np.isfinite(weights).any() else 100.0
-    nlab = _LABEL_CHARS[kind]
-    for i in range(k):
-        row = st.iloc[i]
-        yy = study_y[i]
-        label = clean_text(row.get("study_id", ""), nlab)
-        if "continuity_corrected" in st.columns and parse_bool(row.get("continuity_corrected")) is True:
-            label += " \u2020"
-        cell(0.015, yy, label, ha="left", gid=f"study-{i}")
-        for key, _, x, _ in layout:
-            cell(x, yy, _arm_value(row, key, kind) if key in row.index else "")
-        w = weights[i]
-        cell(WEIGHT_X, yy, f"{w:.1f}%" if math.isfinite(w) else "", gid=f"weight-{i}")
-        cell(EFFECT_X, yy, format_effect(yn[i], lon[i], hin[i], decimals), ha="center")
-        _ci_segment(ax, yy, lon[i], hin[i], xlim, PALETTE["study"])
-        if math.isfinite(yn[i]) and xlim[0] <= yn[i] <= xlim[1]:
-            side = 3.0 + 9.0 * math.sqrt(max(w, 0.0) / wmax) if math.isfinite(w) else 4.0
-            ax.plot([yn[i]], [yy], marker="s", markersize=side, color=PALETTE["study"],
-                    markeredgewidth=0, zorder=4)
-    if k == 0:
-        cell(0.015, 2, "No studies in this analysis.", ha="left")
-
-    # ---- pooled rows
-    if "random" in row_y:
-        yy = row_y["random"]
-        cell(0.015, yy, f"Total ({lvl} CI), random effects", ha="left", weight="bold", gid="pooled-label")
-        if kind in ("binary", "continuous"):
-            for key in ("n_treat", "n_ctrl"):
-                x = next(x for (c, _, x, _) in layout if c == key)
-                if key in st.columns:
-                    cell(x, yy, f"{st[key].astype(float).sum():.0f}", weight="bold")
-        cell(WEIGHT_X, yy, "100.0%", weight="bold")
-        est, plo, phi = (to_natural(_f(prim, c), is_ratio) for c in ("estimate", "ci_low", "ci_high"))
-        cell(EFFECT_X, yy, format_effect(est, plo, phi, decimals), ha="center", weight="bold", gid="pooled-effect")
-        _diamond(ax, yy, est, max(plo, xlim[0]), min(phi, xlim[1]), face=PALETTE["pooled"], gid="diamond-primary")
-    if "fixed" in row_y:
-        yy = row_y["fixed"]
-        cell(0.015, yy, f"Total ({lvl} CI), fixed effect", ha="left", gid="fixed-label")
-        est, plo, phi = (to_natural(_f(fixed, c), is_ratio) for c in ("estimate", "ci_low", "ci_high"))
-        cell(EFFECT_X, yy, format_effect(est, plo, phi, decimals), ha="center")
-        _diamond(ax, yy, est, max(plo, xlim[0]), min(phi, xlim[1]), face=PALETTE["fixed"], gid="diamond-fixed")
-    if "pi" in row_y:
-        yy = row_y["pi"]
-        cell(0.015, yy, "Prediction interval", ha="left", gid="pi-label")
-        a, b = to_natural(_f(prim, "pi_low"), is_ratio), to_natural(_f(prim, "pi_high"), is_ratio)
-        cell(EFFECT_X, yy, f"[{format_number(a, decimals)}, {format_number(b, decimals)}]", ha="center")
-        _ci_segment(ax, yy, a, b, xlim, PALETTE["prediction"], lw=3.0)
-    if "not_estimable" in row_y:
-        yy = row_y["not_estimable"]
-        cell(0.015, yy, f"Total ({lvl} CI), random effects", ha="left", weight="bold")
-        cell(EFFECT_X, yy, "not estimable", ha="center")
-    if "events" in row_y:
-        yy = row_y["events"]
-        cell(0.015, yy, "Total events", ha="left")
-        for key in ("events_treat", "events_ctrl"):
-            x = next(x for (c, _, x, _) in layout if c == key)
-            if key in st.columns:
-                cell(x, yy, f"{st[key].astype(float).sum():.0f}")
-
-    # ---- line of no effect (study and pooled rows only, not the headers)
-    ax.vlines(null, 1.5, n_rows - 0.5, colors=PALETTE["null"], linewidth=0.8, zorder=1)
-    ax.spines["bottom"].set_bounds(*xlim)
-
-    # ---- favours labels under the axis
-    left, right = favours_labels(clean_text(therapy_label, 60), clean_text(comparator_label, 60), higher_is_better)
-    for gid, text, xfrac in (("favours-left", left, 0.25), ("favours-right", right, 0.75)):
-        wrapped = "\n".join(textwrap.wrap(text, 26, break_long_words=True)[:3])
-        t = ax.annotate(wrapped, xy=(xfrac, 0), xycoords="axes fraction", xytext=(0, -20),
-                        textcoords="offset points", ha="center", va="top", fontsize=7.5, annotation_clip=False)
-        t.set_parse_math(False)
-        t.set_gid(gid)
-
-    # ---- heterogeneity and overall effect (left, under the table)
-    lines = []
-    if pooled_ok:
-        tau2 = _f(prim, "tau2")
-        tau_m = _s(prim, "tau2_method")
-        q, qdf, qp, i2 = _f(prim, "Q"), _f(prim, "Q_df"), _f(prim, "Q_pval"), _f(prim, "I2")
-        tau2_txt = f"{tau2:.4f}" if math.isfinite(tau2) and tau2 < 100 else format_number(tau2, 2)
-        het = (f"Heterogeneity: Tau\u00b2 = {tau2_txt} ({tau_m}); Chi\u00b2 = {format_number(q, 2)}, "
-               f"df = {qdf:.0f} ({format_p(qp)}); I\u00b2 = {i2:.0f}%" if math.isfinite(qdf) and math.isfinite(i2)
-               else f"Heterogeneity: Tau\u00b2 = {tau2_txt} ({tau_m}); Chi\u00b2 = {format_number(q, 2)}")
-        stat, df, p = _f(prim, "stat"), _f(prim, "df"), _f(prim, "pval")
-        if math.isfinite(df):
-            ove = f"Test for overall effect: t = {format_number(abs(stat), 2)}, df = {df:.0f} ({format_p(p)})"
-        else:
-            ove = f"Test for overall effect: Z = {format_number(abs(stat), 2)} ({format_p(p)})"
-        lines += [("heterogeneity", het), ("overall-effect", ove)]
-    elif single:
-        lines += [("heterogeneity", "Heterogeneity: not applicable (k = 1)"),
-                  ("overall-effect", "Test for overall effect: not applicable (k = 1)")]
-    else:
-        lines += [("heterogeneity", "Heterogeneity: not estimable"),
-                  ("overall-effect", "Test for overall effect: not estimable")]
-    y0 = ax_bottom - 0.12 / height
-    for j, (gid, text) in enumerate(lines):
-        fig.text(0.015, y0 - j * LINE_IN / height, text, ha="left", va="top", fontsize=8,
-                 parse_math=False, color=PALETTE["text"]).set_gid(gid)
-    y1 = ax_bottom - foot_top / height
-    for j, (gid, text) in enumerate(foot):
-        fig.text(0.015, y1 - j * LINE_IN / height, text, ha="left", va="top", fontsize=7.5,
-                 parse_math=False, color=PALETTE["muted"]).set_gid(gid)
-    return fig
+    layout = forest_layout(
+        analysis, studies, pooled, measure=measure, outcome_type=outcome_type, config=config
+    )
+    canvas = _ForestCanvas(layout)
+    _draw_x_axis(canvas)
+    _draw_title(canvas, title or f"{therapy_label} vs {comparator_label}", subtitle)
+    _draw_headers(canvas)
+    _draw_study_rows(canvas)
+    _draw_pooled_diamonds(canvas)
+    _draw_interval_and_totals(canvas)
+    _draw_null_line(canvas)
+    _draw_favours(canvas, therapy_label, comparator_label, higher_is_better)
+    _draw_text_under_plot(canvas)
+    return canvas.fig
 
 
 # --------------------------------------------------------------------------- batch entry point
-def _primary_measure(pooled_a: pd.DataFrame, studies_a: pd.DataFrame, config: dict, outcome_type: str):
+def _primary_measure(
+    pooled_a: pd.DataFrame, studies_a: pd.DataFrame, settings: Settings, outcome_type: str
+):
     if len(pooled_a) and "primary" in pooled_a.columns:
         flagged = pooled_a[_truthy(pooled_a["primary"])]
         if len(flagged):
             return str(flagged["measure"].iloc[0])
-    present = list(dict.fromkeys(list(pooled_a.get("measure", pd.Series(dtype=object)).astype(str))
-                                 + list(studies_a.get("measure", pd.Series(dtype=object)).astype(str))))
-    for m in (config.get("measures") or {}).get(outcome_type, []) or []:
+    present = list(
+        dict.fromkeys(
+            list(pooled_a.get("measure", pd.Series(dtype=object)).astype(str))
+            + list(studies_a.get("measure", pd.Series(dtype=object)).astype(str))
+        )
+    )
+    for m in settings.measures.for_outcome(outcome_type):
         if str(m) in present:
             return str(m)
     return present[0] if present else ""
 
 
-def render_forest_plots(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFrame, config: dict,
-                        out_dir, analysis_ids, formats=("svg", "png")) -> list[Path]:
+def render_forest_plots(
+    pooled: pd.DataFrame,
+    studies: pd.DataFrame,
+    trials: pd.DataFrame,
+    settings,
+    out_dir,
+    analysis_ids,
+    formats=("svg", "png"),
+) -> list[Path]:
     """Render the forest plot of each analysis id into ``out_dir/<analysis_id>.<fmt>``.
 
     One process renders the whole group (Snakemake ``script:`` job per batch). The plotted measure
     is the primary one (pooled row with ``primary`` true; else the first configured measure for the
     outcome type that is present). Labels and ``higher_is_better`` come from the trial rows of the
     analysis. Returns the written paths, sorted. Existing files for other ids are left alone.
+    ``settings``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = config or {}
-    pooled = pooled if pooled is not None else pd.DataFrame(columns=["analysis_id", "measure", "model"])
-    studies = studies if studies is not None else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
-    p_by = {str(a): g for a, g in pooled.groupby(pooled["analysis_id"].astype(str), sort=False)} if len(pooled) else {}
-    s_by = {str(a): g for a, g in studies.groupby(studies["analysis_id"].astype(str), sort=False)} if len(studies) else {}
-    t_by = ({str(a): g for a, g in trials.groupby(trials["analysis_id"].astype(str), sort=False)}
-            if trials is not None and len(trials) and "analysis_id" in trials.columns else {})
+    settings = Settings.coerce(settings)
+    pooled = (
+        pooled if pooled is not None else pd.DataFrame(columns=["analysis_id", "measure", "model"])
+    )
+    studies = (
+        studies
+        if studies is not None
+        else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
+    )
+    p_by = (
+        {str(a): g for a, g in pooled.groupby(pooled["analysis_id"].astype(str), sort=False)}
+        if len(pooled)
+        else {}
+    )
+    s_by = (
+        {str(a): g for a, g in studies.groupby(studies["analysis_id"].astype(str), sort=False)}
+        if len(studies)
+        else {}
+    )
+    t_by = (
+        {str(a): g for a, g in trials.groupby(trials["analysis_id"].astype(str), sort=False)}
+        if trials is not None and len(trials) and "analysis_id" in trials.columns
+        else {}
+    )
     written: list[Path] = []
     for aid in sorted({str(a) for a in analysis_ids}):
         _check_id(aid)
@@ -547,12 +925,20 @@ def render_forest_plots(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.
                 if "outcome_type" in frame.columns and len(frame):
                     labels["outcome_type"] = str(frame["outcome_type"].iloc[0])
                     break
-        measure = _primary_measure(pa, sa, config, labels["outcome_type"])
+        measure = _primary_measure(pa, sa, settings, labels["outcome_type"])
         sub = " \u2014 ".join(x for x in (labels["condition"], labels["outcome"]) if x)
-        fig = forest_plot({"analysis_id": aid, "outcome_type": labels["outcome_type"]}, sa, pa,
-                          measure=measure, therapy_label=labels["therapy"],
-                          comparator_label=labels["comparator"], higher_is_better=labels["higher_is_better"],
-                          outcome_type=labels["outcome_type"], subtitle=sub, config=config)
+        fig = forest_plot(
+            {"analysis_id": aid, "outcome_type": labels["outcome_type"]},
+            sa,
+            pa,
+            measure=measure,
+            therapy_label=labels["therapy"],
+            comparator_label=labels["comparator"],
+            higher_is_better=labels["higher_is_better"],
+            outcome_type=labels["outcome_type"],
+            subtitle=sub,
+            config=settings,
+        )
         written += save_figure(fig, out_dir / aid, formats)
         fig.clf()
     return sorted(written)
@@ -560,6 +946,13 @@ def render_forest_plots(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.
 
 def _check_id(aid: str) -> None:
     """analysis ids become file names: refuse anything that could leave ``out_dir``."""
-    if (not aid or aid in (".", "..") or "/" in aid or "\\" in aid or "\x00" in aid
-            or aid.startswith(".") or len(aid) > 200):
+    if (
+        not aid
+        or aid in (".", "..")
+        or "/" in aid
+        or "\\" in aid
+        or "\x00" in aid
+        or aid.startswith(".")
+        or len(aid) > 200
+    ):
         raise ValueError(f"analysis_id {aid!r} is not a safe file name")

@@ -12,11 +12,11 @@ study effects. The pooled estimate is a vertical line with its pseudo 95% confid
 from __future__ import annotations
 
 import numpy as np
-from trialmeta.stats import distributions as dist
 
 from trialmeta.plots._axes import log_ticks
 from trialmeta.plots.labels import measure_info
 from trialmeta.plots.style import PALETTE, new_figure
+from trialmeta.stats import distributions as dist
 
 __all__ = ["funnel_plot", "CONTOUR_LEVELS", "CONTOUR_SHADES"]
 
@@ -25,8 +25,19 @@ CONTOUR_LEVELS = (0.90, 0.95, 0.99)
 CONTOUR_SHADES = ("#ffffff", "#e8e8e8", "#cfcfcf", "#a8a8a8")
 
 
-def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, fill_vi=None,
-                title: str = "", width: float = 5.5, height: float = 4.2):
+def funnel_plot(
+    yi,
+    vi,
+    *,
+    estimate=None,
+    measure="",
+    scale=None,
+    fill_yi=None,
+    fill_vi=None,
+    title: str = "",
+    width: float = 5.5,
+    height: float = 4.2,
+):
     """Return a Figure. ``yi``/``vi`` on the analysis scale (log for ratios)."""
     _, is_ratio, null = measure_info(measure, scale)
     name = measure_info(measure, scale)[0]
@@ -36,25 +47,54 @@ def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, 
     fse = np.sqrt(np.asarray([] if fill_vi is None else fill_vi, float))
     fig = new_figure(width, height)
     # fixed margins instead of tight_layout (which draws the figure once more)
-    ax = fig.add_axes([0.75 / width, 0.55 / height, 1 - 0.95 / width, 1 - (0.55 + (0.35 if title else 0.15)) / height])
+    ax = fig.add_axes(
+        [
+            0.75 / width,
+            0.55 / height,
+            1 - 0.95 / width,
+            1 - (0.55 + (0.35 if title else 0.15)) / height,
+        ]
+    )
     se_all = np.concatenate([se, fse]) if fse.size else se
     se_max = float(np.nanmax(se_all)) * 1.08 if se_all.size else 1.0
     grid = np.linspace(0, se_max, 200)
     tr = np.exp if is_ratio else (lambda x: x)
     ax.set_facecolor(CONTOUR_SHADES[3])
-    for lev, shade in zip(reversed(CONTOUR_LEVELS), (CONTOUR_SHADES[2], CONTOUR_SHADES[1], CONTOUR_SHADES[0])):
+    for lev, shade in zip(
+        reversed(CONTOUR_LEVELS), (CONTOUR_SHADES[2], CONTOUR_SHADES[1], CONTOUR_SHADES[0])
+    ):
         z = dist.norm_isf((1 - lev) / 2)
         ax.fill_betweenx(grid, tr(-z * grid), tr(z * grid), color=shade, linewidth=0, zorder=0)
     if estimate is not None and np.isfinite(estimate):
         ax.axvline(tr(estimate), color=PALETTE["pooled"], lw=0.9, zorder=2)
-        ax.plot(tr(estimate - 1.96 * grid), grid, color=PALETTE["pooled"], lw=0.7, ls="--", zorder=2)
-        ax.plot(tr(estimate + 1.96 * grid), grid, color=PALETTE["pooled"], lw=0.7, ls="--", zorder=2)
+        ax.plot(
+            tr(estimate - 1.96 * grid), grid, color=PALETTE["pooled"], lw=0.7, ls="--", zorder=2
+        )
+        ax.plot(
+            tr(estimate + 1.96 * grid), grid, color=PALETTE["pooled"], lw=0.7, ls="--", zorder=2
+        )
     ax.axvline(null, color=PALETTE["null"], lw=0.7, ls=":", zorder=2)
-    ax.scatter(tr(yi), se, s=22, color=PALETTE["study"], edgecolor="black", linewidth=0.5, zorder=3,
-               label="studies")
+    ax.scatter(
+        tr(yi),
+        se,
+        s=22,
+        color=PALETTE["study"],
+        edgecolor="black",
+        linewidth=0.5,
+        zorder=3,
+        label="studies",
+    )
     if fy.size:
-        ax.scatter(tr(fy), fse, s=22, facecolor="white", edgecolor="black", linewidth=0.8, zorder=3,
-                   label="imputed (trim-and-fill)")
+        ax.scatter(
+            tr(fy),
+            fse,
+            s=22,
+            facecolor="white",
+            edgecolor="black",
+            linewidth=0.8,
+            zorder=3,
+            label="imputed (trim-and-fill)",
+        )
     ax.set_ylim(se_max, 0)
     if is_ratio:
         ax.set_xscale("log")
@@ -68,9 +108,12 @@ def funnel_plot(yi, vi, *, estimate=None, measure="", scale=None, fill_yi=None, 
     ax.set_ylabel("Standard error")
     ax.spines["left"].set_visible(True)
     from matplotlib.patches import Patch
-    handles = [Patch(facecolor=CONTOUR_SHADES[1], label="0.05 < p < 0.10"),
-               Patch(facecolor=CONTOUR_SHADES[2], label="0.01 < p < 0.05"),
-               Patch(facecolor=CONTOUR_SHADES[3], label="p < 0.01")]
+
+    handles = [
+        Patch(facecolor=CONTOUR_SHADES[1], label="0.05 < p < 0.10"),
+        Patch(facecolor=CONTOUR_SHADES[2], label="0.01 < p < 0.05"),
+        Patch(facecolor=CONTOUR_SHADES[3], label="p < 0.01"),
+    ]
     h, lab = ax.get_legend_handles_labels()
     ax.legend(handles=h + handles, fontsize=7, loc="lower right", frameon=True)
     if title:

@@ -20,19 +20,36 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from trialmeta.inputs.booleans import parse_bool
+
 __all__ = [
-    "MEASURE_NAMES", "measure_info", "to_natural", "choose_decimals", "format_number",
-    "format_effect", "format_p", "parse_bool", "favours_therapy_side", "favours_labels",
-    "clean_text", "analysis_labels", "describe_status", "level_text",
+    "MEASURE_NAMES",
+    "measure_info",
+    "to_natural",
+    "choose_decimals",
+    "format_number",
+    "format_effect",
+    "format_p",
+    "parse_bool",
+    "favours_therapy_side",
+    "favours_labels",
+    "clean_text",
+    "analysis_labels",
+    "describe_status",
+    "level_text",
 ]
 
 #: Display names (RevMan wording). Generic measures given on the log scale (logHR) are shown
 #: back-transformed (HR).
 MEASURE_NAMES = {
-    "OR": "Odds Ratio", "LOGOR": "Odds Ratio",
-    "RR": "Risk Ratio", "LOGRR": "Risk Ratio",
-    "HR": "Hazard Ratio", "LOGHR": "Hazard Ratio",
-    "IRR": "Rate Ratio", "LOGIRR": "Rate Ratio",
+    "OR": "Odds Ratio",
+    "LOGOR": "Odds Ratio",
+    "RR": "Risk Ratio",
+    "LOGRR": "Risk Ratio",
+    "HR": "Hazard Ratio",
+    "LOGHR": "Hazard Ratio",
+    "IRR": "Rate Ratio",
+    "LOGIRR": "Rate Ratio",
     "RD": "Risk Difference",
     "MD": "Mean Difference",
     "SMD": "Std. Mean Difference",
@@ -120,24 +137,6 @@ def format_p(p) -> str:
     return f"P = {p:.2f}"
 
 
-def parse_bool(value):
-    """True / False / None (unknown) from a bool, 0/1 or text such as ``true``, ``no``."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "t", "yes", "y", "1"):
-        return True
-    if text in ("false", "f", "no", "n", "0"):
-        return False
-    return None
-
-
 def favours_therapy_side(higher_is_better) -> str | None:
     """``"right"`` or ``"left"``: where effects favouring the therapy lie; None if unknown.
 
@@ -182,7 +181,9 @@ def clean_text(value, max_len: int | None = None) -> str:
 
 
 def _common(values: pd.Series):
-    vals = [v for v in values.tolist() if not (v is None or (isinstance(v, float) and math.isnan(v)))]
+    vals = [
+        v for v in values.tolist() if not (v is None or (isinstance(v, float) and math.isnan(v)))
+    ]
     uniq = list(dict.fromkeys(str(v) for v in vals))
     return uniq
 
@@ -208,7 +209,11 @@ def analysis_labels(rows: pd.DataFrame) -> dict:
         out["therapy"] = " / ".join(therapies) if therapies else "therapy"
     if not out["comparator"]:
         out["comparator"] = "comparator"
-    hib = {parse_bool(v) for v in rows["higher_is_better"].tolist()} if "higher_is_better" in rows else {None}
+    hib = (
+        {parse_bool(v) for v in rows["higher_is_better"].tolist()}
+        if "higher_is_better" in rows
+        else {None}
+    )
     hib.discard(None)
     out["higher_is_better"] = hib.pop() if len(hib) == 1 else None
     return out
@@ -260,10 +265,9 @@ def describe_status(status: str, short: bool = False) -> str:
     return "; ".join(words)
 
 
-def level_text(config: dict | None) -> str:
-    """The confidence level of the pooled intervals as text (``config["level"]``, default 95%)."""
-    try:
-        level = float((config or {}).get("level", 0.95))
-    except (TypeError, ValueError):
-        level = 0.95
-    return f"{level * 100:g}%"
+def level_text(settings=None) -> str:
+    """The confidence level of the pooled intervals as text, e.g. ``95%`` (``level`` of a
+    :class:`~trialmeta.inputs.settings.Settings` or of a config dict; None: the schema default)."""
+    from trialmeta.inputs.settings import Settings
+
+    return f"{float(Settings.coerce(settings).level) * 100:g}%"

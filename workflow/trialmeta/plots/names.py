@@ -18,7 +18,13 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["EXPLORATION_KINDS", "moderator_token", "exploration_stem", "split_figure_name", "is_forest_file"]
+__all__ = [
+    "EXPLORATION_KINDS",
+    "moderator_token",
+    "exploration_stem",
+    "split_figure_name",
+    "is_forest_file",
+]
 
 #: Exploration figure kinds, in report order.
 EXPLORATION_KINDS = ("subgroups", "bubble", "leave_one_out", "cumulative", "funnel")

@@ -20,7 +20,9 @@ def _rows_plot(labels, est, lo, hi, extra_text, *, measure, scale, overall, titl
     tr = np.exp if is_ratio else (lambda a: a)
     n = len(labels)
     fig = new_figure(7.5, 0.9 + 0.24 * max(n, 3))
-    ax = fig.add_axes([0.34, 0.55 / (0.9 + 0.24 * max(n, 3)) + 0.04, 0.34, 0.82 - 0.55 / (0.9 + 0.24 * max(n, 3))])
+    ax = fig.add_axes(
+        [0.34, 0.55 / (0.9 + 0.24 * max(n, 3)) + 0.04, 0.34, 0.82 - 0.55 / (0.9 + 0.24 * max(n, 3))]
+    )
     yy = np.arange(n)[::-1]
     ok = np.isfinite(est)
     ax.hlines(yy[ok], tr(lo[ok]), tr(hi[ok]), color=PALETTE["study"], lw=1.0)
@@ -37,30 +39,63 @@ def _rows_plot(labels, est, lo, hi, extra_text, *, measure, scale, overall, titl
     ax.set_yticks([])
     ax.set_xlabel(f"{name}{xlabel_note}")
     for y, lab, e, a, b, t in zip(yy, labels, est, lo, hi, extra_text):
-        ax.annotate(clean_text(lab, 42), (0, y), xycoords=("figure fraction", "data"), xytext=(6, 0),
-                    textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(
+            clean_text(lab, 42),
+            (0, y),
+            xycoords=("figure fraction", "data"),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
         txt = format_effect(tr(e), tr(a), tr(b)) if np.isfinite(e) else "not estimable"
-        ax.annotate(f"{txt}   {t}", (0.70, y), xycoords=("figure fraction", "data"), va="center", fontsize=8)
+        ax.annotate(
+            f"{txt}   {t}", (0.70, y), xycoords=("figure fraction", "data"), va="center", fontsize=8
+        )
     if title:
         fig.suptitle(title, fontsize=9, x=0.02, ha="left")
     return fig
 
 
-def leave_one_out_plot(rows: pd.DataFrame, *, measure: str, scale=None, overall=None, title: str = ""):
+def leave_one_out_plot(
+    rows: pd.DataFrame, *, measure: str, scale=None, overall=None, title: str = ""
+):
     """``rows``: the leave_one_out.csv rows of one analysis x measure."""
     r = rows.reset_index(drop=True)
     extra = [f"tau2 {t:.3g}, I2 {i:.0f}%" if np.isfinite(t) else "" for t, i in zip(r.tau2, r.I2)]
-    return _rows_plot([f"Omitting {s}" for s in r.omitted_study_id], r.estimate.to_numpy(float),
-                      r.ci_low.to_numpy(float), r.ci_high.to_numpy(float), extra, measure=measure, scale=scale,
-                      overall=overall, title=title, xlabel_note=" (leave-one-out, 95% CI)")
+    return _rows_plot(
+        [f"Omitting {s}" for s in r.omitted_study_id],
+        r.estimate.to_numpy(float),
+        r.ci_low.to_numpy(float),
+        r.ci_high.to_numpy(float),
+        extra,
+        measure=measure,
+        scale=scale,
+        overall=overall,
+        title=title,
+        xlabel_note=" (leave-one-out, 95% CI)",
+    )
 
 
 def cumulative_plot(rows: pd.DataFrame, *, measure: str, scale=None, overall=None, title: str = ""):
     """``rows``: the cumulative.csv rows of one analysis x measure (in step order)."""
     r = rows.sort_values("step", kind="stable").reset_index(drop=True)
-    extra = [f"k = {s}, I2 {i:.0f}%" if np.isfinite(i) else f"k = {s}" for s, i in zip(r.step, r.I2)]
-    labels = [f"+ {s}" + (f" ({int(y)})" if np.isfinite(y) and str(int(y)) not in str(s) else "")
-              for s, y in zip(r.added_study_id, r.year.astype(float))]
-    return _rows_plot(labels, r.estimate.to_numpy(float), r.ci_low.to_numpy(float), r.ci_high.to_numpy(float),
-                      extra, measure=measure, scale=scale, overall=overall, title=title,
-                      xlabel_note=" (cumulative by year, 95% CI)")
+    extra = [
+        f"k = {s}, I2 {i:.0f}%" if np.isfinite(i) else f"k = {s}" for s, i in zip(r.step, r.I2)
+    ]
+    labels = [
+        f"+ {s}" + (f" ({int(y)})" if np.isfinite(y) and str(int(y)) not in str(s) else "")
+        for s, y in zip(r.added_study_id, r.year.astype(float))
+    ]
+    return _rows_plot(
+        labels,
+        r.estimate.to_numpy(float),
+        r.ci_low.to_numpy(float),
+        r.ci_high.to_numpy(float),
+        extra,
+        measure=measure,
+        scale=scale,
+        overall=overall,
+        title=title,
+        xlabel_note=" (cumulative by year, 95% CI)",
+    )

@@ -38,11 +38,11 @@ _SVG_COMMENT = re.compile(rb"[ \t]*<!--.*?-->\n?", re.S)
 
 #: Colours (seaborn "colorblind" palette values, fixed here so no palette lookup can change them).
 PALETTE = {
-    "study": "#0173b2",      # study squares / CIs
-    "pooled": "#000000",     # primary pooled diamond
-    "fixed": "#ffffff",      # fixed-effect diamond (hollow, black edge)
+    "study": "#0173b2",  # study squares / CIs
+    "pooled": "#000000",  # primary pooled diamond
+    "fixed": "#ffffff",  # fixed-effect diamond (hollow, black edge)
     "prediction": "#d55e00",  # prediction interval bar
-    "null": "#555555",       # line of no effect
+    "null": "#555555",  # line of no effect
     "grid": "#dddddd",
     "text": "#000000",
     "muted": "#555555",
@@ -94,7 +94,9 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     elif fmt == "png":
         fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})
     elif fmt == "pdf":
-        fig.savefig(buf, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+        fig.savefig(
+            buf, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None}
+        )
     else:
         raise ValueError(f"unsupported figure format {fmt!r} (use svg, png or pdf)")
     return buf.getvalue()

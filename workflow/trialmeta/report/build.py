@@ -1,6 +1,6 @@
 """Build the offline HTML report from the result tables.
 
-Security model (issue "Hostile and broken input", item 3): every value from the data (study
+Security model: every value from the data (study
 labels, therapy names, notes, URLs, warnings) reaches the page only through Jinja2 with autoescape
 on; user text is wrapped in ``<bdi>`` so right-to-left or bidi-control characters cannot reorder
 the surrounding page; only ``http``/``https`` URLs with a host become links (``rel="noopener
@@ -29,30 +29,33 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from trialmeta.inputs.settings import Settings
+from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.jobs import replace_with_link
+from trialmeta.pipeline.safe_csv import atomic_write_bytes
 from trialmeta.plots.labels import (
-    analysis_labels, choose_decimals, describe_status, favours_therapy_side, format_effect,
-    format_number, format_p, level_text, measure_info, parse_bool, to_natural,
+    analysis_labels,
+    choose_decimals,
+    describe_status,
+    favours_therapy_side,
+    format_effect,
+    format_number,
+    format_p,
+    level_text,
+    measure_info,
+    parse_bool,
+    to_natural,
 )
 from trialmeta.plots.names import split_figure_name
-from trialmeta.report.exploration_sections import _cell, estimator_summary, exploration_context
-from trialmeta.pipeline import render_cache
-from trialmeta.pipeline.safe_csv import atomic_write_bytes
-from trialmeta.pipeline.jobs import replace_with_link
+from trialmeta.report.exploration_sections import estimator_summary, exploration_context, table_cell
+from trialmeta.tables.names import EXPLORATION_TITLES
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
 
 CSP = "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'"
 
-#: Issue-4 sections, in page order: (key of the exploration dict / table stem, heading).
-EXPLORATION_SECTIONS = (
-    ("subgroups", "Subgroup analyses"),
-    ("metaregression", "Meta-regression"),
-    ("leave_one_out", "Leave-one-out sensitivity analysis"),
-    ("influence", "Influence diagnostics"),
-    ("cumulative", "Cumulative meta-analysis"),
-    ("small_study", "Small-study effects"),
-    ("sparse_binary", "Sparse binary data"),
-)
+#: Exploration sections, in page order: (key of the exploration dict / table stem, heading).
+EXPLORATION_SECTIONS = tuple(EXPLORATION_TITLES.items())
 
 _HERE = Path(__file__).resolve().parent
 _MAX_TEXT = 300
@@ -68,15 +71,21 @@ TAU2_NAMES = {
     "EB": "empirical Bayes (Morris 1983)",
     "HS": "Hunter-Schmidt (Hunter & Schmidt 2004)",
 }
+#: Short names of the CI methods (leave-one-out and cumulative sections, methods text).
+CI_SHORT_NAMES = {"wald": "Wald", "hksj": "HKSJ"}
 CI_NAMES = {
     "wald": "Wald-type (normal quantile)",
     "hksj": "Hartung-Knapp-Sidik-Jonkman (t with k\u22121 df; Hartung & Knapp 2001, Sidik & Jonkman 2002)",
 }
 PI_RULES = {
-    "metafor": ("mu \u00b1 q \u00b7 \u221a(tau\u00b2 + SE\u00b2) with q the normal quantile for Wald CIs and the "
-                "t(k\u22121) quantile for HKSJ CIs (metafor's rule; Riley, Higgins & Deeks 2011)"),
-    "higgins": ("mu \u00b1 t(k\u22122) \u00b7 \u221a(tau\u00b2 + SE\u00b2) (Higgins, Thompson & Spiegelhalter 2009), "
-                "for k \u2265 3"),
+    "metafor": (
+        "mu \u00b1 q \u00b7 \u221a(tau\u00b2 + SE\u00b2) with q the normal quantile for Wald CIs and the "
+        "t(k\u22121) quantile for HKSJ CIs (metafor's rule; Riley, Higgins & Deeks 2011)"
+    ),
+    "higgins": (
+        "mu \u00b1 t(k\u22122) \u00b7 \u221a(tau\u00b2 + SE\u00b2) (Higgins, Thompson & Spiegelhalter 2009), "
+        "for k \u2265 3"
+    ),
     "none": "",
 }
 CONTINUITY_TO = {
@@ -94,7 +103,11 @@ def safe_http_url(value) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     url = str(value).strip()
-    if not url or len(url) > 2048 or any(ord(ch) < 33 or ord(ch) == 127 or ch in "\"'<>\\`" for ch in url):
+    if (
+        not url
+        or len(url) > 2048
+        or any(ord(ch) < 33 or ord(ch) == 127 or ch in "\"'<>\\`" for ch in url)
+    ):
         return None
     try:
         parts = urlsplit(url)
@@ -115,7 +128,9 @@ def _text(value, limit: int = _MAX_TEXT) -> str:
 
 
 def _blank(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
+    return (
+        v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
+    )
 
 
 def _f(row, key) -> float:
@@ -133,8 +148,10 @@ def _s(row, key) -> str:
 
 def _check_id(aid: str) -> str:
     if not _ID_OK.match(aid) or ".." in aid:
-        raise ValueError(f"analysis_id {aid!r} is not a safe file name (letters, digits, '.', '_', '-'; "
-                         "no path separators or '..')")
+        raise ValueError(
+            f"analysis_id {aid!r} is not a safe file name (letters, digits, '.', '_', '-'; "
+            "no path separators or '..')"
+        )
     return aid
 
 
@@ -144,11 +161,11 @@ def _truthy(series: pd.Series) -> pd.Series:
 
 def _fmt_cell(v) -> str:
     """Generic table cell: numbers with 4 significant digits, text as is (length-limited)."""
-    return _cell(v, digits=4, whole_below=1e9, text=_text)
+    return table_cell(v, digits=4, whole_below=1e9, text=_text)
 
 
 # --------------------------------------------------------------------------- context
-def _primary_rows(pa: pd.DataFrame, config: dict) -> tuple:
+def _primary_rows(pa: pd.DataFrame, settings: Settings) -> tuple:
     """(primary row, fixed row of the same measure) of one analysis's pooled rows."""
     prim = None
     if len(pa) and "primary" in pa.columns:
@@ -156,10 +173,11 @@ def _primary_rows(pa: pd.DataFrame, config: dict) -> tuple:
         if len(flagged):
             prim = flagged.iloc[0]
     if prim is None and len(pa):
-        t0 = (config.get("tau2_methods") or ["REML"])[0]
-        c0 = (config.get("ci_methods") or ["wald"])[0]
-        cand = pa[(pa["model"] == "random") & (pa["tau2_method"].astype(str) == str(t0))
-                  & (pa["ci_method"].astype(str) == str(c0))]
+        cand = pa[
+            (pa["model"] == "random")
+            & (pa["tau2_method"].astype(str) == settings.primary_tau2_method)
+            & (pa["ci_method"].astype(str) == settings.primary_ci_method)
+        ]
         if not len(cand):
             cand = pa[pa["model"] == "random"] if (pa["model"] == "random").any() else pa
         prim = cand.iloc[0]
@@ -171,8 +189,12 @@ def _primary_rows(pa: pd.DataFrame, config: dict) -> tuple:
 
 
 def _effect_text(row, is_ratio, decimals, lo="ci_low", hi="ci_high") -> str:
-    return format_effect(to_natural(_f(row, "estimate"), is_ratio), to_natural(_f(row, lo), is_ratio),
-                         to_natural(_f(row, hi), is_ratio), decimals)
+    return format_effect(
+        to_natural(_f(row, "estimate"), is_ratio),
+        to_natural(_f(row, lo), is_ratio),
+        to_natural(_f(row, hi), is_ratio),
+        decimals,
+    )
 
 
 def _interval_text(row, is_ratio, decimals, lo, hi) -> str:
@@ -190,15 +212,21 @@ def _summary_sentence(labels, prim, k, n_total, mname, is_ratio, decimals, lvl="
         return f"No pooled result is available for {therapy} versus {comparator}."
     est = _f(prim, "estimate")
     if k == 1:
-        return (f"Only one trial compared {therapy} with {comparator}, so nothing was pooled; "
-                "its result is shown in the table below.")
+        return (
+            f"Only one trial compared {therapy} with {comparator}, so nothing was pooled; "
+            "its result is shown in the table below."
+        )
     if not math.isfinite(est):
-        return (f"In {who}, the pooled {mname.lower()} of {therapy} versus {comparator} could not be "
-                f"estimated ({describe_status(_s(prim, 'status')) or 'see status'}).")
+        return (
+            f"In {who}, the pooled {mname.lower()} of {therapy} versus {comparator} could not be "
+            f"estimated ({describe_status(_s(prim, 'status')) or 'see status'})."
+        )
     null = 1.0 if is_ratio else 0.0
     e, lo, hi = (to_natural(_f(prim, c), is_ratio) for c in ("estimate", "ci_low", "ci_high"))
-    sent = (f"In {who}, the pooled {mname.lower()} for {therapy} versus {comparator} was "
-            f"{format_number(e, decimals)} ({lvl} CI {format_number(lo, decimals)} to {format_number(hi, decimals)}).")
+    sent = (
+        f"In {who}, the pooled {mname.lower()} for {therapy} versus {comparator} was "
+        f"{format_number(e, decimals)} ({lvl} CI {format_number(lo, decimals)} to {format_number(hi, decimals)})."
+    )
     if math.isfinite(lo) and math.isfinite(hi):
         if lo > null or hi < null:
             above = lo > null
@@ -216,8 +244,10 @@ def _summary_sentence(labels, prim, k, n_total, mname, is_ratio, decimals, lvl="
         sent += f" Between-trial heterogeneity was {level} (I\u00b2 = {i2:.0f}%)."
     pl, ph = _f(prim, "pi_low"), _f(prim, "pi_high")
     if math.isfinite(pl) and math.isfinite(ph):
-        sent += (f" The effect in a new, similar trial is expected between {format_number(to_natural(pl, is_ratio), decimals)}"
-                 f" and {format_number(to_natural(ph, is_ratio), decimals)} ({lvl} prediction interval).")
+        sent += (
+            f" The effect in a new, similar trial is expected between {format_number(to_natural(pl, is_ratio), decimals)}"
+            f" and {format_number(to_natural(ph, is_ratio), decimals)} ({lvl} prediction interval)."
+        )
     if k < 5:
         sent += f" With only {k} trials the between-trial variance is poorly estimated; read the result with caution."
     return sent
@@ -241,14 +271,23 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
             tr = by_id.get(str(r.get("study_id")))
 
         def arm(col):
-            v = r.get(col) if col in r.index and not _blank(r.get(col)) else (tr.get(col) if tr is not None else None)
+            v = (
+                r.get(col)
+                if col in r.index and not _blank(r.get(col))
+                else (tr.get(col) if tr is not None else None)
+            )
             return _fmt_cell(v)
 
         if kind == "binary":
-            arms = [f"{arm('events_treat')}/{arm('n_treat')}", f"{arm('events_ctrl')}/{arm('n_ctrl')}"]
+            arms = [
+                f"{arm('events_treat')}/{arm('n_treat')}",
+                f"{arm('events_ctrl')}/{arm('n_ctrl')}",
+            ]
         elif kind == "continuous":
-            arms = [f"{arm('mean_treat')} ({arm('sd_treat')}), n = {arm('n_treat')}",
-                    f"{arm('mean_ctrl')} ({arm('sd_ctrl')}), n = {arm('n_ctrl')}"]
+            arms = [
+                f"{arm('mean_treat')} ({arm('sd_treat')}), n = {arm('n_treat')}",
+                f"{arm('mean_ctrl')} ({arm('sd_ctrl')}), n = {arm('n_ctrl')}",
+            ]
         else:
             arms = []
         url_raw = None
@@ -258,22 +297,37 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
                     url_raw = tr.get(col)
                     break
         url = safe_http_url(url_raw)
-        rows.append({
-            "study_id": _text(r.get("study_id")),
-            "year": _fmt_cell(tr.get("year")) if tr is not None and "year" in tr.index else "",
-            "arms": arms,
-            "effect": format_effect(to_natural(_f(r, "yi"), is_ratio), to_natural(_f(r, "ci_low"), is_ratio),
-                                    to_natural(_f(r, "ci_high"), is_ratio), decimals),
-            "corrected": parse_bool(r.get("continuity_corrected")) is True,
-            "weight_random": f"{_f(r, 'weight_random'):.1f}%" if math.isfinite(_f(r, "weight_random")) else "",
-            "weight_fixed": f"{_f(r, 'weight_fixed'):.1f}%" if math.isfinite(_f(r, "weight_fixed")) else "",
-            "source_url": url,
-            "source_host": (urlsplit(url).hostname or url) if url else "",
-            "source_text": "" if url else _text(url_raw, 500),
-            "notes": _text(tr.get("notes"), 4000) if tr is not None and "notes" in tr.index else "",
-            "where": (f"{_text(tr.get('source_file'), 200)}:{_fmt_cell(tr.get('source_row'))}"
-                      if tr is not None and "source_file" in tr.index else ""),
-        })
+        rows.append(
+            {
+                "study_id": _text(r.get("study_id")),
+                "year": _fmt_cell(tr.get("year")) if tr is not None and "year" in tr.index else "",
+                "arms": arms,
+                "effect": format_effect(
+                    to_natural(_f(r, "yi"), is_ratio),
+                    to_natural(_f(r, "ci_low"), is_ratio),
+                    to_natural(_f(r, "ci_high"), is_ratio),
+                    decimals,
+                ),
+                "corrected": parse_bool(r.get("continuity_corrected")) is True,
+                "weight_random": f"{_f(r, 'weight_random'):.1f}%"
+                if math.isfinite(_f(r, "weight_random"))
+                else "",
+                "weight_fixed": f"{_f(r, 'weight_fixed'):.1f}%"
+                if math.isfinite(_f(r, "weight_fixed"))
+                else "",
+                "source_url": url,
+                "source_host": (urlsplit(url).hostname or url) if url else "",
+                "source_text": "" if url else _text(url_raw, 500),
+                "notes": _text(tr.get("notes"), 4000)
+                if tr is not None and "notes" in tr.index
+                else "",
+                "where": (
+                    f"{_text(tr.get('source_file'), 200)}:{_fmt_cell(tr.get('source_row'))}"
+                    if tr is not None and "source_file" in tr.index
+                    else ""
+                ),
+            }
+        )
     return rows
 
 
@@ -281,25 +335,44 @@ def _sensitivity_rows(pa: pd.DataFrame, prim) -> list[dict]:
     rows = []
     for _, r in pa.iterrows():
         mname, is_ratio, _ = measure_info(r.get("measure"), r.get("scale"))
-        dec = choose_decimals([to_natural(_f(r, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")], is_ratio)
+        dec = choose_decimals(
+            [to_natural(_f(r, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")], is_ratio
+        )
         p_df = _f(r, "df")
-        rows.append({
-            "primary": prim is not None and r.name == prim.name,
-            "measure": _text(r.get("measure")),
-            "model": {"random": "random effects", "fixed": "fixed effect (IV)", "mh": "Mantel-Haenszel",
-                      "peto": "Peto"}.get(_s(r, "model"), _text(r.get("model"))),
-            "tau2_method": _text(r.get("tau2_method")) if not _blank(r.get("tau2_method")) else "",
-            "ci_method": {"hksj": "HKSJ", "wald": "Wald"}.get(_s(r, "ci_method"), _text(r.get("ci_method"))),
-            "k": _fmt_cell(r.get("k")),
-            "effect": _effect_text(r, is_ratio, dec),
-            "pi": _interval_text(r, is_ratio, dec, "pi_low", "pi_high"),
-            "tau2": f"{_f(r, 'tau2'):.4f}" if math.isfinite(_f(r, "tau2")) else "",
-            "I2": f"{_f(r, 'I2'):.0f}%" if math.isfinite(_f(r, "I2")) else "",
-            "test": (("t" if math.isfinite(p_df) else "Z") + f" = {format_number(_f(r, 'stat'), 2)}"
-                     + (f", df = {p_df:.0f}" if math.isfinite(p_df) else "")) if math.isfinite(_f(r, "stat")) else "",
-            "p": format_p(_f(r, "pval")).replace("P = ", "").replace("P ", "") if math.isfinite(_f(r, "pval")) else "",
-            "status": describe_status(_s(r, "status")) or "ok",
-        })
+        rows.append(
+            {
+                "primary": prim is not None and r.name == prim.name,
+                "measure": _text(r.get("measure")),
+                "model": {
+                    "random": "random effects",
+                    "fixed": "fixed effect (IV)",
+                    "mh": "Mantel-Haenszel",
+                    "peto": "Peto",
+                }.get(_s(r, "model"), _text(r.get("model"))),
+                "tau2_method": _text(r.get("tau2_method"))
+                if not _blank(r.get("tau2_method"))
+                else "",
+                "ci_method": {"hksj": "HKSJ", "wald": "Wald"}.get(
+                    _s(r, "ci_method"), _text(r.get("ci_method"))
+                ),
+                "k": _fmt_cell(r.get("k")),
+                "effect": _effect_text(r, is_ratio, dec),
+                "pi": _interval_text(r, is_ratio, dec, "pi_low", "pi_high"),
+                "tau2": f"{_f(r, 'tau2'):.4f}" if math.isfinite(_f(r, "tau2")) else "",
+                "I2": f"{_f(r, 'I2'):.0f}%" if math.isfinite(_f(r, "I2")) else "",
+                "test": (
+                    ("t" if math.isfinite(p_df) else "Z")
+                    + f" = {format_number(_f(r, 'stat'), 2)}"
+                    + (f", df = {p_df:.0f}" if math.isfinite(p_df) else "")
+                )
+                if math.isfinite(_f(r, "stat"))
+                else "",
+                "p": format_p(_f(r, "pval")).replace("P = ", "").replace("P ", "")
+                if math.isfinite(_f(r, "pval"))
+                else "",
+                "status": describe_status(_s(r, "status")) or "ok",
+            }
+        )
     return rows
 
 
@@ -308,18 +381,25 @@ def _group_by_measure(rows: list[dict]) -> list[dict]:
     groups: dict = {}
     for r in rows:
         groups.setdefault(r["measure"], []).append(r)
-    return [{"measure": m, "name": f"{measure_info(m)[0]} ({m})", "rows": rs} for m, rs in groups.items()]
+    return [
+        {"measure": m, "name": f"{measure_info(m)[0]} ({m})", "rows": rs}
+        for m, rs in groups.items()
+    ]
 
 
-def _wald_ci(pa: pd.DataFrame, prim, config: dict):
-    """(ci_low, ci_high) of the random-effects row with the primary tau2 estimator and a Wald CI
-    (the CI the leave-one-out rows use); the primary row's CI when there is none."""
+def _sensitivity_ci(pa: pd.DataFrame, prim, settings: Settings):
+    """(ci_low, ci_high) of the random-effects row with the primary tau2 estimator and the CI
+    method of the leave-one-out rows (``sensitivity_ci_method``); the primary row's CI when there
+    is none."""
     if prim is None:
         return None
-    t0 = (config.get("tau2_methods") or ["REML"])[0]
     if {"model", "tau2_method", "ci_method", "measure"} <= set(pa.columns):
-        cand = pa[(pa["model"] == "random") & (pa["tau2_method"].astype(str) == str(t0))
-                  & (pa["ci_method"].astype(str) == "wald") & (pa["measure"].astype(str) == str(prim["measure"]))]
+        cand = pa[
+            (pa["model"] == "random")
+            & (pa["tau2_method"].astype(str) == settings.primary_tau2_method)
+            & (pa["ci_method"].astype(str) == settings.sensitivity_ci_method)
+            & (pa["measure"].astype(str) == str(prim["measure"]))
+        ]
         if len(cand):
             return _f(cand.iloc[0], "ci_low"), _f(cand.iloc[0], "ci_high")
     return _f(prim, "ci_low"), _f(prim, "ci_high")
@@ -335,117 +415,175 @@ def _exploration_rows(exploration: dict) -> dict:
     return out
 
 
-def exploration_methods(config: dict) -> str:
-    """Methods text of the issue-4 analyses (subgroups, meta-regression, sensitivity, bias)."""
-    tau2 = (config.get("tau2_methods") or ["REML"])[0]
-    subs = [str(m) for m in (config.get("subgroups") or [])]
-    mods = [str(m) for m in (config.get("metaregression") or [])]
-    min_k = config.get("small_study_min_k", 10)
+def exploration_methods(settings) -> str:
+    """Methods text of the exploration analyses (subgroups, meta-regression, sensitivity, bias);
+    ``settings``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict."""
+    settings = Settings.coerce(settings)
+    tau2 = settings.primary_tau2_method
+    subs = [str(m) for m in settings.subgroups]
+    mods = [str(m) for m in settings.metaregression]
+    min_k = settings.small_study_min_k
     parts = []
     if subs:
-        parts.append(f"Subgroup analyses by {', '.join(subs)}: random-effects pooling within each level "
-                     + ("with one tau\u00b2 shared by all levels" if parse_bool(config.get("subgroup_common_tau2"))
-                        else "with a separate tau\u00b2 per level")
-                     + f" ({tau2}, Wald-type CIs) and the test for subgroup differences (Q between subgroups, "
-                     "chi\u00b2 with levels \u2212 1 df); levels with one trial are shown but not pooled.")
+        parts.append(
+            f"Subgroup analyses by {', '.join(subs)}: random-effects pooling within each level "
+            + (
+                "with one tau\u00b2 shared by all levels"
+                if settings.subgroup_common_tau2
+                else "with a separate tau\u00b2 per level"
+            )
+            + f" ({tau2}, Wald-type CIs) and the test for subgroup differences (Q between subgroups, "
+            "chi\u00b2 with levels \u2212 1 df); levels with one trial are shown but not pooled."
+        )
     if mods:
-        test = ("Knapp-Hartung t and F tests" if str(config.get("metaregression_test", "z")) == "knha"
-                else "Wald z tests and the chi\u00b2 omnibus test")
-        parts.append(f"Mixed-effects meta-regression on {', '.join(mods)} (one moderator per model, "
-                     f"{tau2 if tau2 in ('REML', 'ML', 'DL') else 'REML'} residual tau\u00b2, {test}; R\u00b2 as the "
-                     "proportional reduction of tau\u00b2).")
-    parts.append("Sensitivity: leave-one-out and cumulative (by publication year) random-effects analyses "
-                 "with Wald-type CIs, influence diagnostics as metafor's influence() (Viechtbauer & Cheung "
-                 "2010), and the conclusion of every tau\u00b2 estimator \u00d7 CI method combination side by side.")
-    parts.append(f"Small-study effects only for analyses with at least {min_k} trials (Cochrane Handbook "
-                 "13.3.5.4): contour-enhanced funnel plot (Peters et al. 2008), Egger's regression test in its "
-                 "random-effects and classical forms (Egger et al. 1997), Begg & Mazumdar's rank correlation "
-                 "(1994) and trim-and-fill with the L0 estimator (Duval & Tweedie 2000). Binary analyses with "
-                 "zero cells are also pooled with Mantel-Haenszel (no correction), Peto and the risk difference.")
+        test = (
+            "Knapp-Hartung t and F tests"
+            if settings.metaregression_test == "knha"
+            else "Wald z tests and the chi\u00b2 omnibus test"
+        )
+        parts.append(
+            f"Mixed-effects meta-regression on {', '.join(mods)} (one moderator per model, "
+            f"{settings.metaregression_estimator} residual tau\u00b2, {test}; R\u00b2 as the "
+            "proportional reduction of tau\u00b2)."
+        )
+    parts.append(
+        "Sensitivity: leave-one-out and cumulative (by publication year) random-effects analyses "
+        f"with {CI_SHORT_NAMES[settings.sensitivity_ci_method]}-type CIs, influence diagnostics as metafor's influence() (Viechtbauer & Cheung "
+        "2010), and the conclusion of every tau\u00b2 estimator \u00d7 CI method combination side by side."
+    )
+    parts.append(
+        f"Small-study effects only for analyses with at least {min_k} trials (Cochrane Handbook "
+        "13.3.5.4): contour-enhanced funnel plot (Peters et al. 2008), Egger's regression test in its "
+        "random-effects and classical forms (Egger et al. 1997), Begg & Mazumdar's rank correlation "
+        "(1994) and trim-and-fill with the L0 estimator (Duval & Tweedie 2000). Binary analyses with "
+        "zero cells are also pooled with Mantel-Haenszel (no correction), Peto and the risk difference."
+    )
     return " ".join(parts)
 
 
-def methods_paragraphs(config: dict, pooled: pd.DataFrame, exploration: bool = False) -> list[str]:
-    """Methods text generated from the config and from what the pooled table actually holds
-    (plus the issue-4 methods when the report has the exploration tables)."""
-    lvl = level_text(config)
-    meas = config.get("measures") or {}
-    cont = config.get("continuity") or {}
-    models = list(dict.fromkeys(pooled["model"].astype(str))) if len(pooled) and "model" in pooled else []
-    def present(col):
-        if not len(pooled) or col not in pooled:
-            return []
-        return [x for x in dict.fromkeys(pooled[col].astype(str)) if x and x not in ("nan", "None")]
-    tau2_cfg = [str(x) for x in (config.get("tau2_methods") or [])]
-    tau2 = [m for m in tau2_cfg if m in present("tau2_method")] or present("tau2_method")
-    ci_cfg = [str(x) for x in (config.get("ci_methods") or [])]
-    cis = [m for m in ci_cfg if m in present("ci_method")] or present("ci_method")
-    group_by = ", ".join(str(c) for c in (config.get("group_by") or []))
-    out = []
+def _present(pooled: pd.DataFrame, col: str) -> list[str]:
+    """The distinct non-blank values of ``col`` in the pooled table, in table order."""
+    if not len(pooled) or col not in pooled:
+        return []
+    return [x for x in dict.fromkeys(pooled[col].astype(str)) if x and x not in ("nan", "None")]
 
-    def names(kind):
-        vals = [str(m) for m in meas.get(kind, [])]
-        if not vals:
-            return ""
-        first = measure_info(vals[0])[0]
-        rest = [measure_info(v)[0] for v in vals[1:]]
-        return f"{first} (primary)" + (f", with {', '.join(rest)} as sensitivity measures" if rest else "")
 
-    p1 = (f"Each analysis pools the trials that share the same {group_by}." if group_by else "")
-    eff = []
-    if meas.get("binary"):
-        eff.append(f"binary outcomes as {names('binary')}")
-    if meas.get("continuous"):
-        eff.append(f"continuous outcomes as {names('continuous')}")
+def _measure_names(measures: list) -> str:
+    """ "<first> (primary), with <rest> as sensitivity measures" in words."""
+    vals = [str(m) for m in measures]
+    if not vals:
+        return ""
+    first = measure_info(vals[0])[0]
+    rest = [measure_info(v)[0] for v in vals[1:]]
+    return f"{first} (primary)" + (
+        f", with {', '.join(rest)} as sensitivity measures" if rest else ""
+    )
+
+
+def _effect_size_methods(settings: Settings) -> str:
+    """Methods paragraph 1: what one analysis is, the effect sizes (metafor's escalc conventions,
+    Hedges' g) and the continuity correction."""
+    meas = settings.measures.as_dict()
+    cont = settings.continuity
+    group_by = ", ".join(str(c) for c in settings.group_by)
+    p1 = f"Each analysis pools the trials that share the same {group_by}." if group_by else ""
+    eff = [
+        f"{kind} outcomes as {_measure_names(meas.get(kind, []))}"
+        for kind in ("binary", "continuous")
+        if meas.get(kind)
+    ]
     if eff:
-        p1 += (" Effect sizes were computed per trial following metafor's escalc conventions: "
-               + "; ".join(eff) + ". Ratio measures were analysed on the log scale and are reported back-transformed;"
-               " the standardized mean difference is Hedges' g with the exact small-sample correction (Hedges 1981)."
-               " Generic rows contribute their reported estimate and SE (ratios logged; SE from a 95% CI as"
-               " (upper \u2212 lower)/(2 \u00d7 1.959964)).")
-    add = cont.get("add", 0.5)
-    to = str(cont.get("to", "only0"))
+        p1 += (
+            " Effect sizes were computed per trial following metafor's escalc conventions: "
+            + "; ".join(eff)
+            + ". Ratio measures were analysed on the log scale and are reported back-transformed;"
+            " the standardized mean difference is Hedges' g with the exact small-sample correction (Hedges 1981)."
+            " Generic rows contribute their reported estimate and SE (ratios logged; SE from a 95% CI as"
+            " (upper \u2212 lower)/(2 \u00d7 1.959964))."
+        )
+    add = cont.add
+    to = cont.to
     if to != "none":
-        p1 += (f" Zero cells: {add:g} was added {CONTINUITY_TO.get(to, to)}; double-zero trials were "
-               f"{'excluded' if parse_bool(cont.get('drop00')) else 'kept'}.")
+        p1 += (
+            f" Zero cells: {add:g} was added {CONTINUITY_TO.get(to, to)}; double-zero trials were "
+            f"{'excluded' if cont.drop00 else 'kept'}."
+        )
     else:
         p1 += " No continuity correction was applied."
-    out.append(p1.strip())
+    return p1.strip()
 
-    if tau2 or "random" in models:
-        t0 = tau2[0] if tau2 else "REML"
-        c0 = cis[0] if cis else "wald"
-        p2 = (f"Primary analysis: random-effects inverse-variance model with the between-trial variance tau\u00b2 "
-              f"estimated by {TAU2_NAMES.get(t0, t0)} and a {lvl} CI of {CI_NAMES.get(c0, c0)} type.")
-        rule = str(config.get("prediction_interval", "metafor"))
-        if PI_RULES.get(rule):
-            p2 += f" The {lvl} prediction interval is {PI_RULES[rule]}."
-        sens = []
-        other_tau = [TAU2_NAMES.get(m, m) for m in tau2[1:]]
-        other_ci = [CI_NAMES.get(m, m) for m in cis[1:]]
-        if other_tau:
-            sens.append("the other tau\u00b2 estimators (" + "; ".join(other_tau) + ")")
-        if other_ci:
-            sens.append("the " + " and ".join(other_ci) + " CI")
-        if "fixed" in models:
-            sens.append("the fixed (common) effect inverse-variance model")
-        if "mh" in models:
-            sens.append("Mantel-Haenszel pooling of binary outcomes (OR, RR, RD; Mantel & Haenszel 1959, "
-                        "Greenland & Robins 1985, Robins, Breslow & Greenland 1986)")
-        if "peto" in models:
-            sens.append("the Peto odds ratio (Yusuf et al. 1985)")
-        if sens:
-            p2 += " Sensitivity analyses: " + "; ".join(sens) + "."
-        p2 += (" Heterogeneity: Cochran's Q with its chi\u00b2 test, I\u00b2 and H\u00b2 (Higgins & Thompson 2002),"
-               " and the Q-profile confidence interval of tau\u00b2 (Viechtbauer 2007).")
-        out.append(p2)
-    ms = config.get("min_studies")
-    p3 = ("Analyses with one trial are reported but not pooled." +
-          (f" An analysis needs at least {ms} trial(s) to be included." if ms not in (None, "", 1) else ""))
-    p3 += (" All numbers were computed by trialmeta, whose results are tested against R's metafor 3.8-1 "
-           "(Viechtbauer 2010) at a relative tolerance of 1e-10 (closed form) and 1e-8 (iterative estimators).")
+
+def _model_methods(settings: Settings, pooled: pd.DataFrame) -> str | None:
+    """Methods paragraph 2: the primary random-effects model, the prediction interval, the
+    sensitivity models and the heterogeneity statistics (None without a random-effects model)."""
+    lvl = level_text(settings)
+    models = (
+        list(dict.fromkeys(pooled["model"].astype(str)))
+        if len(pooled) and "model" in pooled
+        else []
+    )
+    tau2 = [
+        m for m in map(str, settings.tau2_methods) if m in _present(pooled, "tau2_method")
+    ] or _present(pooled, "tau2_method")
+    cis = [
+        m for m in map(str, settings.ci_methods) if m in _present(pooled, "ci_method")
+    ] or _present(pooled, "ci_method")
+    if not (tau2 or "random" in models):
+        return None
+    t0 = tau2[0] if tau2 else "REML"
+    c0 = cis[0] if cis else "wald"
+    p2 = (
+        f"Primary analysis: random-effects inverse-variance model with the between-trial variance tau\u00b2 "
+        f"estimated by {TAU2_NAMES.get(t0, t0)} and a {lvl} CI of {CI_NAMES.get(c0, c0)} type."
+    )
+    rule = settings.prediction_interval
+    if PI_RULES.get(rule):
+        p2 += f" The {lvl} prediction interval is {PI_RULES[rule]}."
+    sens = []
+    other_tau = [TAU2_NAMES.get(m, m) for m in tau2[1:]]
+    other_ci = [CI_NAMES.get(m, m) for m in cis[1:]]
+    if other_tau:
+        sens.append("the other tau\u00b2 estimators (" + "; ".join(other_tau) + ")")
+    if other_ci:
+        sens.append("the " + " and ".join(other_ci) + " CI")
+    if "fixed" in models:
+        sens.append("the fixed (common) effect inverse-variance model")
+    if "mh" in models:
+        sens.append(
+            "Mantel-Haenszel pooling of binary outcomes (OR, RR, RD; Mantel & Haenszel 1959, "
+            "Greenland & Robins 1985, Robins, Breslow & Greenland 1986)"
+        )
+    if "peto" in models:
+        sens.append("the Peto odds ratio (Yusuf et al. 1985)")
+    if sens:
+        p2 += " Sensitivity analyses: " + "; ".join(sens) + "."
+    p2 += (
+        " Heterogeneity: Cochran's Q with its chi\u00b2 test, I\u00b2 and H\u00b2 (Higgins & Thompson 2002),"
+        " and the Q-profile confidence interval of tau\u00b2 (Viechtbauer 2007)."
+    )
+    return p2
+
+
+def methods_paragraphs(settings, pooled: pd.DataFrame, exploration: bool = False) -> list[str]:
+    """Methods text generated from the settings and from what the pooled table actually holds
+    (plus the exploration methods when the report has the exploration tables)."""
+    settings = Settings.coerce(settings)
+    out = [_effect_size_methods(settings)]
+    models = _model_methods(settings, pooled)
+    if models is not None:
+        out.append(models)
+    ms = settings.min_studies
+    p3 = "Analyses with one trial are reported but not pooled." + (
+        f" An analysis needs at least {ms} trial(s) to be included."
+        if ms not in (None, "", 1)
+        else ""
+    )
+    p3 += (
+        " All numbers were computed by trialmeta, whose results are tested against R's metafor 3.8-1 "
+        "(Viechtbauer 2010) at a relative tolerance of 1e-10 (closed form) and 1e-8 (iterative estimators)."
+    )
     if exploration:
-        out.append(exploration_methods(config))
+        out.append(exploration_methods(settings))
     out.append(p3)
     return out
 
@@ -470,7 +608,7 @@ def _provenance_rows(prov, prefix="") -> list[tuple[str, str]]:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
-        autoescape=True,                 # every {{ }} is HTML-escaped, in .j2 files too
+        autoescape=True,  # every {{ }} is HTML-escaped, in .j2 files too
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -487,15 +625,36 @@ def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
 
 
 #: The fields of an analysis that the index page shows (what the page cache keeps of an entry).
-INDEX_FIELDS = ("id", "href", "therapy", "comparator", "condition", "outcome", "effect", "k", "measure_name",
-                "model", "pi", "I2", "tau2", "status", "status_ok", "status_short", "summary", "warnings",
-                "estimator_flag", "small_study_ran")
+INDEX_FIELDS = (
+    "id",
+    "href",
+    "therapy",
+    "comparator",
+    "condition",
+    "outcome",
+    "effect",
+    "k",
+    "measure_name",
+    "model",
+    "pi",
+    "I2",
+    "tau2",
+    "status",
+    "status_ok",
+    "status_short",
+    "summary",
+    "warnings",
+    "estimator_flag",
+    "small_study_ran",
+)
 
 
 def _index_fields(entry: dict) -> dict:
     out = {f: entry[f] for f in INDEX_FIELDS}
-    out["subgroup_entries"] = [{"sentences": list(e["sentences"][:1]), "flag": bool(e["flag"])}
-                               for e in entry["subgroup_entries"]]
+    out["subgroup_entries"] = [
+        {"sentences": list(e["sentences"][:1]), "flag": bool(e["flag"])}
+        for e in entry["subgroup_entries"]
+    ]
     return out
 
 
@@ -508,192 +667,401 @@ def _rows_digest(df: pd.DataFrame | None) -> dict[str, str]:
     codes, uniques = pd.factorize(df["analysis_id"].astype(str), sort=False)
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    return {str(uniques[codes[g[0]]]): hashlib.sha256(head + row_hash[g].tobytes()).hexdigest()
-            for g in np.split(order, bounds)}
+    return {
+        str(uniques[codes[g[0]]]): hashlib.sha256(head + row_hash[g].tobytes()).hexdigest()
+        for g in np.split(order, bounds)
+    }
 
 
 def _package_digest() -> str:
     """Digest of the trialmeta code and templates (a changed template re-renders every page)."""
     from trialmeta.pipeline.plan import code_digest
+
     return code_digest()
 
 
-def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFrame, config: dict,
-                 warnings, figures_dir, out_dir, provenance: dict | None = None, *,
-                 exploration: dict | None = None, cache_dir=None) -> Path:
-    """Write the offline report into ``out_dir`` and return the path of ``index.html``.
+# --------------------------------------------------------------------------- the pages
+def _split_by_analysis(df: pd.DataFrame) -> dict:
+    """analysis_id -> that analysis's rows of ``df`` (in table order)."""
+    if not len(df) or "analysis_id" not in df.columns:
+        return {}
+    return {str(a): g for a, g in df.groupby(df["analysis_id"].astype(str), sort=False)}
 
-    Files: ``index.html``, ``analyses/<analysis_id>.html``, ``static/report.css``,
-    ``figures/<analysis_id>[.<kind>].svg|png`` (linked from ``figures_dir``, one directory or a
-    list of them; the forest plot is
-    ``<analysis_id>.svg``). ``warnings``: list of :class:`trialmeta.inputs.errors.Problem` (attached to an
-    analysis by ``file``/``row`` = the trial row's ``source_file``/``source_row``; others are listed
-    on the index). ``exploration``: optional issue-4 tables keyed as :data:`EXPLORATION_SECTIONS`.
-    ``cache_dir``: optional page cache (:mod:`trialmeta.pipeline.render_cache`): an analysis page whose
-    inputs (its rows of every table, its warnings and figures, the config, the code and the
-    shared methods text) are unchanged since a previous build is linked from the cache instead of
-    being rendered again; the output is byte-identical either way.
+
+class ReportTables:
+    """The result tables of one report, split by analysis.
+
+    ``ids``: every analysis of the pooled or the studies table, sorted, each checked as a safe
+    file name. A warning belongs to the analysis whose trial row it names (``file``/``row`` =
+    ``source_file``/``source_row``, :meth:`warnings_of`); the others are ``general_warnings``.
     """
-    config = dict(config or {})
-    out_dir = Path(out_dir)
-    if figures_dir is None:
-        figure_dirs = []
-    elif isinstance(figures_dir, (str, os.PathLike)):
-        figure_dirs = [Path(figures_dir)]
-    else:                                        # several directories (one per figure job)
-        figure_dirs = [Path(d) for d in figures_dir]
-    pooled = pooled if pooled is not None else pd.DataFrame(columns=["analysis_id", "measure", "model"])
-    studies = studies if studies is not None else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
-    trials = trials if trials is not None else pd.DataFrame(columns=["analysis_id"])
-    exploration = exploration or {}
-    env = _environment()
 
-    ids = sorted({str(a) for a in pooled.get("analysis_id", pd.Series(dtype=object))}
-                 | {str(a) for a in studies.get("analysis_id", pd.Series(dtype=object))})
-    for aid in ids:
-        _check_id(aid)
-    p_by = {str(a): g for a, g in pooled.groupby(pooled["analysis_id"].astype(str), sort=False)} if len(pooled) else {}
-    s_by = {str(a): g for a, g in studies.groupby(studies["analysis_id"].astype(str), sort=False)} if len(studies) else {}
-    t_by = ({str(a): g for a, g in trials.groupby(trials["analysis_id"].astype(str), sort=False)}
-            if len(trials) and "analysis_id" in trials.columns else {})
+    def __init__(self, pooled, studies, trials, exploration: dict | None, warnings):
+        self.pooled = (
+            pooled
+            if pooled is not None
+            else pd.DataFrame(columns=["analysis_id", "measure", "model"])
+        )
+        self.studies = (
+            studies
+            if studies is not None
+            else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
+        )
+        self.trials = trials if trials is not None else pd.DataFrame(columns=["analysis_id"])
+        self.exploration = exploration or {}
+        self.ids = sorted(
+            {str(a) for a in self.pooled.get("analysis_id", pd.Series(dtype=object))}
+            | {str(a) for a in self.studies.get("analysis_id", pd.Series(dtype=object))}
+        )
+        for aid in self.ids:
+            _check_id(aid)
+        self.pooled_by = _split_by_analysis(self.pooled)
+        self.studies_by = _split_by_analysis(self.studies)
+        self.trials_by = _split_by_analysis(self.trials)
+        self.exploration_by = _exploration_rows(self.exploration)
+        self._warnings_by, self.general_warnings = self._assign_warnings(warnings or [])
 
-    # warnings -> analyses
-    where = {}
-    for aid, g in t_by.items():
-        if "source_file" in g.columns and "source_row" in g.columns:
-            for f_, r_ in zip(g["source_file"].astype(str), g["source_row"]):
-                where[(f_, str(int(r_)) if not _blank(r_) else "")] = aid
-    w_by = defaultdict(list)
-    general = []
-    for w in warnings or []:
-        key = (str(getattr(w, "file", "")), str(getattr(w, "row", "")) if getattr(w, "row", None) is not None else "")
-        text = str(w)
-        if key in where:
-            w_by[where[key]].append(text)
-        else:
-            general.append(text)
-    general = sorted(dict.fromkeys(general))
+    def _assign_warnings(self, warnings) -> tuple[dict, list[str]]:
+        where = {}
+        for aid, g in self.trials_by.items():
+            if "source_file" in g.columns and "source_row" in g.columns:
+                for f_, r_ in zip(g["source_file"].astype(str), g["source_row"]):
+                    where[(f_, str(int(r_)) if not _blank(r_) else "")] = aid
+        by_analysis, general = defaultdict(list), []
+        for w in warnings:
+            row = getattr(w, "row", None)
+            key = (str(getattr(w, "file", "")), str(row) if row is not None else "")
+            if key in where:
+                by_analysis[where[key]].append(str(w))
+            else:
+                general.append(str(w))
+        return by_analysis, sorted(dict.fromkeys(general))
 
-    ex_by = _exploration_rows(exploration)
-    # figures
-    fig_names = defaultdict(list)
-    for p in sorted((p for d in figure_dirs if d.is_dir() for p in d.iterdir()), key=lambda p: p.name):
-        if p.name.startswith(".") or p.suffix.lower() not in (".svg", ".png") or not p.is_file():
-            continue
-        aid = split_figure_name(p.name)[0]
-        if aid in p_by or aid in s_by:
-            fig_names[aid].append(p.name)
-            replace_with_link(p, out_dir / "figures" / p.name)
+    def has(self, aid: str) -> bool:
+        return aid in self.pooled_by or aid in self.studies_by
 
-    common = {
-        "csp": CSP,
-        "methods": methods_paragraphs(config, pooled, exploration=bool(ex_by)),
-        "sections": EXPLORATION_SECTIONS,
-        "title": "trialmeta report",
-        "lvl": level_text(config),
-    }
-    page = env.get_template("analysis.html.j2")
-    (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
-    keys = {}
-    if cache_dir is not None:
-        base = json.dumps([config, common, _package_digest()], sort_keys=True, default=str)
-        digests = [_rows_digest(df) for df in (pooled, studies, trials, *exploration.values())]
-        for aid in ids:
-            parts = [base, *(d.get(aid, "") for d in digests), *sorted(dict.fromkeys(w_by.get(aid, []))),
-                     *fig_names[aid]]
-            keys[aid] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    def rows(self, aid: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """(pooled rows, studies rows, trial rows or None) of one analysis."""
+        return (
+            self.pooled_by.get(aid, self.pooled.iloc[0:0]),
+            self.studies_by.get(aid, self.studies.iloc[0:0]),
+            self.trials_by.get(aid),
+        )
 
-    analyses = []
-    for aid in ids:
-        if aid in keys:
-            hit = render_cache.entry_dir(cache_dir, aid, keys[aid])
-            if hit.is_dir():
-                replace_with_link(hit / "page.html", out_dir / "analyses" / f"{aid}.html")
-                analyses.append(json.loads((hit / "index.json").read_text(encoding="utf-8")))
-                continue
-        pa = p_by.get(aid, pooled.iloc[0:0])
-        sa = s_by.get(aid, studies.iloc[0:0])
-        ta = t_by.get(aid)
+    def warnings_of(self, aid: str) -> list[str]:
+        return sorted(dict.fromkeys(self._warnings_by.get(aid, [])))
+
+    def exploration_of(self, aid: str) -> dict:
+        """The analysis's rows of each exploration table (:data:`EXPLORATION_SECTIONS`)."""
+        return {
+            key: rows.get(aid, pd.DataFrame(columns=["analysis_id"]))
+            for key, rows in self.exploration_by.items()
+        }
+
+
+class AnalysisPage:
+    """The page of one analysis (``analyses/<analysis_id>.html``).
+
+    Holds the analysis's rows, labels and primary result (the pooled row flagged ``primary``, or
+    the random-effects row with the first configured tau2 estimator and CI method) and builds the
+    context of ``analysis.html.j2`` part by part: labels, the primary result, its status, the
+    study and sensitivity tables, the figures and the exploration sections.
+    """
+
+    def __init__(self, aid: str, tables: ReportTables, settings, figure_names: list[str]):
+        self.aid, self.settings, self.figure_names = aid, settings, figure_names
+        self.pooled, self.studies, self.trials = tables.rows(aid)
+        self.warnings = tables.warnings_of(aid)
+        self.exploration_tables = tables.exploration_of(aid)
         # labels from the trial rows; without them, from the key columns of the result rows
-        labels = analysis_labels(ta if ta is not None else (pa if len(pa) else sa))
-        if not labels.get("outcome_type") and "outcome_type" in pa.columns and len(pa):
-            labels["outcome_type"] = str(pa["outcome_type"].iloc[0])
-        prim, fixed = _primary_rows(pa, config)
-        measure = str(prim["measure"]) if prim is not None else (str(sa["measure"].iloc[0]) if len(sa) and "measure" in sa else "")
-        mname, is_ratio, null = measure_info(measure, prim.get("scale") if prim is not None else None)
-        st_m = sa[sa["measure"].astype(str) == measure] if "measure" in sa.columns else sa
-        k = len(st_m)
+        pa, sa = self.pooled, self.studies
+        self.labels = analysis_labels(
+            self.trials if self.trials is not None else (pa if len(pa) else sa)
+        )
+        if not self.labels.get("outcome_type") and "outcome_type" in pa.columns and len(pa):
+            self.labels["outcome_type"] = str(pa["outcome_type"].iloc[0])
+        self.primary, self.fixed = _primary_rows(pa, settings)
+        prim = self.primary
+        self.measure = (
+            str(prim["measure"])
+            if prim is not None
+            else (str(sa["measure"].iloc[0]) if len(sa) and "measure" in sa else "")
+        )
+        self.scale = prim.get("scale") if prim is not None else None
+        self.measure_name, self.is_ratio, self.null = measure_info(self.measure, self.scale)
+        self.shown = (
+            sa[sa["measure"].astype(str) == self.measure] if "measure" in sa.columns else sa
+        )
+        self.k = len(self.shown)
+        self.single = self.k == 1
+        self.decimals = self._decimals()
+
+    def _decimals(self) -> int:
+        """Decimals of every effect on the page (from the primary CI and the studies' CI lows)."""
         vals = []
-        if prim is not None:
-            vals = [to_natural(_f(prim, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")]
-        decimals = choose_decimals(vals + [to_natural(x, is_ratio) for x in pd.to_numeric(st_m.get("ci_low", pd.Series(dtype=float)), errors="coerce")], is_ratio)
+        if self.primary is not None:
+            vals = [
+                to_natural(_f(self.primary, c), self.is_ratio)
+                for c in ("estimate", "ci_low", "ci_high")
+            ]
+        lows = pd.to_numeric(self.shown.get("ci_low", pd.Series(dtype=float)), errors="coerce")
+        return choose_decimals(vals + [to_natural(x, self.is_ratio) for x in lows], self.is_ratio)
+
+    def _participants(self) -> int:
         n_total = 0
         for col in ("n_treat", "n_ctrl"):
-            if col in st_m.columns:
-                n_total += int(np.nansum(pd.to_numeric(st_m[col], errors="coerce").to_numpy(float)))
-        kind = _outcome_kind(labels, sa)
-        single = k == 1
-        forest = f"{aid}.svg" if f"{aid}.svg" in fig_names[aid] else None
-        forest_png = f"{aid}.png" if f"{aid}.png" in fig_names[aid] else None
-        entry = {
-            "id": aid,
-            "href": f"analyses/{aid}.html",
-            "therapy": _text(labels["therapy"]),
-            "comparator": _text(labels["comparator"]),
-            "condition": _text(labels["condition"]),
-            "outcome": _text(labels["outcome"]),
-            "outcome_type": _text(labels["outcome_type"]),
-            "higher_is_better": {True: "yes", False: "no (adverse outcome)", None: "not stated"}[labels["higher_is_better"]],
-            "k": k,
-            "measure": measure,
-            "measure_name": mname,
-            "scale_note": "ratio, shown in natural units (log scale for pooling)" if is_ratio else "difference",
-            "effect": ("single study: " + format_effect(to_natural(_f(st_m.iloc[0], "yi"), is_ratio),
-                                                        to_natural(_f(st_m.iloc[0], "ci_low"), is_ratio),
-                                                        to_natural(_f(st_m.iloc[0], "ci_high"), is_ratio), decimals))
-                      if single else (_effect_text(prim, is_ratio, decimals) if prim is not None else "not estimable"),
-            "pi": "" if (single or prim is None) else _interval_text(prim, is_ratio, decimals, "pi_low", "pi_high"),
-            "I2": "" if (single or prim is None or not math.isfinite(_f(prim, "I2"))) else f"{_f(prim, 'I2'):.0f}%",
-            "tau2": "" if (single or prim is None or not math.isfinite(_f(prim, "tau2"))) else f"{_f(prim, 'tau2'):.4f}",
-            "model": "" if prim is None else " ".join(x for x in (_s(prim, "tau2_method"), {"hksj": "HKSJ", "wald": "Wald"}.get(_s(prim, "ci_method"), _s(prim, "ci_method"))) if x),
-            "status": "single study, not pooled" if single else (describe_status(_s(prim, "status")) or "ok") if prim is not None else "no pooled result",
-            "status_short": "single study" if single else (describe_status(_s(prim, "status"), short=True) or "ok") if prim is not None else "no result",
-            "status_ok": (not single) and prim is not None and not describe_status(_s(prim, "status"), short=True),
-            "warnings": sorted(dict.fromkeys(w_by.get(aid, []))),
-            "summary": _summary_sentence(labels, None if prim is None else prim, k, n_total, mname, is_ratio,
-                                         decimals, level_text(config)),
-            "studies": _study_rows(sa, ta, measure, is_ratio, decimals, kind),
-            "kind": kind,
-            "sensitivity": _group_by_measure(_sensitivity_rows(pa, prim)),
+            if col in self.shown.columns:
+                n_total += int(
+                    np.nansum(pd.to_numeric(self.shown[col], errors="coerce").to_numpy(float))
+                )
+        return n_total
+
+    def label_fields(self) -> dict:
+        lab = self.labels
+        return {
+            "id": self.aid,
+            "href": f"analyses/{self.aid}.html",
+            "therapy": _text(lab["therapy"]),
+            "comparator": _text(lab["comparator"]),
+            "condition": _text(lab["condition"]),
+            "outcome": _text(lab["outcome"]),
+            "outcome_type": _text(lab["outcome_type"]),
+            "higher_is_better": {True: "yes", False: "no (adverse outcome)", None: "not stated"}[
+                lab["higher_is_better"]
+            ],
+        }
+
+    def _effect(self) -> str:
+        if self.single:
+            first = self.shown.iloc[0]
+            return "single study: " + format_effect(
+                *(to_natural(_f(first, c), self.is_ratio) for c in ("yi", "ci_low", "ci_high")),
+                self.decimals,
+            )
+        return (
+            _effect_text(self.primary, self.is_ratio, self.decimals)
+            if self.primary is not None
+            else "not estimable"
+        )
+
+    def result_fields(self) -> dict:
+        """The primary result: effect and CI, prediction interval, I2, tau2 and the model."""
+        prim, none = self.primary, self.single or self.primary is None
+        ci = _s(prim, "ci_method")
+        return {
+            "k": self.k,
+            "measure": self.measure,
+            "measure_name": self.measure_name,
+            "scale_note": "ratio, shown in natural units (log scale for pooling)"
+            if self.is_ratio
+            else "difference",
+            "effect": self._effect(),
+            "pi": ""
+            if none
+            else _interval_text(prim, self.is_ratio, self.decimals, "pi_low", "pi_high"),
+            "I2": "" if (none or not math.isfinite(_f(prim, "I2"))) else f"{_f(prim, 'I2'):.0f}%",
+            "tau2": ""
+            if (none or not math.isfinite(_f(prim, "tau2")))
+            else f"{_f(prim, 'tau2'):.4f}",
+            "model": ""
+            if prim is None
+            else " ".join(
+                x
+                for x in (_s(prim, "tau2_method"), {"hksj": "HKSJ", "wald": "Wald"}.get(ci, ci))
+                if x
+            ),
+        }
+
+    def status_fields(self) -> dict:
+        """The primary model's status in words (:func:`~trialmeta.plots.labels.describe_status`)."""
+        if self.single:
+            return {
+                "status": "single study, not pooled",
+                "status_short": "single study",
+                "status_ok": False,
+            }
+        if self.primary is None:
+            return {"status": "no pooled result", "status_short": "no result", "status_ok": False}
+        status = _s(self.primary, "status")
+        short = describe_status(status, short=True)
+        return {
+            "status": describe_status(status) or "ok",
+            "status_short": short or "ok",
+            "status_ok": not short,
+        }
+
+    def figure_fields(self) -> dict:
+        """The forest plot (``<id>.svg``/``.png``) and the other figures of the analysis."""
+        forest = f"{self.aid}.svg" if f"{self.aid}.svg" in self.figure_names else None
+        forest_png = f"{self.aid}.png" if f"{self.aid}.png" in self.figure_names else None
+        return {
             "forest_svg": forest,
             "forest_png": forest_png,
-            "figures": [n for n in fig_names[aid] if n not in (forest, forest_png)],
-            "exploration": exploration_context(
-                aid, measure, prim.get("scale") if prim is not None else None, k,
-                {key: rows.get(aid, pd.DataFrame(columns=["analysis_id"])) for key, rows in ex_by.items()},
-                {n: n for n in fig_names[aid]}, config, ta, _wald_ci(pa, prim, config)),
-            "estimators": estimator_summary(pa, measure),
-            "null": f"{null:g}",
+            "figures": [n for n in self.figure_names if n not in (forest, forest_png)],
+        }
+
+    def exploration_section(self) -> dict:
+        return exploration_context(
+            self.aid,
+            self.measure,
+            self.scale,
+            self.k,
+            self.exploration_tables,
+            {n: n for n in self.figure_names},
+            self.settings,
+            self.trials,
+            _sensitivity_ci(self.pooled, self.primary, self.settings),
+        )
+
+    def context(self) -> dict:
+        """The template context ``a`` of the page."""
+        kind = _outcome_kind(self.labels, self.studies)
+        entry = {
+            **self.label_fields(),
+            **self.result_fields(),
+            **self.status_fields(),
+            "warnings": self.warnings,
+            "summary": _summary_sentence(
+                self.labels,
+                self.primary,
+                self.k,
+                self._participants(),
+                self.measure_name,
+                self.is_ratio,
+                self.decimals,
+                level_text(self.settings),
+            ),
+            "studies": _study_rows(
+                self.studies, self.trials, self.measure, self.is_ratio, self.decimals, kind
+            ),
+            "kind": kind,
+            "sensitivity": _group_by_measure(_sensitivity_rows(self.pooled, self.primary)),
+            **self.figure_fields(),
+            "exploration": self.exploration_section(),
+            "estimators": estimator_summary(self.pooled, self.measure),
+            "null": f"{self.null:g}",
         }
         entry["subgroup_entries"] = entry["exploration"]["subgroups"]["entries"]
         entry["estimator_flag"] = any(e["flag"] and e["primary"] for e in entry["estimators"])
         entry["small_study_ran"] = bool(entry["exploration"]["small_study"]["entries"])
-        html = atomic_write_bytes(out_dir / "analyses" / f"{aid}.html",
-                                  page.render(a=entry, root="../", **common).encode("utf-8"))
-        entry = _index_fields(entry)
-        if aid in keys:
-            index_json = out_dir / f".{aid}.index.json"
-            atomic_write_bytes(index_json, json.dumps(entry, sort_keys=True).encode("utf-8"))
-            render_cache.store(cache_dir, aid, keys[aid], {"page.html": html, "index.json": index_json})
-            index_json.unlink()
-        analyses.append(entry)
-    analyses.sort(key=lambda a: (a["condition"].casefold(), a["therapy"].casefold(), a["outcome"].casefold(), a["id"]))
+        return entry
 
-    static_css = (_HERE / "static" / "report.css").read_bytes()
-    atomic_write_bytes(out_dir / "static" / "report.css", static_css)
-    if keys:
-        render_cache.prune(cache_dir, keys)
-    # remove pages and figure copies of analyses that no longer exist (a rerun into the same folder)
+
+class IndexPage:
+    """``index.html``: one row per analysis (by condition, therapy, outcome), the warnings that
+    belong to no analysis, and the provenance of the run."""
+
+    def __init__(
+        self, settings, common: dict, general_warnings: list[str], provenance: dict | None
+    ):
+        self.settings, self.common = settings, common
+        self.general_warnings, self.provenance = general_warnings, provenance
+        self.analyses: list[dict] = []
+
+    def add(self, entry: dict) -> None:
+        """Add the index fields of one analysis (:data:`INDEX_FIELDS`)."""
+        self.analyses.append(entry)
+
+    def render(self, env: jinja2.Environment) -> bytes:
+        analyses = sorted(
+            self.analyses,
+            key=lambda a: (
+                a["condition"].casefold(),
+                a["therapy"].casefold(),
+                a["outcome"].casefold(),
+                a["id"],
+            ),
+        )
+        html = env.get_template("index.html.j2").render(
+            analyses=analyses,
+            general_warnings=self.general_warnings,
+            root="",
+            subgroup_moderators=[str(m) for m in self.settings.subgroups],
+            n_small_study=sum(a["small_study_ran"] for a in analyses),
+            small_study_min_k=self.settings.small_study_min_k,
+            provenance=_provenance_rows(self.provenance) if self.provenance else [],
+            n_warnings=sum(len(a["warnings"]) for a in analyses) + len(self.general_warnings),
+            **self.common,
+        )
+        return html.encode("utf-8")
+
+
+class _PageCache:
+    """Analysis pages from a previous build (:mod:`trialmeta.pipeline.render_cache`), keyed by a
+    digest of everything a page shows: its rows of every table, its warnings and figures, the
+    settings, the code and the shared methods text. Without ``cache_dir`` nothing is cached."""
+
+    def __init__(self, cache_dir, settings, common: dict, tables: ReportTables, fig_names: dict):
+        self.cache_dir, self.keys = cache_dir, {}
+        if cache_dir is None:
+            return
+        base = json.dumps(
+            [settings.to_config(), common, _package_digest()], sort_keys=True, default=str
+        )
+        digests = [
+            _rows_digest(df)
+            for df in (tables.pooled, tables.studies, tables.trials, *tables.exploration.values())
+        ]
+        for aid in tables.ids:
+            parts = [
+                base,
+                *(d.get(aid, "") for d in digests),
+                *tables.warnings_of(aid),
+                *fig_names[aid],
+            ]
+            self.keys[aid] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+    def restore(self, aid: str, out_dir: Path) -> dict | None:
+        """Link the cached page of ``aid`` into ``out_dir``; its index fields, or None on a miss."""
+        if aid not in self.keys:
+            return None
+        hit = render_cache.entry_dir(self.cache_dir, aid, self.keys[aid])
+        if not hit.is_dir():
+            return None
+        replace_with_link(hit / "page.html", out_dir / "analyses" / f"{aid}.html")
+        return json.loads((hit / "index.json").read_text(encoding="utf-8"))
+
+    def store(self, aid: str, html: Path, entry: dict, out_dir: Path) -> None:
+        if aid not in self.keys:
+            return
+        index_json = out_dir / f".{aid}.index.json"
+        atomic_write_bytes(index_json, json.dumps(entry, sort_keys=True).encode("utf-8"))
+        render_cache.store(
+            self.cache_dir, aid, self.keys[aid], {"page.html": html, "index.json": index_json}
+        )
+        index_json.unlink()
+
+    def prune(self) -> None:
+        if self.keys:
+            render_cache.prune(self.cache_dir, self.keys)
+
+
+def _figure_dirs(figures_dir) -> list[Path]:
+    if figures_dir is None:
+        return []
+    if isinstance(figures_dir, (str, os.PathLike)):
+        return [Path(figures_dir)]
+    return [Path(d) for d in figures_dir]  # several directories (one per figure job)
+
+
+def _link_figures(figure_dirs: list[Path], tables: ReportTables, out_dir: Path) -> dict:
+    """Link every figure of a known analysis into ``out_dir/figures``; analysis_id -> names."""
+    fig_names = defaultdict(list)
+    for p in sorted(
+        (p for d in figure_dirs if d.is_dir() for p in d.iterdir()), key=lambda p: p.name
+    ):
+        if p.name.startswith(".") or p.suffix.lower() not in (".svg", ".png") or not p.is_file():
+            continue
+        aid = split_figure_name(p.name)[0]
+        if tables.has(aid):
+            fig_names[aid].append(p.name)
+            replace_with_link(p, out_dir / "figures" / p.name)
+    return fig_names
+
+
+def _remove_stale(out_dir: Path, analyses: list[dict], fig_names: dict) -> None:
+    """Remove pages and figure copies of analyses that no longer exist (a rerun into the same
+    folder)."""
     keep = {f"{a['id']}.html" for a in analyses}
     for old in sorted((out_dir / "analyses").glob("*.html")):
         if old.name not in keep:
@@ -704,11 +1072,66 @@ def build_report(pooled: pd.DataFrame, studies: pd.DataFrame, trials: pd.DataFra
             if old.is_file() and old.name not in keep_fig:
                 old.unlink()
 
-    index = env.get_template("index.html.j2").render(
-        analyses=analyses, general_warnings=general, root="",
-        subgroup_moderators=[str(m) for m in (config.get("subgroups") or [])],
-        n_small_study=sum(a["small_study_ran"] for a in analyses),
-        small_study_min_k=config.get("small_study_min_k", 10),
-        provenance=_provenance_rows(provenance) if provenance else [],
-        n_warnings=sum(len(a["warnings"]) for a in analyses) + len(general), **common)
-    return atomic_write_bytes(out_dir / "index.html", index.encode("utf-8"))
+
+def build_report(
+    pooled: pd.DataFrame,
+    studies: pd.DataFrame,
+    trials: pd.DataFrame,
+    config,
+    warnings,
+    figures_dir,
+    out_dir,
+    provenance: dict | None = None,
+    *,
+    exploration: dict | None = None,
+    cache_dir=None,
+) -> Path:
+    """Write the offline report into ``out_dir`` and return the path of ``index.html``
+    (``config``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict).
+
+    Files: ``index.html``, ``analyses/<analysis_id>.html`` (:class:`AnalysisPage`),
+    ``static/report.css``, ``figures/<analysis_id>[.<kind>].svg|png`` (linked from ``figures_dir``,
+    one directory or a list of them; the forest plot is ``<analysis_id>.svg``). ``warnings``: list
+    of :class:`trialmeta.inputs.errors.Problem` (attached to an analysis by ``file``/``row`` = the
+    trial row's ``source_file``/``source_row``; others are listed on the index).
+    ``exploration``: optional exploration tables keyed as :data:`EXPLORATION_SECTIONS`.
+    ``cache_dir``: optional page cache (:class:`_PageCache`): an analysis page whose inputs are
+    unchanged since a previous build is linked from the cache instead of being rendered again;
+    the output is byte-identical either way.
+    """
+    settings = Settings.coerce(config)  # the typed settings (a dict is checked and completed)
+    out_dir = Path(out_dir)
+    tables = ReportTables(pooled, studies, trials, exploration, warnings)
+    env = _environment()
+    fig_names = _link_figures(_figure_dirs(figures_dir), tables, out_dir)
+    common = {
+        "csp": CSP,
+        "methods": methods_paragraphs(
+            settings, tables.pooled, exploration=bool(tables.exploration_by)
+        ),
+        "sections": EXPLORATION_SECTIONS,
+        "title": "trialmeta report",
+        "lvl": level_text(settings),
+        "sensitivity_ci": CI_SHORT_NAMES[settings.sensitivity_ci_method],
+    }
+    template = env.get_template("analysis.html.j2")
+    (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
+    cache = _PageCache(cache_dir, settings, common, tables, fig_names)
+    index = IndexPage(settings, common, tables.general_warnings, provenance)
+    for aid in tables.ids:
+        entry = cache.restore(aid, out_dir)
+        if entry is None:
+            context = AnalysisPage(aid, tables, settings, fig_names[aid]).context()
+            html = atomic_write_bytes(
+                out_dir / "analyses" / f"{aid}.html",
+                template.render(a=context, root="../", **common).encode("utf-8"),
+            )
+            entry = _index_fields(context)
+            cache.store(aid, html, entry, out_dir)
+        index.add(entry)
+    atomic_write_bytes(
+        out_dir / "static" / "report.css", (_HERE / "static" / "report.css").read_bytes()
+    )
+    cache.prune()
+    _remove_stale(out_dir, index.analyses, fig_names)
+    return atomic_write_bytes(out_dir / "index.html", index.render(env))

@@ -1,5 +1,7 @@
-"""Context of the issue-4 sections of an analysis page: figure, plain-language sentences, a compact
-table of the primary measure, and a "why not" note where a method did not run.
+"""Context of the exploration sections of an analysis page (subgroups, meta-regression,
+leave-one-out, influence, cumulative, small-study, sparse binary data): figure, plain-language
+sentences, a compact table of the primary measure, and a "why not" note where a method did not
+run.
 
 :func:`exploration_context` is a pure function of one analysis's rows and the config. Each section
 is a dict::
@@ -21,28 +23,54 @@ import math
 import numpy as np
 import pandas as pd
 
-from trialmeta.report import text as tx
+from trialmeta.inputs.settings import Settings
 from trialmeta.plots.labels import format_effect, format_number, format_p, measure_info, to_natural
 from trialmeta.plots.names import exploration_stem
+from trialmeta.report import text as tx
 
-__all__ = ["exploration_context", "estimator_summary", "SENTENCE_COLUMNS"]
+__all__ = ["exploration_context", "estimator_summary", "SENTENCE_COLUMNS", "table_cell"]
 
 #: Columns each section's sentences need (else the table alone is shown).
 SENTENCE_COLUMNS = {
     "subgroups": {"moderator", "level", "k", "estimate", "ci_low", "ci_high", "Q_between_pval"},
-    "metaregression": {"moderator", "term", "coef", "ci_low", "ci_high", "pval", "QM_pval", "tau2", "R2", "k"},
+    "metaregression": {
+        "moderator",
+        "term",
+        "coef",
+        "ci_low",
+        "ci_high",
+        "pval",
+        "QM_pval",
+        "tau2",
+        "R2",
+        "k",
+    },
     "leave_one_out": {"omitted_study_id", "estimate", "ci_low", "ci_high"},
     "influence": {"study_id", "influential", "rstudent", "cook_d"},
     "cumulative": {"step", "added_study_id", "year", "estimate", "ci_low", "ci_high"},
-    "small_study": {"reason", "egger_rma_pval", "egger_lm_pval", "begg_pval", "trimfill_k0", "trimfill_side",
-                    "trimfill_estimate", "trimfill_ci_low", "trimfill_ci_high"},
+    "small_study": {
+        "reason",
+        "egger_rma_pval",
+        "egger_lm_pval",
+        "begg_pval",
+        "trimfill_k0",
+        "trimfill_side",
+        "trimfill_estimate",
+        "trimfill_ci_low",
+        "trimfill_ci_high",
+    },
     "sparse_binary": {"disagree_direction", "disagree_significance"},
 }
-MIN_K_SEQUENCE = 3     # as trialmeta.plots.exploration_figures (not imported: no matplotlib here)
+MIN_K_SEQUENCE = 3  # as trialmeta.plots.exploration_figures (not imported: no matplotlib here)
 
 
 def _blank(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or str(v).strip() in ("", "nan")
+    return (
+        v is None
+        or v is pd.NA
+        or (isinstance(v, float) and math.isnan(v))
+        or str(v).strip() in ("", "nan")
+    )
 
 
 def _num(v) -> float:
@@ -52,7 +80,7 @@ def _num(v) -> float:
         return float("nan")
 
 
-def _cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(v)[:300]) -> str:
+def table_cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(v)[:300]) -> str:
     """A number with ``digits`` significant digits (minus sign as U+2212; whole numbers below
     ``whole_below`` without decimals), yes/no for booleans, ``text(v)`` for anything else."""
     if _blank(v):
@@ -73,7 +101,11 @@ def _cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(v)[:3
 
 def _effect(measure, scale, e, lo, hi) -> str:
     _, is_ratio, _ = measure_info(measure, scale)
-    return format_effect(to_natural(_num(e), is_ratio), to_natural(_num(lo), is_ratio), to_natural(_num(hi), is_ratio))
+    return format_effect(
+        to_natural(_num(e), is_ratio),
+        to_natural(_num(lo), is_ratio),
+        to_natural(_num(hi), is_ratio),
+    )
 
 
 def _p(v) -> str:
@@ -84,8 +116,12 @@ def _generic(df: pd.DataFrame) -> dict | None:
     if df is None or not len(df):
         return None
     cols = [c for c in df.columns if c != "analysis_id"]
-    return {"columns": [str(c) for c in cols],
-            "rows": [[_cell(v, 4) for v in rec] for rec in df[cols].itertuples(index=False, name=None)]}
+    return {
+        "columns": [str(c) for c in cols],
+        "rows": [
+            [table_cell(v, 4) for v in rec] for rec in df[cols].itertuples(index=False, name=None)
+        ],
+    }
 
 
 def _figure(figures: dict, stem: str, alt: str) -> dict | None:
@@ -94,7 +130,12 @@ def _figure(figures: dict, stem: str, alt: str) -> dict | None:
         return None
     kind = stem.split(".", 1)[-1].split("-", 1)[0]
     # forest-like figures are wide (8 in), the bubble and funnel plots about 5.5 in
-    return {"svg": svg or png, "png": png, "alt": alt, "wide": kind in ("subgroups", "leave_one_out", "cumulative")}
+    return {
+        "svg": svg or png,
+        "png": png,
+        "alt": alt,
+        "wide": kind in ("subgroups", "leave_one_out", "cumulative"),
+    }
 
 
 def _can_speak(key: str, df: pd.DataFrame) -> bool:
@@ -110,18 +151,27 @@ def _measure_rows(df, measure: str) -> pd.DataFrame:
 
 
 def _section(items=None, notes=None, all_rows=None) -> dict:
-    return {"entries": items or [], "notes": notes or [], "all": all_rows, "shown": bool(items or notes)}
+    return {
+        "entries": items or [],
+        "notes": notes or [],
+        "all": all_rows,
+        "shown": bool(items or notes),
+    }
 
 
 # --------------------------------------------------------------------------- sections
-def _subgroups(aid, measure, scale, df, trials_a, config, figures):
+def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
     rows_m = _measure_rows(df, measure)
     items, notes = [], []
-    mods = [str(m) for m in (config.get("subgroups") or [])]
+    mods = [str(m) for m in settings.subgroups]
     if len(rows_m) and "moderator" in rows_m.columns:
         mods += [str(m) for m in rows_m["moderator"].drop_duplicates() if str(m) not in mods]
     for mod in mods:
-        rows = rows_m[rows_m["moderator"].astype(str) == mod] if len(rows_m) and "moderator" in rows_m else rows_m.iloc[0:0]
+        rows = (
+            rows_m[rows_m["moderator"].astype(str) == mod]
+            if len(rows_m) and "moderator" in rows_m
+            else rows_m.iloc[0:0]
+        )
         if not len(rows):
             why = _no_subgroups_reason(mod, trials_a)
             if why:
@@ -133,29 +183,68 @@ def _subgroups(aid, measure, scale, df, trials_a, config, figures):
         names = tx.level_names(mod, rows["level"]) if "level" in rows else {}
         table = None
         if speak:
-            table = {"columns": ["Subgroup", "Trials", f"{measure} [95% CI]", "tau\u00b2", "I\u00b2", "P (effect)"],
-                     "rows": [[names.get(str(r["level"]), str(r["level"])), _cell(r.get("k")),
-                               _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"])
-                               + (" (single trial, not pooled)" if _num(r.get("k")) == 1 else ""),
-                               _cell(r.get("tau2")), f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
-                               _p(r.get("pval"))] for _, r in rows.iterrows()]}
-            qb, qdf, qp = _num(rows["Q_between"].iloc[0]) if "Q_between" in rows else float("nan"), \
-                _num(rows["Q_between_df"].iloc[0]) if "Q_between_df" in rows else float("nan"), \
-                _num(rows["Q_between_pval"].iloc[0])
+            table = {
+                "columns": [
+                    "Subgroup",
+                    "Trials",
+                    f"{measure} [95% CI]",
+                    "tau\u00b2",
+                    "I\u00b2",
+                    "P (effect)",
+                ],
+                "rows": [
+                    [
+                        names.get(str(r["level"]), str(r["level"])),
+                        table_cell(r.get("k")),
+                        _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"])
+                        + (" (single trial, not pooled)" if _num(r.get("k")) == 1 else ""),
+                        table_cell(r.get("tau2")),
+                        f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
+                        _p(r.get("pval")),
+                    ]
+                    for _, r in rows.iterrows()
+                ],
+            }
+            qb, qdf, qp = (
+                _num(rows["Q_between"].iloc[0]) if "Q_between" in rows else float("nan"),
+                _num(rows["Q_between_df"].iloc[0]) if "Q_between_df" in rows else float("nan"),
+                _num(rows["Q_between_pval"].iloc[0]),
+            )
             if math.isfinite(qb):
-                table["rows"].append(["Test for subgroup differences", "",
-                                      f"Q = {format_number(qb, 2)}, df = {qdf:.0f}", "", "", _p(qp)])
+                table["rows"].append(
+                    [
+                        "Test for subgroup differences",
+                        "",
+                        f"Q = {format_number(qb, 2)}, df = {qdf:.0f}",
+                        "",
+                        "",
+                        _p(qp),
+                    ]
+                )
         sentences = [tx.subgroup_sentence(rows, measure, scale)] if speak else []
         tau_model = str(rows["tau2_model"].iloc[0]) if "tau2_model" in rows.columns else ""
         if tau_model:
-            sentences.append("Random effects within each subgroup with "
-                             + ("one tau\u00b2 shared by all subgroups." if tau_model == "common"
-                                else "a separate tau\u00b2 per subgroup."))
-        items.append({"title": f"By {mod}", "sentences": sentences,
-                      "flag": bool(speak and tx.subgroup_caveat(rows)),
-                      "figure": _figure(figures, exploration_stem(aid, "subgroups", mod),
-                                        f"Subgroup forest plot by {mod}"),
-                      "table": table if table else _generic(rows)})
+            sentences.append(
+                "Random effects within each subgroup with "
+                + (
+                    "one tau\u00b2 shared by all subgroups."
+                    if tau_model == "common"
+                    else "a separate tau\u00b2 per subgroup."
+                )
+            )
+        items.append(
+            {
+                "title": f"By {mod}",
+                "sentences": sentences,
+                "flag": bool(speak and tx.subgroup_caveat(rows)),
+                "figure": _figure(
+                    figures,
+                    exploration_stem(aid, "subgroups", mod),
+                    f"Subgroup forest plot by {mod}",
+                ),
+                "table": table if table else _generic(rows),
+            }
+        )
     return _section(items, notes, _generic(df))
 
 
@@ -164,27 +253,37 @@ def _no_subgroups_reason(mod: str, trials_a) -> str:
         return ""
     vals = [v for v in trials_a[mod].tolist() if not _blank(v)]
     n_missing = len(trials_a) - len(vals)
-    miss = f" ({n_missing} trial{'s' if n_missing != 1 else ''} without a value)" if n_missing else ""
+    miss = (
+        f" ({n_missing} trial{'s' if n_missing != 1 else ''} without a value)" if n_missing else ""
+    )
     if not vals:
         return f"{mod}: not given for any trial of this analysis, so no subgroup analysis."
     levels = sorted({str(v) for v in vals})
     if len(levels) == 1:
-        return (f"{mod}: every trial with a value has {mod} = {levels[0]}{miss}, so there is nothing to "
-                "compare within this analysis.")
+        return (
+            f"{mod}: every trial with a value has {mod} = {levels[0]}{miss}, so there is nothing to "
+            "compare within this analysis."
+        )
     return ""
 
 
-def _metaregression(aid, measure, scale, df, trials_a, config, figures):
+def _metaregression(aid, measure, scale, df, trials_a, settings, figures):
     rows_m = _measure_rows(df, measure)
     items, notes = [], []
-    mods = [str(m) for m in (config.get("metaregression") or [])]
+    mods = [str(m) for m in settings.metaregression]
     if len(rows_m) and "moderator" in rows_m.columns:
         mods += [str(m) for m in rows_m["moderator"].drop_duplicates() if str(m) not in mods]
     for mod in mods:
-        rows = rows_m[rows_m["moderator"].astype(str) == mod] if len(rows_m) and "moderator" in rows_m else rows_m.iloc[0:0]
+        rows = (
+            rows_m[rows_m["moderator"].astype(str) == mod]
+            if len(rows_m) and "moderator" in rows_m
+            else rows_m.iloc[0:0]
+        )
         if not len(rows):
             if trials_a is not None and mod in getattr(trials_a, "columns", []):
-                notes.append(f"Meta-regression on {mod} not fitted: {mod} is not given for any trial.")
+                notes.append(
+                    f"Meta-regression on {mod} not fitted: {mod} is not given for any trial."
+                )
             continue
         speak = _can_speak("metaregression", rows)
         fitted = rows[rows["term"].astype(str).str.len() > 0] if "term" in rows else rows
@@ -193,24 +292,48 @@ def _metaregression(aid, measure, scale, df, trials_a, config, figures):
             continue
         table = None
         if speak:
-            table = {"columns": ["Term", "Coefficient", "SE", "95% CI", "P"],
-                     "rows": [[str(r["term"]), _cell(r["coef"]), _cell(r.get("se")),
-                               f"{_cell(r['ci_low'])} to {_cell(r['ci_high'])}", _p(r["pval"])]
-                              for _, r in fitted.iterrows()]}
+            table = {
+                "columns": ["Term", "Coefficient", "SE", "95% CI", "P"],
+                "rows": [
+                    [
+                        str(r["term"]),
+                        table_cell(r["coef"]),
+                        table_cell(r.get("se")),
+                        f"{table_cell(r['ci_low'])} to {table_cell(r['ci_high'])}",
+                        _p(r["pval"]),
+                    ]
+                    for _, r in fitted.iterrows()
+                ],
+            }
         _, is_ratio, _ = measure_info(measure, scale)
         sentences = [tx.metaregression_sentence(rows, measure, scale)] if speak else []
         if speak and is_ratio:
-            sentences.append(f"Coefficients are on the log {measure} scale; exp(coefficient) is the ratio of "
-                             f"{measure}s per unit of the moderator (or versus the reference level).")
+            sentences.append(
+                f"Coefficients are on the log {measure} scale; exp(coefficient) is the ratio of "
+                f"{measure}s per unit of the moderator (or versus the reference level)."
+            )
         if speak and "test" in fitted.columns and str(fitted["test"].iloc[0]) == "knha":
-            sentences.append("Tests and CIs use the Knapp-Hartung adjustment (t and F distributions).")
+            sentences.append(
+                "Tests and CIs use the Knapp-Hartung adjustment (t and F distributions)."
+            )
         if speak and _num(fitted["k"].iloc[0]) < 10:
-            sentences.append(f"With {int(_num(fitted['k'].iloc[0]))} trials a meta-regression has very little "
-                             "power and can be driven by one trial; read it as exploratory.")
-        items.append({"title": f"On {mod}", "sentences": sentences, "flag": False,
-                      "figure": _figure(figures, exploration_stem(aid, "bubble", mod),
-                                        f"Bubble plot: effect against {mod}"),
-                      "table": table if table else _generic(rows)})
+            sentences.append(
+                f"With {int(_num(fitted['k'].iloc[0]))} trials a meta-regression has very little "
+                "power and can be driven by one trial; read it as exploratory."
+            )
+        items.append(
+            {
+                "title": f"On {mod}",
+                "sentences": sentences,
+                "flag": False,
+                "figure": _figure(
+                    figures,
+                    exploration_stem(aid, "bubble", mod),
+                    f"Bubble plot: effect against {mod}",
+                ),
+                "table": table if table else _generic(rows),
+            }
+        )
     return _section(items, notes, _generic(df))
 
 
@@ -222,18 +345,39 @@ def _leave_one_out(aid, measure, scale, df, k, overall_ci, figures):
     notes = []
     fig = _figure(figures, exploration_stem(aid, "leave_one_out"), "Leave-one-out plot")
     if k < MIN_K_SEQUENCE:
-        notes.append(f"With {k} trials, leaving one out leaves a single trial, whose result is in the forest "
-                     "plot; no leave-one-out plot is drawn.")
+        notes.append(
+            f"With {k} trials, leaving one out leaves a single trial, whose result is in the forest "
+            "plot; no leave-one-out plot is drawn."
+        )
     table = None
     if speak:
-        table = {"columns": ["Omitted trial", f"{measure} [95% CI]", "tau\u00b2", "I\u00b2", "P"],
-                 "rows": [[str(r["omitted_study_id"]), _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
-                           _cell(r.get("tau2")), f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
-                           _p(r.get("pval"))] for _, r in rows.iterrows()]}
+        table = {
+            "columns": ["Omitted trial", f"{measure} [95% CI]", "tau\u00b2", "I\u00b2", "P"],
+            "rows": [
+                [
+                    str(r["omitted_study_id"]),
+                    _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
+                    table_cell(r.get("tau2")),
+                    f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
+                    _p(r.get("pval")),
+                ]
+                for _, r in rows.iterrows()
+            ],
+        }
     sentence = tx.leave_one_out_sentence(rows, measure, scale, overall_ci) if speak else ""
-    flag = bool(speak and overall_ci is not None and "changes whether" in sentence and "No single" not in sentence)
-    item = {"title": None, "figure": fig, "sentences": [sentence] if sentence else [], "flag": flag,
-            "table": table if table else _generic(rows)}
+    flag = bool(
+        speak
+        and overall_ci is not None
+        and "changes whether" in sentence
+        and "No single" not in sentence
+    )
+    item = {
+        "title": None,
+        "figure": fig,
+        "sentences": [sentence] if sentence else [],
+        "flag": flag,
+        "table": table if table else _generic(rows),
+    }
     return _section([item], notes, _generic(df))
 
 
@@ -244,19 +388,50 @@ def _influence(df, measure):
     speak = _can_speak("influence", rows)
     table = None
     if speak:
-        table = {"columns": ["Trial", "Studentized residual", "DFFITS", "Cook's distance", "Hat", "Weight",
-                             "Influential"],
-                 "rows": [[str(r["study_id"]), _cell(r["rstudent"]), _cell(r.get("dffits")), _cell(r["cook_d"]),
-                           _cell(r.get("hat")), f"{_num(r.get('weight')):.1f}%" if math.isfinite(_num(r.get("weight"))) else "",
-                           "yes" if bool(r["influential"]) else "no"] for _, r in rows.iterrows()]}
+        table = {
+            "columns": [
+                "Trial",
+                "Studentized residual",
+                "DFFITS",
+                "Cook's distance",
+                "Hat",
+                "Weight",
+                "Influential",
+            ],
+            "rows": [
+                [
+                    str(r["study_id"]),
+                    table_cell(r["rstudent"]),
+                    table_cell(r.get("dffits")),
+                    table_cell(r["cook_d"]),
+                    table_cell(r.get("hat")),
+                    f"{_num(r.get('weight')):.1f}%" if math.isfinite(_num(r.get("weight"))) else "",
+                    "yes" if bool(r["influential"]) else "no",
+                ]
+                for _, r in rows.iterrows()
+            ],
+        }
     sentence = tx.influence_sentence(rows) if speak else ""
     notes = []
     if len(rows) < MIN_K_SEQUENCE:
-        notes.append(f"With {len(rows)} trials each trial is half of the data: the diagnostics cannot tell one "
-                     "trial's influence from the disagreement between the two and add nothing to the forest plot.")
+        notes.append(
+            f"With {len(rows)} trials each trial is half of the data: the diagnostics cannot tell one "
+            "trial's influence from the disagreement between the two and add nothing to the forest plot."
+        )
     flag = bool(speak and not notes and rows["influential"].astype(bool).any())
-    return _section([{"title": None, "figure": None, "sentences": [sentence] if sentence else [], "flag": flag,
-                      "table": table if table else _generic(rows)}], notes, _generic(df))
+    return _section(
+        [
+            {
+                "title": None,
+                "figure": None,
+                "sentences": [sentence] if sentence else [],
+                "flag": flag,
+                "table": table if table else _generic(rows),
+            }
+        ],
+        notes,
+        _generic(df),
+    )
 
 
 def _cumulative(aid, measure, scale, df, k, trials_a, figures):
@@ -264,25 +439,48 @@ def _cumulative(aid, measure, scale, df, k, trials_a, figures):
     notes = []
     if not len(rows):
         if k >= 2 and trials_a is not None and "year" in getattr(trials_a, "columns", []):
-            notes.append("Not run: not every trial of this analysis has a year, so there is no order to add them in.")
+            notes.append(
+                "Not run: not every trial of this analysis has a year, so there is no order to add them in."
+            )
         return _section([], notes, _generic(df))
     rows = rows.sort_values("step", kind="stable") if "step" in rows else rows
     speak = _can_speak("cumulative", rows)
     if k < MIN_K_SEQUENCE:
-        notes.append(f"With {k} trials the cumulative analysis is the earlier trial alone and then the full "
-                     "analysis (both in the forest plot); no cumulative plot is drawn.")
+        notes.append(
+            f"With {k} trials the cumulative analysis is the earlier trial alone and then the full "
+            "analysis (both in the forest plot); no cumulative plot is drawn."
+        )
     table = None
     if speak:
-        table = {"columns": ["Step", "Trial added", "Year", f"{measure} [95% CI]", "I\u00b2"],
-                 "rows": [[_cell(r["step"]), str(r["added_study_id"]), _cell(r["year"]),
-                           _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
-                           f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else ""]
-                          for _, r in rows.iterrows()]}
+        table = {
+            "columns": ["Step", "Trial added", "Year", f"{measure} [95% CI]", "I\u00b2"],
+            "rows": [
+                [
+                    table_cell(r["step"]),
+                    str(r["added_study_id"]),
+                    table_cell(r["year"]),
+                    _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
+                    f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
+                ]
+                for _, r in rows.iterrows()
+            ],
+        }
     sentence = tx.cumulative_sentence(rows, measure, scale) if speak else ""
-    return _section([{"title": None, "figure": _figure(figures, exploration_stem(aid, "cumulative"),
-                                                        "Cumulative meta-analysis plot"),
-                      "sentences": [sentence] if sentence else [], "flag": False,
-                      "table": table if table else _generic(rows)}], notes, _generic(df))
+    return _section(
+        [
+            {
+                "title": None,
+                "figure": _figure(
+                    figures, exploration_stem(aid, "cumulative"), "Cumulative meta-analysis plot"
+                ),
+                "sentences": [sentence] if sentence else [],
+                "flag": False,
+                "table": table if table else _generic(rows),
+            }
+        ],
+        notes,
+        _generic(df),
+    )
 
 
 def _small_study(aid, measure, scale, df, figures):
@@ -291,31 +489,86 @@ def _small_study(aid, measure, scale, df, figures):
         return _section(all_rows=_generic(df))
     r = rows.iloc[0]
     if not _can_speak("small_study", rows):
-        return _section([{"title": None, "figure": None, "sentences": [], "flag": False, "table": _generic(rows)}],
-                        [], _generic(df))
+        return _section(
+            [
+                {
+                    "title": None,
+                    "figure": None,
+                    "sentences": [],
+                    "flag": False,
+                    "table": _generic(rows),
+                }
+            ],
+            [],
+            _generic(df),
+        )
     sentence = tx.small_study_sentence(r, measure, scale)
     if not _blank(r["reason"]):
         return _section([], [sentence + " No funnel plot is drawn."], _generic(df))
-    table = {"columns": ["Test", "Statistic", "P"],
-             "rows": [["Egger (random-effects model, regtest)", f"z = {_cell(r.get('egger_rma_z'))}", _p(r["egger_rma_pval"])],
-                      ["Egger (classical weighted regression)",
-                       f"t = {_cell(r.get('egger_lm_t'))}, df = {_cell(r.get('egger_lm_df'))}", _p(r["egger_lm_pval"])],
-                      ["Begg & Mazumdar rank correlation", f"Kendall's tau = {_cell(r.get('begg_tau'))}", _p(r["begg_pval"])],
-                      ["Trim-and-fill (L0)", f"{_cell(r['trimfill_k0'])} imputed on the {r['trimfill_side']}; adjusted "
-                       + _effect(measure, scale, r["trimfill_estimate"], r["trimfill_ci_low"], r["trimfill_ci_high"]), ""]]}
+    table = {
+        "columns": ["Test", "Statistic", "P"],
+        "rows": [
+            [
+                "Egger (random-effects model, regtest)",
+                f"z = {table_cell(r.get('egger_rma_z'))}",
+                _p(r["egger_rma_pval"]),
+            ],
+            [
+                "Egger (classical weighted regression)",
+                f"t = {table_cell(r.get('egger_lm_t'))}, df = {table_cell(r.get('egger_lm_df'))}",
+                _p(r["egger_lm_pval"]),
+            ],
+            [
+                "Begg & Mazumdar rank correlation",
+                f"Kendall's tau = {table_cell(r.get('begg_tau'))}",
+                _p(r["begg_pval"]),
+            ],
+            [
+                "Trim-and-fill (L0)",
+                f"{table_cell(r['trimfill_k0'])} imputed on the {r['trimfill_side']}; adjusted "
+                + _effect(
+                    measure,
+                    scale,
+                    r["trimfill_estimate"],
+                    r["trimfill_ci_low"],
+                    r["trimfill_ci_high"],
+                ),
+                "",
+            ],
+        ],
+    }
     flag = any(_num(r[c]) < 0.10 for c in ("egger_rma_pval", "egger_lm_pval", "begg_pval"))
     sentences = [sentence]
     if flag:
-        sentences.append("At least one test suggests funnel-plot asymmetry (P < 0.10). Asymmetry can come from "
-                         "publication bias but also from true heterogeneity, chance or poor small trials.")
-    return _section([{"title": None, "sentences": sentences, "flag": flag, "table": table,
-                      "figure": _figure(figures, exploration_stem(aid, "funnel"),
-                                        "Contour-enhanced funnel plot with trim-and-fill")}], [], _generic(df))
+        sentences.append(
+            "At least one test suggests funnel-plot asymmetry (P < 0.10). Asymmetry can come from "
+            "publication bias but also from true heterogeneity, chance or poor small trials."
+        )
+    return _section(
+        [
+            {
+                "title": None,
+                "sentences": sentences,
+                "flag": flag,
+                "table": table,
+                "figure": _figure(
+                    figures,
+                    exploration_stem(aid, "funnel"),
+                    "Contour-enhanced funnel plot with trim-and-fill",
+                ),
+            }
+        ],
+        [],
+        _generic(df),
+    )
 
 
-_SPARSE_METHODS = {"MH_OR_no_cc": "Mantel-Haenszel OR, no continuity correction", "PETO_OR": "Peto OR",
-                   "IV_OR_cc0.5": "Inverse-variance OR (random effects, REML), 0.5 added to zero cells",
-                   "MH_RD_no_cc": "Mantel-Haenszel risk difference, no continuity correction"}
+_SPARSE_METHODS = {
+    "MH_OR_no_cc": "Mantel-Haenszel OR, no continuity correction",
+    "PETO_OR": "Peto OR",
+    "IV_OR_cc0.5": "Inverse-variance OR (random effects, REML), 0.5 added to zero cells",
+    "MH_RD_no_cc": "Mantel-Haenszel risk difference, no continuity correction",
+}
 
 
 def _sparse(df):
@@ -325,37 +578,83 @@ def _sparse(df):
     speak = _can_speak("sparse_binary", rows)
     table = None
     if speak and {"method", "measure", "estimate", "ci_low", "ci_high"} <= set(rows.columns):
-        table = {"columns": ["Method", "Effect [95% CI]", "P", "Excludes no effect"],
-                 "rows": [[_SPARSE_METHODS.get(str(r["method"]), str(r["method"])),
-                           _effect(r["measure"], r.get("scale"), r["estimate"], r["ci_low"], r["ci_high"]),
-                           _p(r.get("pval")), "yes" if bool(r.get("significant")) else "no"]
-                          for _, r in rows.iterrows()]}
+        table = {
+            "columns": ["Method", "Effect [95% CI]", "P", "Excludes no effect"],
+            "rows": [
+                [
+                    _SPARSE_METHODS.get(str(r["method"]), str(r["method"])),
+                    _effect(r["measure"], r.get("scale"), r["estimate"], r["ci_low"], r["ci_high"]),
+                    _p(r.get("pval")),
+                    "yes" if bool(r.get("significant")) else "no",
+                ]
+                for _, r in rows.iterrows()
+            ],
+        }
     sentence = tx.sparse_sentence(rows) if speak else ""
-    flag = bool(speak and (rows["disagree_direction"].astype(bool).any() or rows["disagree_significance"].astype(bool).any()))
-    return _section([{"title": None, "figure": None, "sentences": [sentence] if sentence else [], "flag": flag,
-                      "table": table if table else _generic(rows)}], [], None)
+    flag = bool(
+        speak
+        and (
+            rows["disagree_direction"].astype(bool).any()
+            or rows["disagree_significance"].astype(bool).any()
+        )
+    )
+    return _section(
+        [
+            {
+                "title": None,
+                "figure": None,
+                "sentences": [sentence] if sentence else [],
+                "flag": flag,
+                "table": table if table else _generic(rows),
+            }
+        ],
+        [],
+        None,
+    )
 
 
 # --------------------------------------------------------------------------- entry points
-def exploration_context(aid: str, measure: str, scale, k: int, tables: dict, figures: dict, config: dict,
-                        trials_a: pd.DataFrame | None = None, overall_ci=None) -> dict:
+def exploration_context(
+    aid: str,
+    measure: str,
+    scale,
+    k: int,
+    tables: dict,
+    figures: dict,
+    settings,
+    trials_a: pd.DataFrame | None = None,
+    overall_ci=None,
+) -> dict:
     """Sections of one analysis page (keys as ``trialmeta.report.build.EXPLORATION_SECTIONS``).
 
     ``tables``: this analysis's rows of each exploration table (any measure); ``figures``: file
-    name -> report-relative name of this analysis's figures; ``overall_ci``: (ci_low, ci_high)
-    of the random-effects model with a Wald CI on the analysis scale (leave-one-out comparison).
+    name -> report-relative name of this analysis's figures; ``settings``: a
+    :class:`~trialmeta.inputs.settings.Settings` or a config dict; ``overall_ci``: (ci_low,
+    ci_high) of the random-effects model with the leave-one-out rows' CI method
+    (``sensitivity_ci_method``) on the analysis scale (leave-one-out comparison).
     """
-    t = {key: (df if isinstance(df, pd.DataFrame) else pd.DataFrame()) for key, df in (tables or {}).items()}
+    settings = Settings.coerce(settings)
+    t = {
+        key: (df if isinstance(df, pd.DataFrame) else pd.DataFrame())
+        for key, df in (tables or {}).items()
+    }
     get = lambda key: t.get(key, pd.DataFrame())  # noqa: E731
     return {
-        "subgroups": _subgroups(aid, measure, scale, get("subgroups"), trials_a, config, figures)
-        if "subgroups" in t else _section(),
-        "metaregression": _metaregression(aid, measure, scale, get("metaregression"), trials_a, config, figures)
-        if "metaregression" in t else _section(),
-        "leave_one_out": _leave_one_out(aid, measure, scale, get("leave_one_out"), k, overall_ci, figures),
+        "subgroups": _subgroups(aid, measure, scale, get("subgroups"), trials_a, settings, figures)
+        if "subgroups" in t
+        else _section(),
+        "metaregression": _metaregression(
+            aid, measure, scale, get("metaregression"), trials_a, settings, figures
+        )
+        if "metaregression" in t
+        else _section(),
+        "leave_one_out": _leave_one_out(
+            aid, measure, scale, get("leave_one_out"), k, overall_ci, figures
+        ),
         "influence": _influence(get("influence"), measure),
         "cumulative": _cumulative(aid, measure, scale, get("cumulative"), k, trials_a, figures)
-        if "cumulative" in t else _section(),
+        if "cumulative" in t
+        else _section(),
         "small_study": _small_study(aid, measure, scale, get("small_study"), figures),
         "sparse_binary": _sparse(get("sparse_binary")),
     }
@@ -374,7 +673,9 @@ def estimator_summary(pooled_a: pd.DataFrame, primary_measure: str) -> list[dict
     if not len(rnd):
         return []
     d = estimator_disagreement(rnd)
-    order = sorted(range(len(d)), key=lambda i: (str(d["measure"].iloc[i]) != str(primary_measure), i))
+    order = sorted(
+        range(len(d)), key=lambda i: (str(d["measure"].iloc[i]) != str(primary_measure), i)
+    )
     out = []
     for i in order:
         r = d.iloc[i]
@@ -385,17 +686,27 @@ def estimator_summary(pooled_a: pd.DataFrame, primary_measure: str) -> list[dict
             sig = str(r["methods_significant"]).replace(";", ", ")
             nsig = str(r["methods_not_significant"]).replace(";", ", ")
             if ns <= n - ns:
-                text = (f"{m}: conclusions depend on the method. The CI excludes no effect only under {sig} "
-                        f"({ns} of {n} tau\u00b2 estimator \u00d7 CI combinations); under the other {n - ns} it "
-                        "includes no effect.")
+                text = (
+                    f"{m}: conclusions depend on the method. The CI excludes no effect only under {sig} "
+                    f"({ns} of {n} tau\u00b2 estimator \u00d7 CI combinations); under the other {n - ns} it "
+                    "includes no effect."
+                )
             else:
-                text = (f"{m}: conclusions depend on the method. The CI includes no effect under {nsig} "
-                        f"({n - ns} of {n} tau\u00b2 estimator \u00d7 CI combinations); under the other {ns} it "
-                        "excludes no effect.")
+                text = (
+                    f"{m}: conclusions depend on the method. The CI includes no effect under {nsig} "
+                    f"({n - ns} of {n} tau\u00b2 estimator \u00d7 CI combinations); under the other {ns} it "
+                    "excludes no effect."
+                )
         elif ns == n:
             text = f"{m}: the CI excludes no effect under all {n} tau\u00b2 estimator \u00d7 CI combinations."
         else:
             text = f"{m}: the CI includes no effect under all {n} tau\u00b2 estimator \u00d7 CI combinations."
-        out.append({"measure": m, "text": text, "flag": bool(r["disagree"]),
-                    "primary": m == str(primary_measure)})
+        out.append(
+            {
+                "measure": m,
+                "text": text,
+                "flag": bool(r["disagree"]),
+                "primary": m == str(primary_measure),
+            }
+        )
     return out

@@ -1,5 +1,5 @@
-"""Plain-language sentences for the report sections of issue 4 (one function per table; each
-takes that table's rows of one analysis x measure and returns a str). Effects are shown in
+"""Plain-language sentences for the exploration sections of the report (one function per table;
+each takes that table's rows of one analysis x measure and returns a str). Effects are shown in
 natural units (ratios back-transformed), p-values as in the forest plots."""
 
 from __future__ import annotations
@@ -7,10 +7,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trialmeta.inputs.booleans import parse_bool
 from trialmeta.plots.labels import format_effect, format_p, measure_info, to_natural
+from trialmeta.tables.levels import ordered_levels
 
-__all__ = ["subgroup_sentence", "subgroup_caveat", "level_names", "ordered_levels", "metaregression_sentence", "leave_one_out_sentence", "cumulative_sentence",
-           "influence_sentence", "small_study_sentence", "sparse_sentence"]
+__all__ = [
+    "subgroup_sentence",
+    "subgroup_caveat",
+    "level_names",
+    "metaregression_sentence",
+    "leave_one_out_sentence",
+    "cumulative_sentence",
+    "influence_sentence",
+    "small_study_sentence",
+    "sparse_sentence",
+]
 
 
 def _eff(measure, scale, e, lo, hi):
@@ -23,33 +34,16 @@ def _excludes_null(lo, hi):
     return bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0))
 
 
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
-
-
-def _boolean_level(v):
-    t = str(v).strip().lower()
-    return True if t in _TRUE else (False if t in _FALSE else None)
-
-
 def level_names(moderator, levels) -> dict:
     """Reader-facing name of each level of a moderator: for a true/false moderator
     ``biomarker_selected``, "biomarker-selected trials" / "not biomarker-selected"; otherwise
     "<moderator> = <level>"."""
     levels = [str(x) for x in levels]
-    flags = [_boolean_level(x) for x in levels]
+    flags = [parse_bool(x) for x in levels]
     if levels and all(f is not None for f in flags) and len(set(flags)) == len(flags):
         human = str(moderator).replace("_", "-")
         return {lev: (f"{human} trials" if f else f"not {human}") for lev, f in zip(levels, flags)}
     return {lev: f"{moderator} = {lev}" for lev in levels}
-
-
-def ordered_levels(rows: pd.DataFrame) -> pd.DataFrame:
-    """True/false moderators: the "true" level first (the selected trials), else table order."""
-    flags = [_boolean_level(x) for x in rows["level"]]
-    if all(f is not None for f in flags):
-        return rows.assign(_o=[0 if f else 1 for f in flags]).sort_values("_o", kind="stable").drop(columns="_o")
-    return rows
 
 
 def subgroup_caveat(rows: pd.DataFrame) -> str:
@@ -60,18 +54,24 @@ def subgroup_caveat(rows: pd.DataFrame) -> str:
     rows = ordered_levels(rows)
     mod = rows["moderator"].iloc[0]
     human = str(mod).replace("_", "-")
-    boolean = all(_boolean_level(x) is not None for x in rows["level"])
+    boolean = all(parse_bool(x) is not None for x in rows["level"])
     parts = []
     for i, (_, r) in enumerate(rows.iterrows()):
         n = int(r.k)
         trials = f"trial{'' if n == 1 else 's'}"
         if boolean:
-            parts.append(f"{n} {human} {trials}" if _boolean_level(r.level) else f"{n} {trials} not {human}")
+            parts.append(
+                f"{n} {human} {trials}" if parse_bool(r.level) else f"{n} {trials} not {human}"
+            )
         else:
-            parts.append(f"{n} {trials if i == 0 else ''} with {mod} = {r.level}".replace("  ", " "))
+            parts.append(
+                f"{n} {trials if i == 0 else ''} with {mod} = {r.level}".replace("  ", " ")
+            )
     sizes = " vs ".join(parts)
-    return (f"This comparison rests on few trials ({sizes}): a demonstration contrast, not a powered "
-            "subgroup analysis.")
+    return (
+        f"This comparison rests on few trials ({sizes}): a demonstration contrast, not a powered "
+        "subgroup analysis."
+    )
 
 
 def subgroup_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
@@ -88,12 +88,15 @@ def subgroup_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
         note = " (1 trial, not pooled)" if int(r.k) == 1 else f" (k = {int(r.k)})"
         parts.append(f"{names[str(r.level)]}: {txt}{note}")
     qp = rows["Q_between_pval"].iloc[0]
-    test = (f"test for subgroup differences {format_p(qp)}" if np.isfinite(qp)
-            else "test for subgroup differences not estimable")
+    test = (
+        f"test for subgroup differences {format_p(qp)}"
+        if np.isfinite(qp)
+        else "test for subgroup differences not estimable"
+    )
     text = "; ".join(parts) + f"; {test}."
     few = subgroup_caveat(rows)
-    if all(_boolean_level(x) is not None for x in rows["level"]):
-        text = text[0].upper() + text[1:]      # "Biomarker-selected trials: ..."
+    if all(parse_bool(x) is not None for x in rows["level"]):
+        text = text[0].upper() + text[1:]  # "Biomarker-selected trials: ..."
     return text + (f" {few}" if few else "")
 
 
@@ -102,10 +105,19 @@ def metaregression_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str
     if fitted.empty:
         why = ""
         if "status" in rows.columns and len(rows):
-            why = str(rows["status"].iloc[0]).split(":", 1)[-1] if ":" in str(rows["status"].iloc[0]) else ""
-        mod = f" on {rows['moderator'].iloc[0]}" if "moderator" in rows.columns and len(rows) else ""
-        return f"Meta-regression{mod} not fitted: {why}." if why else \
-            f"Meta-regression{mod} not fitted (moderator constant or too few studies)."
+            why = (
+                str(rows["status"].iloc[0]).split(":", 1)[-1]
+                if ":" in str(rows["status"].iloc[0])
+                else ""
+            )
+        mod = (
+            f" on {rows['moderator'].iloc[0]}" if "moderator" in rows.columns and len(rows) else ""
+        )
+        return (
+            f"Meta-regression{mod} not fitted: {why}."
+            if why
+            else f"Meta-regression{mod} not fitted (moderator constant or too few studies)."
+        )
     rows = fitted
     _, is_ratio, _ = measure_info(measure, scale)
     mod = rows["moderator"].iloc[0]
@@ -114,30 +126,48 @@ def metaregression_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str
     parts = []
     for _, r in slopes.iterrows():
         if r.term == mod:
-            parts.append(f"each unit of {mod} changes the {unit} by {r.coef:.3g} "
-                         f"(95% CI {r.ci_low:.3g} to {r.ci_high:.3g}; {format_p(r.pval)})")
+            parts.append(
+                f"each unit of {mod} changes the {unit} by {r.coef:.3g} "
+                f"(95% CI {r.ci_low:.3g} to {r.ci_high:.3g}; {format_p(r.pval)})"
+            )
         else:
-            parts.append(f"{r.term} vs the reference level: {r.coef:+.3g} {unit} "
-                         f"(95% CI {r.ci_low:.3g} to {r.ci_high:.3g}; {format_p(r.pval)})")
+            parts.append(
+                f"{r.term} vs the reference level: {r.coef:+.3g} {unit} "
+                f"(95% CI {r.ci_low:.3g} to {r.ci_high:.3g}; {format_p(r.pval)})"
+            )
     r0 = rows.iloc[0]
     r2 = f", R2 = {r0.R2:.0f}%" if np.isfinite(r0.R2) else ""
-    return (f"Meta-regression on {mod} (k = {int(r0.k)}): " + "; ".join(parts) +
-            f". Omnibus test {format_p(r0.QM_pval)}; residual tau2 = {r0.tau2:.3g}{r2}.")
+    return (
+        f"Meta-regression on {mod} (k = {int(r0.k)}): "
+        + "; ".join(parts)
+        + f". Omnibus test {format_p(r0.QM_pval)}; residual tau2 = {r0.tau2:.3g}{r2}."
+    )
 
 
 def leave_one_out_sentence(rows: pd.DataFrame, measure: str, scale=None, overall_ci=None) -> str:
     if rows.empty:
         return ""
     lo_i, hi_i = rows["estimate"].idxmin(), rows["estimate"].idxmax()
-    txt = (f"Leaving out one study at a time, the pooled estimate ranges from "
-           f"{_eff(measure, scale, rows.estimate[lo_i], rows.ci_low[lo_i], rows.ci_high[lo_i])} (without "
-           f"{rows.omitted_study_id[lo_i]}) to {_eff(measure, scale, rows.estimate[hi_i], rows.ci_low[hi_i], rows.ci_high[hi_i])} "
-           f"(without {rows.omitted_study_id[hi_i]}).")
+    txt = (
+        f"Leaving out one study at a time, the pooled estimate ranges from "
+        f"{_eff(measure, scale, rows.estimate[lo_i], rows.ci_low[lo_i], rows.ci_high[lo_i])} (without "
+        f"{rows.omitted_study_id[lo_i]}) to {_eff(measure, scale, rows.estimate[hi_i], rows.ci_low[hi_i], rows.ci_high[hi_i])} "
+        f"(without {rows.omitted_study_id[hi_i]})."
+    )
     if overall_ci is not None:
         base = _excludes_null(*overall_ci)
-        flips = [s for s, a, b in zip(rows.omitted_study_id, rows.ci_low, rows.ci_high) if _excludes_null(a, b) != base]
-        txt += (" Omitting " + ", ".join(map(str, flips)) + " changes whether the CI excludes no effect."
-                if flips else " No single study changes whether the CI excludes no effect.")
+        flips = [
+            s
+            for s, a, b in zip(rows.omitted_study_id, rows.ci_low, rows.ci_high)
+            if _excludes_null(a, b) != base
+        ]
+        txt += (
+            " Omitting "
+            + ", ".join(map(str, flips))
+            + " changes whether the CI excludes no effect."
+            if flips
+            else " No single study changes whether the CI excludes no effect."
+        )
     return txt
 
 
@@ -145,16 +175,25 @@ def cumulative_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
     if rows.empty:
         return ""
     rows = rows.sort_values("step")
-    sig = [(_excludes_null(a, b), s, y) for a, b, s, y in zip(rows.ci_low, rows.ci_high, rows.added_study_id, rows.year)]
+    sig = [
+        (_excludes_null(a, b), s, y)
+        for a, b, s, y in zip(rows.ci_low, rows.ci_high, rows.added_study_id, rows.year)
+    ]
     first = next(((s, y) for ok, s, y in sig if ok), None)
     last = rows.iloc[-1]
     end = _eff(measure, scale, last.estimate, last.ci_low, last.ci_high)
     if first is None:
         return f"Adding studies by year, the CI never excluded no effect (final {end})."
-    stable = all(ok for ok, *_ in sig[[s for _, s, _ in sig].index(first[0]):])
-    yr = f" ({int(first[1])})" if np.isfinite(first[1]) and str(int(first[1])) not in str(first[0]) else ""
-    return (f"Adding studies by year, the CI first excluded no effect after {first[0]}{yr}"
-            f"{' and stayed so' if stable else ', but not at every later step'} (final {end}).")
+    stable = all(ok for ok, *_ in sig[[s for _, s, _ in sig].index(first[0]) :])
+    yr = (
+        f" ({int(first[1])})"
+        if np.isfinite(first[1]) and str(int(first[1])) not in str(first[0])
+        else ""
+    )
+    return (
+        f"Adding studies by year, the CI first excluded no effect after {first[0]}{yr}"
+        f"{' and stayed so' if stable else ', but not at every later step'} (final {end})."
+    )
 
 
 def influence_sentence(rows: pd.DataFrame) -> str:
@@ -163,9 +202,14 @@ def influence_sentence(rows: pd.DataFrame) -> str:
     infl = rows[rows["influential"].astype(bool)]
     if infl.empty:
         return "No study is flagged as influential (metafor's criteria: DFFITS, Cook's distance, hat value, DFBETAS)."
-    return ("Influential by metafor's criteria: " + ", ".join(
-        f"{r.study_id} (studentized residual {r.rstudent:.2f}, Cook's distance {r.cook_d:.2f})"
-        for _, r in infl.iterrows()) + ".")
+    return (
+        "Influential by metafor's criteria: "
+        + ", ".join(
+            f"{r.study_id} (studentized residual {r.rstudent:.2f}, Cook's distance {r.cook_d:.2f})"
+            for _, r in infl.iterrows()
+        )
+        + "."
+    )
 
 
 def small_study_sentence(row, measure: str, scale=None) -> str:
@@ -174,10 +218,14 @@ def small_study_sentence(row, measure: str, scale=None) -> str:
     tf = ""
     if np.isfinite(row.trimfill_estimate):
         k0 = int(row.trimfill_k0)
-        tf = (f" Trim-and-fill imputes {k0} stud{'y' if k0 == 1 else 'ies'} on the {row.trimfill_side}; adjusted "
-              f"{_eff(measure, scale, row.trimfill_estimate, row.trimfill_ci_low, row.trimfill_ci_high)}.")
-    return (f"Egger's test (random-effects form) {format_p(row.egger_rma_pval)}, classical Egger "
-            f"{format_p(row.egger_lm_pval)}, Begg's rank correlation {format_p(row.begg_pval)}.{tf}")
+        tf = (
+            f" Trim-and-fill imputes {k0} stud{'y' if k0 == 1 else 'ies'} on the {row.trimfill_side}; adjusted "
+            f"{_eff(measure, scale, row.trimfill_estimate, row.trimfill_ci_low, row.trimfill_ci_high)}."
+        )
+    return (
+        f"Egger's test (random-effects form) {format_p(row.egger_rma_pval)}, classical Egger "
+        f"{format_p(row.egger_lm_pval)}, Begg's rank correlation {format_p(row.begg_pval)}.{tf}"
+    )
 
 
 def sparse_sentence(rows: pd.DataFrame) -> str:

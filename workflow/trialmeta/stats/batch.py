@@ -96,7 +96,7 @@ class StudyBatch:
         return self.yi.shape[0]
 
     @classmethod
-    def from_arrays(cls, yi, vi, mask=None) -> "StudyBatch":
+    def from_arrays(cls, yi, vi, mask=None) -> StudyBatch:
         """Build from (K, n) arrays (NaN in ``yi`` marks padding when ``mask`` is None).
 
         A 1-D input is treated as a single analysis.
@@ -111,11 +111,13 @@ class StudyBatch:
     @classmethod
     def from_long(cls, group_codes, yi, vi):
         """Build from long format; returns ``(batch, position)`` (see :func:`pad_by_group`)."""
-        mask, position, y, v = pad_by_group(group_codes, np.asarray(yi, float), np.asarray(vi, float))
+        mask, position, y, v = pad_by_group(
+            group_codes, np.asarray(yi, float), np.asarray(vi, float)
+        )
         return cls(np.where(mask, y, 0.0), np.where(mask, v, 1.0), mask), position
 
     @classmethod
-    def from_list(cls, analyses) -> "StudyBatch":
+    def from_list(cls, analyses) -> StudyBatch:
         """Build from a list of ``(yi, vi)`` pairs of 1-D arrays (convenient in tests)."""
         codes = np.concatenate([np.full(len(y), i) for i, (y, _) in enumerate(analyses)])
         yi = np.concatenate([np.asarray(y, float) for y, _ in analyses])

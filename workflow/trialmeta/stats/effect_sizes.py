@@ -56,7 +56,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-
 __all__ = [
     "EffectSizes",
     "BINARY_MEASURES",
@@ -75,11 +74,17 @@ CONTINUOUS_MEASURES = ("MD", "SMD")
 CONTINUITY_TO = ("only0", "all", "if0all", "none")
 #: generic measure name -> (analysis-scale name, scale, whether a given estimate/CI is logged)
 GENERIC_MEASURES = {
-    "logHR": ("logHR", "log", False), "HR": ("logHR", "log", True),
-    "logOR": ("logOR", "log", False), "OR": ("logOR", "log", True),
-    "logRR": ("logRR", "log", False), "RR": ("logRR", "log", True),
-    "logIRR": ("logIRR", "log", False), "IRR": ("logIRR", "log", True),
-    "MD": ("MD", "raw", False), "SMD": ("SMD", "raw", False), "RD": ("RD", "raw", False),
+    "logHR": ("logHR", "log", False),
+    "HR": ("logHR", "log", True),
+    "logOR": ("logOR", "log", False),
+    "OR": ("logOR", "log", True),
+    "logRR": ("logRR", "log", False),
+    "RR": ("logRR", "log", True),
+    "logIRR": ("logIRR", "log", False),
+    "IRR": ("logIRR", "log", True),
+    "MD": ("MD", "raw", False),
+    "SMD": ("SMD", "raw", False),
+    "RD": ("RD", "raw", False),
 }
 
 
@@ -148,8 +153,10 @@ def _raise_invalid(es: EffectSizes, labels=None) -> None:
     messages = []
     for i in np.flatnonzero(bad.ravel()):
         where = f"study at position {i}" if labels is None else f"study {labels[i]!s}"
-        messages.append(f"{where}: {es.measure} yi={es.yi.ravel()[i]!r}, vi={es.vi.ravel()[i]!r}: "
-                        "effect size and variance must be finite with vi > 0")
+        messages.append(
+            f"{where}: {es.measure} yi={es.yi.ravel()[i]!r}, vi={es.vi.ravel()[i]!r}: "
+            "effect size and variance must be finite with vi > 0"
+        )
     raise InvalidStudyData(messages)
 
 
@@ -207,8 +214,9 @@ def _binary(a, n1, c, n2, measure, add, to, drop00, group):
     return EffectSizes(yi, vi, sei, corr, dropped, measure_scale(measure), measure)
 
 
-def binary_effects(a, n1, c, n2, measure, *, add=0.5, to="only0", drop00=False, group=None,
-                   check=True, labels=None) -> EffectSizes:
+def binary_effects(
+    a, n1, c, n2, measure, *, add=0.5, to="only0", drop00=False, group=None, check=True, labels=None
+) -> EffectSizes:
     """Log odds ratio (``OR``), log risk ratio (``RR``) or risk difference (``RD``) per 2x2 table.
 
     ``a``/``c`` are the events and ``n1``/``n2`` the sizes of the treatment/control arms. The
@@ -224,7 +232,9 @@ def binary_effects(a, n1, c, n2, measure, *, add=0.5, to="only0", drop00=False, 
     return es
 
 
-def continuous_effects(m1, sd1, n1, m2, sd2, n2, measure, *, check=True, labels=None) -> EffectSizes:
+def continuous_effects(
+    m1, sd1, n1, m2, sd2, n2, measure, *, check=True, labels=None
+) -> EffectSizes:
     """Mean difference (``MD``) or Hedges' g (``SMD``, exact bias correction; Hedges 1981).
 
     ``MD``: ``yi = m1 - m2``, ``vi = sd1^2/n1 + sd2^2/n2``. ``SMD``: ``yi = J (m1 - m2)/s_p``,
@@ -232,20 +242,29 @@ def continuous_effects(m1, sd1, n1, m2, sd2, n2, measure, *, check=True, labels=
     lgamma((m-1)/2))`` with ``m = n1+n2-2``, ``vi = 1/n1 + 1/n2 + yi^2/(2(n1+n2))``.
     """
     if measure not in CONTINUOUS_MEASURES:
-        raise ValueError(f"continuous measure must be one of {CONTINUOUS_MEASURES}, not {measure!r}")
+        raise ValueError(
+            f"continuous measure must be one of {CONTINUOUS_MEASURES}, not {measure!r}"
+        )
     m1, sd1, n1, m2, sd2, n2 = np.broadcast_arrays(*map(_f, (m1, sd1, n1, m2, sd2, n2)))
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure == "MD":
             yi = m1 - m2
-            vi = sd1 ** 2 / n1 + sd2 ** 2 / n2
+            vi = sd1**2 / n1 + sd2**2 / n2
         else:
             ni = n1 + n2
             mi = ni - 2
-            sdpi = np.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / mi)
-            cmi = np.where(mi > 1, np.exp(special.gammaln(mi / 2) - np.log(np.sqrt(mi / 2))
-                                          - special.gammaln((mi - 1) / 2)), np.nan)
+            sdpi = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / mi)
+            cmi = np.where(
+                mi > 1,
+                np.exp(
+                    special.gammaln(mi / 2)
+                    - np.log(np.sqrt(mi / 2))
+                    - special.gammaln((mi - 1) / 2)
+                ),
+                np.nan,
+            )
             yi = cmi * ((m1 - m2) / sdpi)
-            vi = 1 / n1 + 1 / n2 + yi ** 2 / (2 * ni)
+            vi = 1 / n1 + 1 / n2 + yi**2 / (2 * ni)
         sei = np.sqrt(vi)
     none = np.zeros(yi.shape, bool)
     es = EffectSizes(yi, vi, sei, none, none.copy(), "raw", measure)
@@ -258,15 +277,27 @@ def _normalise_generic(measure, shape):
     meas = np.broadcast_to(np.asarray(measure, dtype=object), shape)
     unknown = sorted({str(m) for m in meas.ravel() if m not in GENERIC_MEASURES})
     if unknown:
-        raise ValueError(f"unknown generic measure(s) {unknown}; choose from {tuple(GENERIC_MEASURES)}")
+        raise ValueError(
+            f"unknown generic measure(s) {unknown}; choose from {tuple(GENERIC_MEASURES)}"
+        )
     name = np.array([GENERIC_MEASURES[m][0] for m in meas.ravel()], dtype=object).reshape(shape)
     scale = np.array([GENERIC_MEASURES[m][1] for m in meas.ravel()], dtype=object).reshape(shape)
     logged = np.array([GENERIC_MEASURES[m][2] for m in meas.ravel()], dtype=bool).reshape(shape)
     return name, scale, logged
 
 
-def generic_effects(measure, *, yi=None, sei=None, estimate=None, ci_low=None, ci_high=None,
-                    level=0.95, check=True, labels=None) -> EffectSizes:
+def generic_effects(
+    measure,
+    *,
+    yi=None,
+    sei=None,
+    estimate=None,
+    ci_low=None,
+    ci_high=None,
+    level=0.95,
+    check=True,
+    labels=None,
+) -> EffectSizes:
     """Effect sizes given directly (``yi``, ``sei`` on the analysis scale) or as estimate + CI.
 
     ``measure`` is one name or one per study (``logHR, logOR, logRR, logIRR`` on the log scale;
@@ -292,24 +323,37 @@ def generic_effects(measure, *, yi=None, sei=None, estimate=None, ci_low=None, c
     direct = np.isfinite(y) & np.isfinite(s)
     wrong = direct & logged
     if wrong.any():
-        given = str(np.broadcast_to(np.asarray(measure, dtype=object), shape).ravel()[np.flatnonzero(wrong.ravel())[0]])
-        raise ValueError(f"yi/sei must be on the analysis scale: measure {given} given with yi/sei "
-                         f"(use {GENERIC_MEASURES[given][0]}, or give estimate, ci_low and ci_high)")
-    z = float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
+        given = str(
+            np.broadcast_to(np.asarray(measure, dtype=object), shape).ravel()[
+                np.flatnonzero(wrong.ravel())[0]
+            ]
+        )
+        raise ValueError(
+            f"yi/sei must be on the analysis scale: measure {given} given with yi/sei "
+            f"(use {GENERIC_MEASURES[given][0]}, or give estimate, ci_low and ci_high)"
+        )
+    z = float(-special.ndtri((1.0 - level) / 2.0))  # = scipy.stats.norm.isf
     with np.errstate(divide="ignore", invalid="ignore"):
         t_est = np.where(logged, np.log(est), est)
         t_lo = np.where(logged, np.log(lo), lo)
         t_hi = np.where(logged, np.log(hi), hi)
         y_out = np.where(direct, y, t_est)
         s_out = np.where(direct, s, (t_hi - t_lo) / (2.0 * z))
-        vi = s_out ** 2
+        vi = s_out**2
     none = np.zeros(shape, bool)
     if np.ndim(measure) == 0:  # one measure for all studies: plain strings
         scale_out, name_out = GENERIC_MEASURES[measure][1], GENERIC_MEASURES[measure][0]
     else:
         scale_out, name_out = scale, name
-    es = EffectSizes(np.asarray(y_out, float), np.asarray(vi, float), np.asarray(s_out, float),
-                     none, none.copy(), scale_out, name_out)
+    es = EffectSizes(
+        np.asarray(y_out, float),
+        np.asarray(vi, float),
+        np.asarray(s_out, float),
+        none,
+        none.copy(),
+        scale_out,
+        name_out,
+    )
     if check:
         _raise_invalid(es, labels)
     return es

@@ -6,7 +6,7 @@ NumPy reductions, no loop per analysis):
 
 * Cochran's Q with fixed-effect weights, ``Q = sum w (y - y_w)^2`` on ``k - 1`` df (Cochran 1954).
   Its p-value is the chi-square upper tail, by the finite series of Abramowitz & Stegun 26.4.4-5
-  for integer df (see :func:`_chi2_sf`).
+  for integer df (:func:`trialmeta.stats.distributions.chi2_sf`, ``method="series"``).
 * metafor's "typical" within-study variance ``vt = (k - 1) sum w / ((sum w)^2 - sum w^2)``
   (Higgins & Thompson 2002, eq. 9), and ``I2 = 100 tau2 / (tau2 + vt)``, ``H2 = (tau2 + vt) / vt``
   (Higgins & Thompson 2002). For the fixed-effect model metafor uses
@@ -26,7 +26,8 @@ NumPy reductions, no loop per analysis):
 
   The roots are found by a vectorised safeguarded Newton iteration on ``1/Q(tau2)`` (nearly linear
   in tau2) inside a bisection bracket (both bounds of all analyses in one iteration, started at the
-  root of the equal-variance approximation), to a relative tolerance of about 1e-14, instead of
+  root of the equal-variance approximation; :func:`trialmeta.stats.roots.solve_bracketed` with
+  its Newton-in-bracket step rule), to a relative tolerance of about 1e-14, instead of
   metafor's absolute ``uniroot`` tolerance of 1.22e-4 (which leaves e.g. risk-difference CIs
   unconverged).
   The tau, I2 and H2 bounds are the monotone transformations of the tau2 bounds (same ``vt``).
@@ -44,9 +45,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
 
+from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch
+from trialmeta.stats.roots import NewtonInBracketStep, shrink_below_quarter, solve_bracketed
 
 __all__ = [
     "CochranQ",
@@ -57,6 +59,9 @@ __all__ = [
     "fixed_i2_h2",
     "generalised_q",
     "q_profile_ci",
+    "StudyColumns",
+    "columns",
+    "quantile_by_df",
 ]
 
 
@@ -69,7 +74,7 @@ class CochranQ:
     pval: np.ndarray
 
 
-class _Columns:
+class StudyColumns:
     """The batch transposed to (n, K) (studies x analyses), the layout the kernels reduce over.
 
     Reductions over axis 0 of an (n, K) array add contiguous K-vectors, several times faster than
@@ -91,8 +96,14 @@ class _Columns:
         self.k = batch.study_counts()
         self._q0 = self._vt = None
 
+    def weights(self, tau2) -> np.ndarray:
+        """Inverse-variance weights ``1 / (v + tau2)`` in (n, K) layout (0 for padding)."""
+        w = self.v + np.asarray(tau2, dtype=float)
+        np.divide(1.0, w, out=w)  # (np.reciprocal is not vectorised: 2x slower)
+        return w
+
     def take(self, idx):
-        sub = _Columns.__new__(_Columns)
+        sub = StudyColumns.__new__(StudyColumns)
         # np.take keeps the C layout (a[:, idx] would return a Fortran-ordered copy)
         sub.y, sub.v = np.take(self.y, idx, axis=1), np.take(self.v, idx, axis=1)
         sub.k = self.k[idx]
@@ -101,7 +112,7 @@ class _Columns:
 
     def _fixed_effect_stats(self):
         """Cochran's Q and the typical variance from one set of fixed-effect weights ``1/v``."""
-        w = _weights(self, 0.0)
+        w = self.weights(0.0)
         sw = np.add.reduce(w, axis=0)
         sw2 = np.einsum("nk,nk->k", w, w)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -130,7 +141,7 @@ class _Columns:
 _COLUMNS_CACHE: dict = {}
 
 
-def columns(batch: StudyBatch) -> _Columns:
+def columns(batch: StudyBatch) -> StudyColumns:
     """(n, K) column layout of ``batch`` (cached for the batch object's lifetime).
 
     The cache is keyed by the batch object: a StudyBatch is treated as immutable (do not modify
@@ -140,35 +151,34 @@ def columns(batch: StudyBatch) -> _Columns:
     hit = _COLUMNS_CACHE.get(key)
     if hit is not None and hit[0]() is batch:
         return hit[1]
-    cols = _Columns(batch)
+    cols = StudyColumns(batch)
     if len(_COLUMNS_CACHE) > 8:
         _COLUMNS_CACHE.clear()
     import weakref
+
     _COLUMNS_CACHE[key] = (weakref.ref(batch), cols)
     return cols
 
 
-def _weights(cols: _Columns, tau2) -> np.ndarray:
-    """``1 / (v + tau2)`` in (n, K) layout (0 for padding)."""
-    w = cols.v + np.asarray(tau2, dtype=float)
-    np.divide(1.0, w, out=w)     # (np.reciprocal is not vectorised: 2x slower)
-    return w
-
-
-def _q_and_slope(cols: _Columns, tau2, slope: bool = True, buffers=None):
+def _q_and_slope(cols: StudyColumns, tau2, slope: bool = True, buffers=None):
     """Q(tau2) = sum w*(y - mu*)^2 and dQ/dtau2 = -sum (w* (y - mu*))^2, (K,) arrays.
 
     The derivative has no mu* term because sum w*(y - mu*) = 0. ``buffers`` are two (n, K)
     scratch arrays (reused across iterations: fresh 8 MB temporaries cost more than the maths).
     """
+    return _q_and_slope_of(cols.y, cols.v, tau2, slope, buffers)
+
+
+def _q_and_slope_of(y, v, tau2, slope=True, buffers=None):
+    """:func:`_q_and_slope` of (n, K) arrays ``y``, ``v``."""
     if buffers is None:
-        buffers = (np.empty_like(cols.v), np.empty_like(cols.v))
-    w = np.add(cols.v, tau2, out=buffers[0])
+        buffers = (np.empty_like(v), np.empty_like(v))
+    w = np.add(v, tau2, out=buffers[0])
     np.divide(1.0, w, out=w)
     sw = np.add.reduce(w, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.einsum("nk,nk->k", w, cols.y) / sw
-    r = np.subtract(cols.y, mu, out=buffers[1])
+        mu = np.einsum("nk,nk->k", w, y) / sw
+    r = np.subtract(y, mu, out=buffers[1])
     wr = np.multiply(w, r, out=w)
     q = np.einsum("nk,nk->k", wr, r)
     if not slope:
@@ -184,68 +194,13 @@ def generalised_q(batch: StudyBatch, tau2) -> np.ndarray:
     return _q_and_slope(columns(batch), tau2, slope=False)[0]
 
 
-def _chi2_sf(q, df):
-    """Upper-tail chi-square probability ``P(X > q)`` for ``X ~ chi2(df)``.
-
-    For integer ``df <= 64`` (and ``q < 1400``) the finite series (Abramowitz & Stegun 26.4.4,
-    26.4.5), a sum of positive terms (no cancellation, relative error ~ df x 1e-16):
-    ``exp(-q/2) sum_{j<df/2} (q/2)^j / j!`` for even df and
-    ``erfc(sqrt(q/2)) + exp(-q/2) sum_{j<(df-1)/2} (q/2)^(j+1/2) / Gamma(j+3/2)`` for odd df;
-    otherwise ``scipy.special.chdtrc``.
-    """
-    q = np.asarray(q, dtype=float)
-    df = np.asarray(df, dtype=float)
-    q, df = np.broadcast_arrays(q, df)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        easy = (df >= 1) & (df <= 64) & (df == np.floor(df)) & (q >= 0) & (q < 1400)
-        if not easy.all():
-            out = special.chdtrc(df, q)
-            if easy.any():
-                out[easy] = _chi2_sf_int(q[easy], df[easy])
-            return out
-        return _chi2_sf_int(q, df)
-
-
-def _chi2_sf_int(q, df):
-    lo, hi = df.min(initial=np.inf), df.max(initial=0.0)
-    if lo == hi:                                     # one df for all: scalar bookkeeping
-        h = 0.5 * q
-        odd = lo % 2.0 == 1.0
-        e = np.exp(-h)
-        if odd:
-            sh = np.sqrt(h)
-            out = special.erfc(sh)
-            term = e * sh
-            term *= 2.0 / np.sqrt(np.pi)
-        else:
-            out = np.zeros_like(h)
-            term = e
-        base = 1.5 if odd else 1.0
-        for j in range(int(lo // 2)):
-            out += term
-            term = term * h
-            term /= j + base
-        return out
-    h = 0.5 * q
-    odd = np.mod(df, 2.0) == 1.0
-    nterms = np.floor(0.5 * df)
-    e = np.exp(-h)
-    term = np.where(odd, e * np.sqrt(h) * (2.0 / np.sqrt(np.pi)), e)
-    base = 0.5 + 0.5 * odd          # j + 1 + a with a = 1/2 for odd df, 0 for even
-    out = np.where(odd, special.erfc(np.sqrt(h)), 0.0)
-    for j in range(int(nterms.max(initial=0))):
-        out += np.where(j < nterms, term, 0.0)
-        term = term * h / (j + base + 0.5)
-    return out
-
-
 def cochran_q(batch: StudyBatch) -> CochranQ:
     """Cochran's Q with fixed-effect weights ``1/vi``, df = k - 1, upper-tail chi-square p-value."""
     k = batch.study_counts()
     q = columns(batch).q0
     df = (k - 1).astype(float)
     q = np.where(k >= 2, q, np.nan)
-    p = np.where(k >= 2, _chi2_sf(q, np.maximum(df, 1)), np.nan)
+    p = np.where(k >= 2, dist.chi2_sf(q, np.maximum(df, 1), method="series"), np.nan)
     return CochranQ(Q=q, df=df, pval=p)
 
 
@@ -257,24 +212,24 @@ def typical_variance(batch: StudyBatch) -> np.ndarray:
     return columns(batch).vt.copy()
 
 
-def _isf(dist: str, p: float, df: np.ndarray) -> np.ndarray:
-    """``scipy.stats.<dist>.isf(p, df)`` for ``dist`` ``"t"`` or ``"chi2"``, through the special
-    function SciPy's own ``isf`` calls (``-stdtrit(df, p)``, ``chdtri(df, p)``): identical numbers
-    without importing ``scipy.stats`` (over a second of start-up in every workflow job)."""
-    if dist == "t":
-        return -special.stdtrit(df, p)
-    if dist == "chi2":
-        return special.chdtri(df, p)
-    raise ValueError(f"quantiles of {dist!r}: only 't' and 'chi2'")
+def _isf(name: str, p: float, df: np.ndarray) -> np.ndarray:
+    """``scipy.stats.<name>.isf(p, df)`` for ``name`` ``"t"`` or ``"chi2"``
+    (:mod:`trialmeta.stats.distributions`: the same numbers without importing ``scipy.stats``)."""
+    if name == "t":
+        return dist.t_isf(p, df)
+    if name == "chi2":
+        return dist.chi2_isf(p, df)
+    raise ValueError(f"quantiles of {name!r}: only 't' and 'chi2'")
 
 
-def quantile_by_df(dist, p: float, df) -> np.ndarray:
-    """``dist.isf(p, df)`` evaluated once per distinct df (df is small integers; NaN stays NaN)."""
+def quantile_by_df(name, p: float, df) -> np.ndarray:
+    """``name.isf(p, df)`` (``"t"`` or ``"chi2"``) evaluated once per distinct df (df is small
+    integers; NaN stays NaN)."""
     df = np.asarray(df, dtype=float)
     if df.size and df.ndim == 1:
         lo, hi = df.min(), df.max()
-        if lo == hi and lo > 0 and np.isfinite(lo):   # one df for all (e.g. all k equal)
-            return np.full(df.shape, float(_isf(dist, p, np.array([lo]))[0]))
+        if lo == hi and lo > 0 and np.isfinite(lo):  # one df for all (e.g. all k equal)
+            return np.full(df.shape, float(_isf(name, p, np.array([lo]))[0]))
     out = np.full(df.shape, np.nan)
     fin = np.isfinite(df) & (df > 0)
     if fin.all():
@@ -284,12 +239,12 @@ def quantile_by_df(dist, p: float, df) -> np.ndarray:
     else:
         return out
     top = d.max()
-    if top <= 128 and (d == np.floor(d)).all():   # integer df (k - 1): a lookup table
-        table = _isf(dist, p, np.arange(1.0, top + 1.0))
+    if top <= 128 and (d == np.floor(d)).all():  # integer df (k - 1): a lookup table
+        table = _isf(name, p, np.arange(1.0, top + 1.0))
         vals = table[d.astype(np.intp) - 1]
     else:
         u, inv = np.unique(d, return_inverse=True)
-        vals = _isf(dist, p, u)[inv]
+        vals = _isf(name, p, u)[inv]
     if d is df:
         out[...] = vals
     else:
@@ -353,13 +308,19 @@ class QProfileCI:
             return out
         cache: dict = {}
         notes = []
-        for key in zip(self.lb_sign[flagged].tolist(), self.ub_sign[flagged].tolist(),
-                       self.converged[flagged].tolist()):   # only the analyses with a note
+        for key in zip(
+            self.lb_sign[flagged].tolist(),
+            self.ub_sign[flagged].tolist(),
+            self.converged[flagged].tolist(),
+        ):  # only the analyses with a note
             note = cache.get(key)
             if note is None:
                 lb, ub, conv = key
-                parts = [f"tau2_ci_lb{lb}" if lb else "", f"tau2_ci_ub{ub}" if ub else "",
-                         "" if conv else "tau2_ci_not_converged"]
+                parts = [
+                    f"tau2_ci_lb{lb}" if lb else "",
+                    f"tau2_ci_ub{ub}" if ub else "",
+                    "" if conv else "tau2_ci_not_converged",
+                ]
                 note = cache[key] = ";".join(p for p in parts if p)
             notes.append(note)
         vals = np.empty(flagged.size, dtype=object)
@@ -368,91 +329,160 @@ class QProfileCI:
         return out
 
 
-def _solve_q(cols: _Columns, idx: np.ndarray, target: np.ndarray, hi: np.ndarray,
-             start: np.ndarray, rtol: float, max_iter: int):
+def _q_profile_equation(cols, t, aux, ws):
+    """``f = 1/c - 1/Q(t)`` (positive left of the root of ``Q(t) = c``: Q decreases) and the
+    Newton correction ``dt = g Q^2 / Q'`` of ``g = 1/Q(t) - 1/c`` (increasing and close to linear
+    in t), for (n, m) ``cols = (y, v)`` and ``aux = (1/c,)``."""
+    y, v = cols
+    (inv_c,) = aux
+    if not ws:
+        ws.extend((np.empty_like(v), np.empty_like(v)))
+    q, dq = _q_and_slope_of(y, v, t, buffers=ws)
+    g = 1.0 / q
+    g -= inv_c
+    dt = g * (q * q)
+    dt /= dq  # -g / g',  g' = -dQ / Q^2
+    return -g, dt
+
+
+def _solve_q(
+    cols: StudyColumns,
+    idx: np.ndarray,
+    target: np.ndarray,
+    hi: np.ndarray,
+    start: np.ndarray,
+    rtol: float,
+    max_iter: int,
+):
     """Roots of Q_i(t) = target on [0, hi] for the analyses ``idx`` (Q(0) >= target >= Q(hi));
     ``idx`` may repeat an analysis (e.g. once for each bound of its CI): the problems are
     independent columns of one vectorised iteration. ``target``, ``hi``, ``start`` are aligned
     with ``idx``.
 
-    Safeguarded Newton on g(t) = 1/Q(t) - 1/target (increasing and close to linear in t), started
-    at ``start`` (clipped into the bracket), with the bracket [lo, up] updated from the sign of g;
-    a step that leaves the bracket becomes a bisection. Newton converges quadratically, so once a
-    step is below ``sqrt(rtol)`` (relative) the new iterate is accurate to about ``rtol`` and is
-    accepted. Converged problems are dropped from the working set once at most a quarter of it is
-    left. Returns ``(root, converged, iterations)`` aligned with ``idx``.
+    Safeguarded Newton on g(t) = 1/Q(t) - 1/target, started at ``start`` (clipped into the
+    bracket), by :func:`trialmeta.stats.roots.solve_bracketed` with the Newton-in-bracket step
+    rule (a step that leaves the bracket becomes a bisection; once a step is below ``sqrt(rtol)``
+    relative the new iterate is accurate to about ``rtol`` and is accepted). Converged problems
+    are dropped from the working set once at most a quarter of it is left. Returns
+    ``(root, converged, iterations)`` aligned with ``idx``.
     """
     n = idx.size
-    root = np.full(n, np.nan)
-    iters = np.zeros(n, dtype=np.int64)
-    conv = np.zeros(n, dtype=bool)
     if n == 0:
-        return root, conv, iters
-    pos = np.arange(n)
+        return np.full(0, np.nan), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
     sub = cols.take(idx)
-    inv_c = 1.0 / target
-    lo = np.zeros(n)
     up = np.array(hi, dtype=float)
-    t = np.minimum(np.fmax(start, 0.0), up)        # NaN start -> 0
-    step_tol = np.sqrt(rtol)
-    live = np.ones(n, dtype=bool)
-    n_live = n
-    bufs = (np.empty_like(sub.v), np.empty_like(sub.v))
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        for it in range(1, max_iter + 1):
-            q, dq = _q_and_slope(sub, t, buffers=bufs)
-            g = 1.0 / q
-            g -= inv_c
-            dt = g * (q * q)
-            dt /= dq                                # -g / g',  g' = -dQ / Q^2
-            t_new = t + dt
-            zero = g == 0
-            lo = np.where(g < 0, t, lo)
-            up = np.where(g > 0, t, up)
-            small = np.abs(dt) <= step_tol * np.maximum(np.abs(t_new), t)
-            tn = np.minimum(np.maximum(t_new, lo), up)
-            bad = ~((t_new > lo) & (t_new < up))    # also catches NaN
-            bad &= ~small
-            if bad.any():
-                tn = np.where(bad, 0.5 * (lo + up), tn)
-            if zero.any():
-                tn = np.where(zero, t, tn)
-            done = (up - lo <= rtol * up) | small | zero
-            t = tn
-            done &= live
-            if done.any():
-                j = pos[done]
-                root[j] = t[done]
-                conv[j] = True
-                iters[j] = it
-                live &= ~done
-                n_live -= int(np.count_nonzero(done))
-                if n_live == 0:
-                    break
-                if n_live <= live.size // 4:    # shrink the working set
-                    keep = np.flatnonzero(live)
-                    pos, sub = pos[keep], sub.take(keep)
-                    inv_c, lo, up, t = inv_c[keep], lo[keep], up[keep], t[keep]
-                    live = np.ones(keep.size, dtype=bool)
-                    bufs = (np.empty_like(sub.v), np.empty_like(sub.v))
-    if n_live:
-        j = pos[live]
-        root[j] = t[live]   # best value so far; flagged as not converged
-        iters[j] = max_iter
-    return root, conv, iters
+    t = np.minimum(np.fmax(start, 0.0), up)  # NaN start -> 0
+    return solve_bracketed(
+        _q_profile_equation,
+        (sub.y, sub.v),
+        (1.0 / target,),
+        np.zeros(n),
+        up,
+        t,
+        NewtonInBracketStep(rtol),
+        max_iter=max_iter,
+        shrink=shrink_below_quarter,
+    )
 
 
 _SIGNS = (("", ""), ("<", "<"), ("", ">"), (">", ">"))
 _LB_SIGN = np.array([lb for lb, _ in _SIGNS] * 2, dtype=object)
 _UB_SIGN = np.array([ub for _, ub in _SIGNS] * 2, dtype=object)
 _QP_NOTES = np.array(
-    [";".join(p for p in (f"tau2_ci_lb{lb}" if lb else "", f"tau2_ci_ub{ub}" if ub else "",
-                          "tau2_ci_not_converged" if bad else "") if p)
-     for bad in (False, True) for lb, ub in _SIGNS], dtype=object)
+    [
+        ";".join(
+            p
+            for p in (
+                f"tau2_ci_lb{lb}" if lb else "",
+                f"tau2_ci_ub{ub}" if ub else "",
+                "tau2_ci_not_converged" if bad else "",
+            )
+            if p
+        )
+        for bad in (False, True)
+        for lb, ub in _SIGNS
+    ],
+    dtype=object,
+)
 
 
-def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=None,
-                 rtol: float = 1e-14, max_iter: int = 200) -> QProfileCI:
+def _search_interval_end(K, tau2, tau2_max) -> np.ndarray:
+    """``tau2_max = max(100, 10 tau2)`` (metafor's ``confint.rma.uni``), or the override."""
+    if tau2_max is None:
+        t_fit = np.zeros(K) if tau2 is None else np.asarray(tau2, dtype=float)
+        t_fit = np.where(np.isnan(t_fit), 0.0, t_fit)
+        return np.maximum(100.0, 10.0 * t_fit)
+    return np.broadcast_to(np.asarray(tau2_max, dtype=float), (K,)).copy()
+
+
+@dataclass
+class _BoundCases:
+    """metafor's boundary rules of the Q-profile CI, (K,) arrays: the bounds fixed by them (NaN
+    where a root is needed), the cases, and which analyses need a root for each bound."""
+
+    lb: np.ndarray
+    ub: np.ndarray
+    null_ci: np.ndarray  # Q(0) < chi2_{alpha/2}: both bounds 0, signs "<"
+    ub_top: np.ndarray  # Q(tau2_max) > chi2_{alpha/2}: upper bound tau2_max, sign ">"
+    lb_top: np.ndarray  # Q(tau2_max) > chi2_{1-alpha/2}: both bounds tau2_max, signs ">"
+    need_lb: np.ndarray
+    need_ub: np.ndarray
+
+
+def _bound_cases(ok, q_min, q_max, crit_u, crit_l, tmax) -> _BoundCases:
+    K = ok.shape[0]
+    lb = np.full(K, np.nan)
+    ub = np.full(K, np.nan)
+    # upper bound of tau2: Q(t) = crit_l
+    null_ci = ok & (q_min < crit_l)
+    lb[null_ci] = 0.0
+    ub[null_ci] = 0.0
+    ub_top = ok & ~null_ci & (q_max > crit_l)
+    ub[ub_top] = tmax[ub_top]
+    # lower bound of tau2: Q(t) = crit_u
+    lb_top = ok & (q_max > crit_u)
+    lb[lb_top] = tmax[lb_top]
+    ub[lb_top] = tmax[lb_top]
+    need_ub = ok & ~null_ci & ~ub_top & ~lb_top
+    lb_zero = ok & ~lb_top & (q_min < crit_u)  # the lower bound is 0 (no sign)
+    lb[lb_zero] = 0.0
+    need_lb = ok & ~lb_top & ~lb_zero
+    return _BoundCases(lb, ub, null_ci, ub_top, lb_top, need_lb, need_ub)
+
+
+def _solve_bounds(cols, cases, crit_u, crit_l, tmax, rtol, max_iter):
+    """Fill the bounds that need a root (in ``cases.lb``/``cases.ub``); both bounds of every
+    analysis are solved in ONE vectorised iteration, started at the root of the equal-variance
+    approximation ``Q(t) ~ Q(0) vt / (vt + t)``. Returns ``(converged, iterations)``, (K,)."""
+    K = crit_u.shape[0]
+    i_lb = np.flatnonzero(cases.need_lb)
+    i_ub = np.flatnonzero(cases.need_ub)
+    idx = np.concatenate([i_lb, i_ub])
+    target = np.concatenate([crit_u[i_lb], crit_l[i_ub]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        start = cols.vt[idx] * (cols.q0[idx] / target - 1.0)
+    root, conv, its = _solve_q(cols, idx, target, tmax[idx], start, rtol, max_iter)
+    nl = i_lb.size
+    cases.lb[i_lb] = root[:nl]
+    cases.ub[i_ub] = root[nl:]
+    converged = np.ones(K, dtype=bool)
+    converged[i_lb] = conv[:nl]
+    converged[i_ub] &= conv[nl:]
+    iterations = np.zeros(K, dtype=np.int64)
+    iterations[i_lb] = its[:nl]
+    iterations[i_ub] = np.maximum(iterations[i_ub], its[nl:])
+    return converged, iterations
+
+
+def q_profile_ci(
+    batch: StudyBatch,
+    level: float = 0.95,
+    tau2=None,
+    *,
+    tau2_max=None,
+    rtol: float = 1e-14,
+    max_iter: int = 200,
+) -> QProfileCI:
     """Q-profile confidence interval for tau2 (Viechtbauer 2007), vectorised over analyses.
 
     Parameters
@@ -475,73 +505,38 @@ def q_profile_ci(batch: StudyBatch, level: float = 0.95, tau2=None, *, tau2_max=
     ok = k >= 2
     alpha = 1.0 - level
     df = np.maximum(k - 1, 1).astype(float)
-    crit_u = quantile_by_df("chi2", alpha / 2, df)        # upper quantile -> lower bound of tau2
+    crit_u = quantile_by_df("chi2", alpha / 2, df)  # upper quantile -> lower bound of tau2
     crit_l = quantile_by_df("chi2", 1.0 - alpha / 2, df)  # lower quantile -> upper bound of tau2
-    if tau2_max is None:
-        t_fit = np.zeros(K) if tau2 is None else np.asarray(tau2, dtype=float)
-        t_fit = np.where(np.isnan(t_fit), 0.0, t_fit)
-        tmax = np.maximum(100.0, 10.0 * t_fit)
-    else:
-        tmax = np.broadcast_to(np.asarray(tau2_max, dtype=float), (K,)).copy()
+    tmax = _search_interval_end(K, tau2, tau2_max)
     cols = columns(batch)
-    q_min = cols.q0
     q_max = _q_and_slope(cols, tmax, slope=False)[0]
-
-    lb = np.full(K, np.nan)
-    ub = np.full(K, np.nan)
-
-    # upper bound of tau2: Q(t) = crit_l
-    null_ci = ok & (q_min < crit_l)                 # both bounds 0, signs "<"
-    lb[null_ci] = 0.0
-    ub[null_ci] = 0.0
-    ub_top = ok & ~null_ci & (q_max > crit_l)       # upper bound tau2_max, sign ">"
-    ub[ub_top] = tmax[ub_top]
-    # lower bound of tau2: Q(t) = crit_u
-    lb_top = ok & (q_max > crit_u)                  # both bounds tau2_max, signs ">"
-    lb[lb_top] = tmax[lb_top]
-    ub[lb_top] = tmax[lb_top]
-    need_ub = ok & ~null_ci & ~ub_top & ~lb_top
-    lb_zero = ok & ~lb_top & (q_min < crit_u)
-    lb[lb_zero] = 0.0
-    need_lb = ok & ~lb_top & ~lb_zero
-
-    # first iterate: the root of the equal-variance approximation Q(t) ~ Q(0) vt / (vt + t);
-    # both bounds of every analysis are solved in ONE vectorised iteration
-    vt = cols.vt
-    i_lb = np.flatnonzero(need_lb)
-    i_ub = np.flatnonzero(need_ub)
-    idx = np.concatenate([i_lb, i_ub])
-    target = np.concatenate([crit_u[i_lb], crit_l[i_ub]])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        start = vt[idx] * (q_min[idx] / target - 1.0)
-    root, conv, its = _solve_q(cols, idx, target, tmax[idx], start, rtol, max_iter)
-    nl = i_lb.size
-    lb[i_lb] = root[:nl]
-    ub[i_ub] = root[nl:]
-    converged = np.ones(K, dtype=bool)
-    converged[i_lb] = conv[:nl]
-    converged[i_ub] &= conv[nl:]
-    iterations = np.zeros(K, dtype=np.int64)
-    iterations[i_lb] = its[:nl]
-    iterations[i_ub] = np.maximum(iterations[i_ub], its[nl:])
+    cases = _bound_cases(ok, cols.q0, q_max, crit_u, crit_l, tmax)
+    converged, iterations = _solve_bounds(cols, cases, crit_u, crit_l, tmax, rtol, max_iter)
+    lb, ub = cases.lb, cases.ub
 
     # metafor's markers and the status notes, from a small code per analysis:
     # 0 none, 1 null CI ("<", "<"), 2 upper bound above tau2_max ("", ">"), 3 both above (">", ">");
     # + 4 when the root finder did not converge
-    code = null_ci.astype(np.int8)
-    code[ub_top] = 2
-    code[lb_top] = 3
+    code = cases.null_ci.astype(np.int8)
+    code[cases.ub_top] = 2
+    code[cases.lb_top] = 3
     code[~converged] += 4
-    lb_sign = _LB_SIGN[code]
-    ub_sign = _UB_SIGN[code]
-    notes = _QP_NOTES[code]
-
+    vt = cols.vt
     i2_lo, h2_lo = i2_h2(lb, vt)
     i2_hi, h2_hi = i2_h2(ub, vt)
     return QProfileCI(
-        tau2_ci_low=lb, tau2_ci_high=ub,
-        tau_ci_low=np.sqrt(lb), tau_ci_high=np.sqrt(ub),
-        I2_ci_low=i2_lo, I2_ci_high=i2_hi, H2_ci_low=h2_lo, H2_ci_high=h2_hi,
-        lb_sign=lb_sign, ub_sign=ub_sign, tau2_max=tmax,
-        converged=converged | ~ok, iterations=iterations, notes=notes,
+        tau2_ci_low=lb,
+        tau2_ci_high=ub,
+        tau_ci_low=np.sqrt(lb),
+        tau_ci_high=np.sqrt(ub),
+        I2_ci_low=i2_lo,
+        I2_ci_high=i2_hi,
+        H2_ci_low=h2_lo,
+        H2_ci_high=h2_hi,
+        lb_sign=_LB_SIGN[code],
+        ub_sign=_UB_SIGN[code],
+        tau2_max=tmax,
+        converged=converged | ~ok,
+        iterations=iterations,
+        notes=_QP_NOTES[code],
     )

@@ -58,56 +58,20 @@ Tarone RE (1985). On heterogeneity tests based on efficient scores. Biometrika 7
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
-from scipy import special
 
 from trialmeta.stats.effect_sizes import binary_effects
 from trialmeta.stats.result import PooledResult, Status
+from trialmeta.stats.two_by_two import chi2_test_pvalue, common_effect_result, two_by_two_tables
 
 __all__ = ["mantel_haenszel", "MH_MEASURES", "binary_q"]
 
 MH_MEASURES = ("OR", "RR", "RD")
-
-
-class Tables(NamedTuple):
-    """K analyses' 2x2 tables as float (K, n) arrays: cells a, b (treatment events, non-events),
-    c, d (control), arm sizes n1, n2, N = n1 + n2, event and non-event totals xt, yt, the mask
-    and k per analysis. Padding holds a harmless 1/1 vs 1/1 table (masked out of every sum)."""
-
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    d: np.ndarray
-    n1: np.ndarray
-    n2: np.ndarray
-    N: np.ndarray
-    xt: np.ndarray
-    yt: np.ndarray
-    mask: np.ndarray
-    k: np.ndarray
-
-
-def _tables(a, n1, c, n2, mask) -> Tables:
-    mask = np.atleast_2d(np.asarray(mask, dtype=bool))
-    a, n1, c, n2 = (np.where(mask, np.atleast_2d(np.asarray(x, dtype=float)), 1.0) for x in (a, n1, c, n2))
-    n1 = np.where(mask, n1, 2.0)
-    n2 = np.where(mask, n2, 2.0)
-    b = n1 - a
-    d = n2 - c
-    return Tables(a, b, c, d, n1, n2, n1 + n2, a + c, b + d, mask, mask.sum(axis=1))
+_OR_EXTRA = ("k_pos", "CMH", "CMH_pval", "CO", "CO_pval", "BD", "BD_pval", "TA", "TA_pval")
 
 
 def _sum(x, mask):
     return np.where(mask, x, 0.0).sum(axis=1)
-
-
-def _chi2_sf(q, df):
-    """Upper chi-square tail, NaN where df < 1 or q is NaN."""
-    df = np.asarray(df, dtype=float)
-    ok = (df >= 1) & np.isfinite(q)
-    return np.where(ok, special.chdtrc(np.where(ok, df, 1.0), np.where(ok, q, 0.0)), np.nan)
 
 
 def binary_q(a, n1, c, n2, mask, measure, estimate):
@@ -121,10 +85,10 @@ def binary_q(a, n1, c, n2, mask, measure, estimate):
     k_yi = use.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         resid = np.where(use, es.yi - estimate[:, None], 0.0)
-        q = np.maximum(0.0, np.where(use, resid ** 2 / np.where(use, es.vi, 1.0), 0.0).sum(axis=1))
+        q = np.maximum(0.0, np.where(use, resid**2 / np.where(use, es.vi, 1.0), 0.0).sum(axis=1))
         q = np.where(np.isfinite(estimate), q, np.nan)
         df = k_yi - 1.0
-        pval = _chi2_sf(q, df)
+        pval = chi2_test_pvalue(q, df)
         i2 = np.maximum(0.0, 100.0 * (q - df) / q)
         h2 = q / df
     single = k_yi <= 1
@@ -135,22 +99,124 @@ def binary_q(a, n1, c, n2, mask, measure, estimate):
     return q, k_yi, pval, i2, h2
 
 
-def _finish(model, k, est, se, level, q_parts, status, weights, extra):
-    z = float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
-    q, k_yi, q_p, i2, h2 = q_parts
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zval = est / se
-    K = k.shape[0]
-    status = np.asarray(status, dtype=object)
-    status = np.where(k == 1, Status.SINGLE_STUDY, status).astype(object)
-    status = np.where(k == 0, f"{Status.FAILED}:no_studies", status).astype(object)
-    q_df = np.where(k_yi >= 1, k_yi - 1.0, np.nan)
-    return PooledResult(
-        model=model, tau2_method="", ci_method="", k=k.astype(float), estimate=est, se=se, stat=zval,
-        df=np.full(K, np.nan), pval=2.0 * special.ndtr(-np.abs(zval)), ci_low=est - z * se,
-        ci_high=est + z * se, I2=i2, H2=h2, Q=q, Q_df=q_df, Q_pval=q_p, status=status,
-        weights=weights, extra={"k_yi": k_yi.astype(float), **extra},
+def _odds_ratio(t):
+    """MH odds ratio (log scale) and the Robins-Breslow-Greenland variance; returns
+    ``(log psi, se, weights b c / N, undefined, psi)``."""
+    a, b, c, d, N, mask = t.a, t.b, t.c, t.d, t.N, t.mask
+    P = a / N + d / N
+    Q = b / N + c / N
+    Ri = (a / N) * d
+    Si = (b / N) * c
+    R = _sum(Ri, mask)
+    S = _sum(Si, mask)
+    undefined = (R == 0) | (S == 0)
+    psi = np.where(undefined, np.nan, R / np.where(undefined, 1.0, S))
+    se = np.sqrt(
+        0.5
+        * (
+            _sum(P * Ri, mask) / R**2
+            + _sum(P * Si + Q * Ri, mask) / (R * S)
+            + _sum(Q * Si, mask) / S**2
+        )
     )
+    se = np.where(undefined, np.nan, se)
+    return np.log(psi), se, Si, undefined, psi
+
+
+def _cmh_tests(t, no_events, correct):
+    """Cochran-Mantel-Haenszel (``N - 1``) and Cochran (``N``) tests of a common OR of 1,
+    continuity corrected by 1/2 when ``correct``; returns ``(CMH, CO)``."""
+    a, n1, n2, N, xt, yt, mask = t.a, t.n1, t.n2, t.N, t.xt, t.yt, t.mask
+    num = (np.abs(_sum(a - (n1 / N) * xt, mask)) - (0.5 if correct else 0.0)) ** 2
+    cmh = num / _sum((n1 / N) * (n2 / N) * (xt * (yt / (N - 1))), mask)
+    co = num / _sum((n1 / N) * (n2 / N) * (xt * (yt / N)), mask)
+    return np.where(no_events, np.nan, cmh), np.where(no_events, np.nan, co)
+
+
+def _breslow_day(t, psi, undefined):
+    """Breslow-Day test with Tarone's correction at the common OR ``psi`` (expected cell from
+    the quadratic, in the stable form of the module docstring); returns ``(k_pos, BD, TA)``."""
+    a, n1, n2, N, xt, yt, mask = t.a, t.n1, t.n2, t.N, t.xt, t.yt, t.mask
+    ps = psi[:, None]
+    A = ps * (n1 + xt) + (n2 - xt)
+    disc = np.maximum(A**2 - 4.0 * n1 * xt * ps * (ps - 1.0), 0.0)
+    den = A + np.sqrt(disc)
+    E = np.where(den != 0, 2.0 * ps * n1 * xt / np.where(den != 0, den, 1.0), 0.0)
+    pos = mask & (E > 0) & (xt > 0) & (yt > 0) & ~undefined[:, None]
+    Es = np.where(pos, E, 1.0)
+    V = 1.0 / (1.0 / Es + 1.0 / (n1 - Es) + 1.0 / (xt - Es) + 1.0 / (Es - n1 - xt + N))
+    dev = np.where(pos, a - Es, 0.0)
+    Vp = np.where(pos, V, 0.0)
+    k_pos = pos.sum(axis=1).astype(float)
+    bd = np.maximum(0.0, np.where(pos, dev**2 / np.where(pos, V, 1.0), 0.0).sum(axis=1))
+    ta = np.maximum(0.0, bd - dev.sum(axis=1) ** 2 / Vp.sum(axis=1))
+    bd = np.where(undefined, np.nan, bd)
+    ta = np.where(undefined, np.nan, ta)
+    return np.where(undefined, 0.0, k_pos), bd, ta
+
+
+def _odds_ratio_tests(t, psi, undefined, no_events, correct) -> dict:
+    """The OR's ``extra`` columns: CMH and CO tests (1 df), Breslow-Day and Tarone tests
+    (``k_pos - 1`` df)."""
+    cmh, co = _cmh_tests(t, no_events, correct)
+    k_pos, bd, ta = _breslow_day(t, psi, undefined)
+    bd_df = np.where(k_pos > 1, k_pos - 1.0, np.nan)
+    return dict(
+        CMH=cmh,
+        CMH_pval=chi2_test_pvalue(cmh, 1.0),
+        CO=co,
+        CO_pval=chi2_test_pvalue(co, 1.0),
+        k_pos=k_pos,
+        BD=bd,
+        BD_pval=chi2_test_pvalue(bd, bd_df),
+        TA=ta,
+        TA_pval=chi2_test_pvalue(ta, bd_df),
+    )
+
+
+def _risk_ratio(t):
+    """MH risk ratio (log scale) and the Greenland-Robins variance; returns
+    ``(log RR, se, weights c n1 / N, undefined)``.
+
+    Each table's term ``n1 n2 (a + c) / N^2 - a c / N`` (metafor's form) equals
+    ``(a n1 d + c n2 b) / N^2 >= 0``; it is exactly 0 when ``a d = 0`` and ``b c = 0`` (no events
+    in either arm, or every patient in both arms had the event), and is set to 0 there: the
+    difference of the two products leaves round-off (e.g. -1.1e-16 for 1/1 vs 19/19), which
+    gave a NaN SE (the square root of a negative sum; metafor's ``rma.mh`` gives NaN with a
+    warning) or a spurious SE of ~1e-8, and 0 with the arms swapped.
+    """
+    a, b, c, d, n1, n2, N, mask = t.a, t.b, t.c, t.d, t.n1, t.n2, t.N, t.mask
+    R = _sum(a * (n2 / N), mask)
+    S = _sum(c * (n1 / N), mask)
+    undefined = (_sum(a, mask) == 0) | (_sum(c, mask) == 0)
+    est = np.where(undefined, np.nan, np.log(R / S))
+    term = (n1 / N) * (n2 / N) * (a + c) - (a / N) * c
+    term = np.where((a * d == 0) & (b * c == 0), 0.0, term)
+    se = np.where(undefined, np.nan, np.sqrt(_sum(term, mask) / (R * S)))
+    return est, se, (c / N) * n1, undefined
+
+
+def _risk_difference(t):
+    """MH risk difference and the Sato-Greenland-Robins variance; returns
+    ``(RD, se, weights n1 n2 / N, undefined)`` (undefined where the variance is not > 0).
+
+    The variance's numerator ``RD x sum(...) + sum(...)/2`` is a difference that is exactly 0
+    e.g. when every arm had all or none of the events and the tables agree (3/3 vs 0/49 and
+    1/1 vs 0/1: RD = 1); a result within round-off of 0 (64 eps of its two parts) counts as 0,
+    so the SE is 0 whichever arm is called treatment (not NaN one way and 1e-8 the other).
+    """
+    a, c, n1, n2, N, mask = t.a, t.c, t.n1, t.n2, t.N, t.mask
+    W = _sum(n1 * (n2 / N), mask)
+    est = _sum(a * (n2 / N) - c * (n1 / N), mask) / W
+    spread = _sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2, mask)
+    first = est * spread
+    second = _sum(a * (n2 - c) / N + c * (n1 - a) / N, mask) / 2
+    num = first + second
+    num = np.where(
+        np.abs(num) <= 64.0 * np.finfo(float).eps * (np.abs(first) + np.abs(second)), 0.0, num
+    )
+    se = np.sqrt(num / W**2)
+    return est, se, (n1 / N) * n2, ~(se > 0)
 
 
 def mantel_haenszel(a, n1, c, n2, mask, measure, level=0.95, *, correct=True) -> PooledResult:
@@ -180,68 +246,20 @@ def mantel_haenszel(a, n1, c, n2, mask, measure, level=0.95, *, correct=True) ->
     """
     if measure not in MH_MEASURES:
         raise ValueError(f"Mantel-Haenszel measure must be one of {MH_MEASURES}, not {measure!r}")
-    a, b, c, d, n1, n2, N, xt, yt, mask, k = _tables(a, n1, c, n2, mask)
-    K = a.shape[0]
-    no_events = (_sum(xt, mask) == 0) | (_sum(yt, mask) == 0)
+    t = two_by_two_tables(a, n1, c, n2, mask)
+    mask, k = t.mask, t.k
+    K = t.a.shape[0]
+    no_events = (_sum(t.xt, mask) == 0) | (_sum(t.yt, mask) == 0)
     nan = np.full(K, np.nan)
-    extra = {name: nan.copy() for name in ("k_pos", "CMH", "CMH_pval", "CO", "CO_pval",
-                                           "BD", "BD_pval", "TA", "TA_pval")}
+    extra = {name: nan.copy() for name in _OR_EXTRA}
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if measure == "OR":
-            P = a / N + d / N
-            Q = b / N + c / N
-            Ri = (a / N) * d
-            Si = (b / N) * c
-            R = _sum(Ri, mask)
-            S = _sum(Si, mask)
-            undefined = (R == 0) | (S == 0)
-            psi = np.where(undefined, np.nan, R / np.where(undefined, 1.0, S))
-            est = np.log(psi)
-            se = np.sqrt(0.5 * (_sum(P * Ri, mask) / R ** 2 + _sum(P * Si + Q * Ri, mask) / (R * S)
-                                + _sum(Q * Si, mask) / S ** 2))
-            se = np.where(undefined, np.nan, se)
-            w = Si
-            # Cochran-Mantel-Haenszel (N - 1) and Cochran (N) tests, continuity corrected
-            num = (np.abs(_sum(a - (n1 / N) * xt, mask)) - (0.5 if correct else 0.0)) ** 2
-            cmh = num / _sum((n1 / N) * (n2 / N) * (xt * (yt / (N - 1))), mask)
-            co = num / _sum((n1 / N) * (n2 / N) * (xt * (yt / N)), mask)
-            cmh = np.where(no_events, np.nan, cmh)
-            co = np.where(no_events, np.nan, co)
-            extra.update(CMH=cmh, CMH_pval=_chi2_sf(cmh, 1.0), CO=co, CO_pval=_chi2_sf(co, 1.0))
-            # Breslow-Day / Tarone: expected cell under the common OR (quadratic root, stable form)
-            ps = psi[:, None]
-            A = ps * (n1 + xt) + (n2 - xt)
-            disc = np.maximum(A ** 2 - 4.0 * n1 * xt * ps * (ps - 1.0), 0.0)
-            den = A + np.sqrt(disc)
-            E = np.where(den != 0, 2.0 * ps * n1 * xt / np.where(den != 0, den, 1.0), 0.0)
-            pos = mask & (E > 0) & (xt > 0) & (yt > 0) & ~undefined[:, None]
-            Es = np.where(pos, E, 1.0)
-            V = 1.0 / (1.0 / Es + 1.0 / (n1 - Es) + 1.0 / (xt - Es) + 1.0 / (Es - n1 - xt + N))
-            dev = np.where(pos, a - Es, 0.0)
-            Vp = np.where(pos, V, 0.0)
-            k_pos = pos.sum(axis=1).astype(float)
-            bd = np.maximum(0.0, np.where(pos, dev ** 2 / np.where(pos, V, 1.0), 0.0).sum(axis=1))
-            ta = np.maximum(0.0, bd - dev.sum(axis=1) ** 2 / Vp.sum(axis=1))
-            bd = np.where(undefined, np.nan, bd)
-            ta = np.where(undefined, np.nan, ta)
-            k_pos = np.where(undefined, 0.0, k_pos)
-            bd_df = np.where(k_pos > 1, k_pos - 1.0, np.nan)
-            extra.update(k_pos=k_pos, BD=bd, BD_pval=_chi2_sf(bd, bd_df), TA=ta, TA_pval=_chi2_sf(ta, bd_df))
+            est, se, w, undefined, psi = _odds_ratio(t)
+            extra.update(_odds_ratio_tests(t, psi, undefined, no_events, correct))
         elif measure == "RR":
-            R = _sum(a * (n2 / N), mask)
-            S = _sum(c * (n1 / N), mask)
-            undefined = (_sum(a, mask) == 0) | (_sum(c, mask) == 0)
-            est = np.where(undefined, np.nan, np.log(R / S))
-            se = np.sqrt(_sum((n1 / N) * (n2 / N) * (a + c) - (a / N) * c, mask) / (R * S))
-            se = np.where(undefined, np.nan, se)
-            w = (c / N) * n1
+            est, se, w, undefined = _risk_ratio(t)
         else:
-            W = _sum(n1 * (n2 / N), mask)
-            est = _sum(a * (n2 / N) - c * (n1 / N), mask) / W
-            se = np.sqrt((est * _sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2, mask)
-                          + _sum(a * (n2 - c) / N + c * (n1 - a) / N, mask) / 2) / W ** 2)
-            undefined = ~(se > 0)
-            w = (n1 / N) * n2
+            est, se, w, undefined = _risk_difference(t)
         est = np.where(k == 0, np.nan, est)
         se = np.where(k == 0, np.nan, se)
         wsum = _sum(w, mask)
@@ -249,5 +267,5 @@ def mantel_haenszel(a, n1, c, n2, mask, measure, level=0.95, *, correct=True) ->
     status = np.full(K, Status.OK, dtype=object)
     status = np.where(undefined & ~no_events, f"{Status.FAILED}:mh_estimate_undefined", status)
     status = np.where(no_events, Status.NO_EVENTS, status)
-    q_parts = binary_q(a, n1, c, n2, mask, measure, est)
-    return _finish("mh", k, est, se, level, q_parts, status, weights, extra)
+    q_parts = binary_q(t.a, t.n1, t.c, t.n2, mask, measure, est)
+    return common_effect_result("mh", k, est, se, level, q_parts, status, weights, extra)

@@ -37,12 +37,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from trialmeta.stats import distributions as dist
 
+from trialmeta.stats import distributions as dist
 from trialmeta.stats.result import Status
 
-__all__ = ["MetaRegressionResult", "Tau2Fit", "estimate_tau2_mixed", "meta_regression",
-           "design_matrix", "design_from_formula", "fit_given_tau2", "sort_levels", "level_label"]
+__all__ = [
+    "MetaRegressionResult",
+    "Tau2Fit",
+    "estimate_tau2_mixed",
+    "meta_regression",
+    "design_matrix",
+    "design_from_formula",
+    "fit_given_tau2",
+    "sort_levels",
+    "level_label",
+]
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -52,9 +61,9 @@ LOG2PI = np.log(2 * np.pi)
 # ----------------------------------------------------------------------------------------
 def _wls_pieces(y, v, mask, X, tau2, need=("ll",)):
     """Quantities of the WLS fit at each tau2 (K, G); returns dict of (K, G[, p...]) arrays."""
-    t = tau2[..., None]                                         # K,G,1
+    t = tau2[..., None]  # K,G,1
     m = mask[:, None, :]
-    w = np.where(m, 1.0 / (v[:, None, :] + t), 0.0)             # K,G,n
+    w = np.where(m, 1.0 / (v[:, None, :] + t), 0.0)  # K,G,n
     A = np.einsum("kgn,knp,knq->kgpq", w, X, X)
     Ainv = np.linalg.inv(A)
     Xwy = np.einsum("kgn,knp,kn->kgp", w, X, y)
@@ -70,22 +79,29 @@ def _wls_pieces(y, v, mask, X, tau2, need=("ll",)):
         B2 = np.einsum("kgn,knp,knq->kgpq", w * w, X, X)
         AB2 = Ainv @ B2
         trP = w.sum(-1) - np.trace(AB2, axis1=-2, axis2=-1)
-        B3 = np.einsum("kgn,knp,knq->kgpq", w ** 3, X, X)
-        trPP = ((w * w).sum(-1) - 2 * np.trace(Ainv @ B3, axis1=-2, axis2=-1)
-                + np.einsum("kgpq,kgqp->kg", AB2, AB2))
+        B3 = np.einsum("kgn,knp,knq->kgpq", w**3, X, X)
+        trPP = (
+            (w * w).sum(-1)
+            - 2 * np.trace(Ainv @ B3, axis1=-2, axis2=-1)
+            + np.einsum("kgpq,kgqp->kg", AB2, AB2)
+        )
         yPPy = (Py * Py).sum(-1)
         # P (Py): P u = W u - W X A^-1 X' W u
         u = Py
         XWu = np.einsum("kgn,knp,kgn->kgp", w, X, u)
         Pu = w * u - w * np.einsum("knp,kgp->kgn", X, np.einsum("kgpq,kgq->kgp", Ainv, XWu))
         yPPPy = (u * Pu).sum(-1)
-        out.update(trP=trP, trPP=trPP, yPPy=yPPy, yPPPy=yPPPy, sumw=w.sum(-1), sumw2=(w * w).sum(-1))
+        out.update(
+            trP=trP, trPP=trPP, yPPy=yPPy, yPPPy=yPPPy, sumw=w.sum(-1), sumw2=(w * w).sum(-1)
+        )
     return out
 
 
 def _loglik(pieces, k, p, method):
     if method == "REML":
-        return -0.5 * ((k - p)[:, None] * LOG2PI + pieces["sumlog"] + pieces["logdetA"] + pieces["RSS"])
+        return -0.5 * (
+            (k - p)[:, None] * LOG2PI + pieces["sumlog"] + pieces["logdetA"] + pieces["RSS"]
+        )
     return -0.5 * (k[:, None] * LOG2PI + pieces["sumlog"] + pieces["RSS"])
 
 
@@ -139,8 +155,9 @@ def _masked_var(y, mask):
     return np.where(mask, (y - mean[:, None]) ** 2, 0).sum(1) / np.maximum(k - 1, 1)
 
 
-def estimate_tau2_mixed(yi, vi, mask, X, method="REML", *, grid_points=100, rtol=1e-14,
-                        max_iter=200) -> Tau2Fit:
+def estimate_tau2_mixed(
+    yi, vi, mask, X, method="REML", *, grid_points=100, rtol=1e-14, max_iter=200
+) -> Tau2Fit:
     """Residual tau2 of the mixed-effects model (see module docstring for the algorithm).
 
     Rank-deficient designs and k <= p give NaN with status ``failed:...``.
@@ -163,26 +180,65 @@ def estimate_tau2_mixed(yi, vi, mask, X, method="REML", *, grid_points=100, rtol
         tau2[bad] = np.nan
         return Tau2Fit(method, tau2, converged & ~bad, iters, status)
     if method == "DL":
-        pc = _wls_pieces(yi, vi, mask, X, np.zeros((K, 1)), need=("score",))
-        QE = pc["RSS"][:, 0]
-        denom = pc["trP"][:, 0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tau2 = np.maximum(0.0, (QE - (kk - p)) / denom)
-        tau2[kk <= p] = 0.0
-        tau2[bad] = np.nan
-        st = status.copy()
-        st[(tau2 == 0) & ~bad] = Status.OK + ";" + Status.TAU2_BOUNDARY
-        return Tau2Fit(method, tau2, ~bad, iters, st)
+        return _tau2_dl_mixed(yi, vi, mask, X, bad, status)
     if method not in ("REML", "ML"):
         raise ValueError(f"meta-regression tau2 method must be REML, ML, DL or FE, not {method!r}")
+    lo, hi, x, j = _likelihood_grid_bracket(yi, vi, mask, X, kk, method, grid_points)
+    # tau2 = 0 is a boundary maximum when it is the best grid point and the score there is <= 0
+    pc0 = _wls_pieces(yi, vi, mask, X, np.zeros((K, 1)), need=("score", "ll"))
+    s0 = _score_hess(pc0, method)[0][:, 0]
+    at_zero = (j == 0) & (s0 <= 0)
+    x = np.where(j == 0, 0.5 * hi, x)
+    active = ~at_zero & (kk > p)
+    scale = np.maximum(_masked_var(yi, mask), np.where(mask, vi, 0).sum(1) / np.maximum(kk, 1))
+    _newton_on_score((yi, vi, mask, X), method, x, (lo, hi), active, iters, scale, rtol, max_iter)
+    converged = ~active
+    x = np.where(at_zero, 0.0, x)
+    x = np.where(kk <= p, 0.0, x)
+    # final comparison with tau2 = 0 (ll0check) and with the best grid value
+    ll_x = _loglik(_wls_pieces(yi, vi, mask, X, x[:, None]), kk, p, method)[:, 0]
+    ll_0 = _loglik(pc0, kk, p, method)[:, 0]
+    # boundary: tau2 = 0 is the maximum when the likelihood does not increase away from 0
+    # (score at 0 <= 0) and nothing found is better than it beyond rounding
+    near = ll_0 >= ll_x - 1e-13 * np.maximum(1.0, np.abs(ll_x))
+    x = np.where((ll_0 > ll_x) | ((s0 <= 0) & near), 0.0, x)
+    ll = np.maximum(ll_x, ll_0)
+    st = status.copy()
+    st[~converged & ~bad] = Status.NOT_CONVERGED
+    st[(x == 0) & ~bad & converged] = Status.OK + ";" + Status.TAU2_BOUNDARY
+    x = np.where(bad, np.nan, x)
+    ll = np.where(bad, np.nan, ll)
+    return Tau2Fit(method, x, converged & ~bad, iters, st, ll)
 
-    # ---- grid search for the global maximum ------------------------------------------
+
+def _tau2_dl_mixed(yi, vi, mask, X, bad, status) -> Tau2Fit:
+    """DerSimonian-Laird tau2 of the mixed-effects model (Raudenbush 2009):
+    ``max(0, (QE - (k - p)) / tr(P))`` with ``P`` at tau2 = 0; 0 when k <= p."""
+    K, _, p = X.shape
+    kk = mask.sum(1)
+    pc = _wls_pieces(yi, vi, mask, X, np.zeros((K, 1)), need=("score",))
+    QE = pc["RSS"][:, 0]
+    denom = pc["trP"][:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau2 = np.maximum(0.0, (QE - (kk - p)) / denom)
+    tau2[kk <= p] = 0.0
+    tau2[bad] = np.nan
+    st = status.copy()
+    st[(tau2 == 0) & ~bad] = Status.OK + ";" + Status.TAU2_BOUNDARY
+    return Tau2Fit("DL", tau2, ~bad, np.zeros(K, int), st)
+
+
+def _likelihood_grid_bracket(yi, vi, mask, X, kk, method, grid_points):
+    """Grid search for the global maximum of the (restricted) log-likelihood: 0 and
+    ``grid_points - 1`` log-spaced points up to a bound where the score is negative. Returns the
+    bracket ``(lo, hi)`` around the best grid point, that point ``x`` and its index ``j``."""
+    K, _, p = X.shape
     # scale of tau2: residual variance of an OLS fit (plus the typical v) bounds the optimum
     ols = _wls_pieces(yi, np.ones_like(vi), mask, X, np.zeros((K, 1)), need=())
     rss_ols = ols["RSS"][:, 0]
     vmax = np.where(mask, vi, 0).max(1)
     upper = 10.0 * (rss_ols + vmax) + 1e-300
-    for _ in range(8):   # make sure the score is negative at the top of the grid
+    for _ in range(8):  # make sure the score is negative at the top of the grid
         pcu = _wls_pieces(yi, vi, mask, X, upper[:, None], need=("score",))
         s_up = _score_hess(pcu, method)[0][:, 0]
         grow = s_up > 0
@@ -198,15 +254,17 @@ def estimate_tau2_mixed(yi, vi, mask, X, method="REML", *, grid_points=100, rtol
     lo = grid[rows, np.maximum(j - 1, 0)]
     hi = grid[rows, np.minimum(j + 1, grid_points - 1)]
     x = grid[rows, j]
-    # tau2 = 0 is a boundary maximum when it is the best grid point and the score there is <= 0
-    pc0 = _wls_pieces(yi, vi, mask, X, np.zeros((K, 1)), need=("score", "ll"))
-    s0 = _score_hess(pc0, method)[0][:, 0]
-    at_zero = (j == 0) & (s0 <= 0)
-    x = np.where(j == 0, 0.5 * hi, x)
-    active = ~at_zero & (kk > p)
-    scale = np.maximum(_masked_var(yi, mask), np.where(mask, vi, 0).sum(1) / np.maximum(kk, 1))
-    # ---- safeguarded Newton on the score inside [lo, hi] --------------------------------
-    for it in range(max_iter):
+    return lo, hi, x, j
+
+
+def _newton_on_score(data, method, x, bracket, active, iters, scale, rtol, max_iter):
+    """Safeguarded Newton on the (restricted) score inside ``bracket = (lo, hi)``: the Newton
+    step where the Hessian is negative, a Fisher-scoring step otherwise, bisection when the
+    step leaves the bracket; stops at a step below ``rtol * max(t, 1e-6 scale)`` or a bracket
+    below ``rtol * hi``. Updates ``x``, the bracket, ``active`` and ``iters`` in place."""
+    yi, vi, mask, X = data
+    lo, hi = bracket
+    for _ in range(max_iter):
         if not active.any():
             break
         idx = np.nonzero(active)[0]
@@ -222,24 +280,10 @@ def estimate_tau2_mixed(yi, vi, mask, X, method="REML", *, grid_points=100, rtol
         delta = np.abs(new - x[idx])
         x[idx] = new
         iters[idx] += 1
-        done = (delta <= rtol * np.maximum(new, 1e-6 * scale[idx])) | (hi[idx] - lo[idx] <= rtol * hi[idx])
+        done = (delta <= rtol * np.maximum(new, 1e-6 * scale[idx])) | (
+            hi[idx] - lo[idx] <= rtol * hi[idx]
+        )
         active[idx[done]] = False
-    converged = ~active
-    x = np.where(at_zero, 0.0, x)
-    x = np.where(kk <= p, 0.0, x)
-    # final comparison with tau2 = 0 (ll0check) and with the best grid value
-    ll_x = _loglik(_wls_pieces(yi, vi, mask, X, x[:, None]), kk, p, method)[:, 0]
-    ll_0 = _loglik(pc0, kk, p, method)[:, 0]
-    # boundary: tau2 = 0 is the maximum when the likelihood does not increase away from 0
-    # (score at 0 <= 0) and nothing found is better than it beyond rounding
-    x = np.where((ll_0 > ll_x) | ((s0 <= 0) & (ll_0 >= ll_x - 1e-13 * np.maximum(1.0, np.abs(ll_x)))), 0.0, x)
-    ll = np.maximum(ll_x, ll_0)
-    st = status.copy()
-    st[~converged & ~bad] = Status.NOT_CONVERGED
-    st[(x == 0) & ~bad & converged] = Status.OK + ";" + Status.TAU2_BOUNDARY
-    x = np.where(bad, np.nan, x)
-    ll = np.where(bad, np.nan, ll)
-    return Tau2Fit(method, x, converged & ~bad, iters, st, ll)
 
 
 # ----------------------------------------------------------------------------------------
@@ -276,6 +320,33 @@ class MetaRegressionResult:
     se_tau2: np.ndarray = None
     tau2_fit: Tau2Fit = None
     extra: dict = field(default_factory=dict)
+
+    def to_frame(self, term_names=None):
+        """One row per analysis x coefficient: ``analysis, term``, the coefficient's ``coef, se,
+        stat, pval, ci_low, ci_high``, then the model's ``QM, QM_df, QM_pval, tau2, R2, k, I2,
+        QE, QE_pval, status`` (repeated on each of its rows). ``term_names``: one list for all
+        analyses or one list per analysis (default :attr:`term_names`)."""
+        from trialmeta.stats.result import frame
+
+        K, p = np.asarray(self.coef).shape
+        names = self.term_names if term_names is None else list(term_names)
+        per_analysis = len(names) == K and all(isinstance(n, (list, tuple)) for n in names)
+        ai = np.repeat(np.arange(K), p)
+        cols = {
+            "analysis": ai,
+            "term": np.array(
+                [
+                    names[i][j] if per_analysis else names[j]
+                    for i, j in zip(ai, np.tile(np.arange(p), K))
+                ],
+                dtype=object,
+            ),
+        }
+        for name in ("coef", "se", "stat", "pval", "ci_low", "ci_high"):
+            cols[name] = np.asarray(getattr(self, name)).reshape(K * p)
+        for name in ("QM", "QM_df", "QM_pval", "tau2", "R2", "k", "I2", "QE", "QE_pval", "status"):
+            cols[name] = np.asarray(getattr(self, name))[ai]
+        return frame(cols)
 
 
 def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=True, btt=None):
@@ -316,6 +387,25 @@ def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=Tru
     if btt is None:
         btt = list(range(1, p)) if (intercept and p > 1) else list(range(p))
     m = len(btt)
+    QM, QM_df2, QM_pval = _omnibus_test(beta, vb, btt, k, p, test)
+    QE, QE_df, QE_pval, I2, H2, vt = _residual_heterogeneity(yi, vi, mask, X, t, k)
+    nanrow = ~np.isfinite(tau2)
+    out = dict(coef=beta, se=se, stat=stat, pval=pval, ci_low=ci_low, ci_high=ci_high)
+    for key in out:
+        out[key] = np.where(nanrow[:, None], np.nan, out[key])
+    vb = np.where(nanrow[:, None, None], np.nan, vb)
+    sc = dict(QM=QM, QM_pval=QM_pval, QE=QE, QE_pval=QE_pval, I2=I2, H2=H2, vt=vt)
+    for key in sc:
+        sc[key] = np.where(nanrow, np.nan, sc[key])
+    return dict(out, vcov=vb, df=df, QM_df=np.full(K, float(m)), QM_df2=QM_df2, QE_df=QE_df, **sc)
+
+
+def _omnibus_test(beta, vb, btt, k, p, test):
+    """Omnibus test of the coefficients ``btt``: ``QM = b' V^-1 b`` on ``m = len(btt)`` df,
+    chi-square (``test="z"``) or ``QM / m`` on F(m, k - p) (``"knha"``, Knapp & Hartung 2003).
+    Returns ``(QM, QM_df2, QM_pval)``."""
+    K = beta.shape[0]
+    m = len(btt)
     QM = np.full(K, np.nan)
     if m:
         bb = beta[:, btt]
@@ -332,9 +422,19 @@ def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=Tru
         QM_pval = dist.f_sf(QM, m, np.where(QM_df2 > 0, QM_df2, np.nan))
     else:
         QM_pval = dist.chi2_sf(QM, m) if m else np.full(K, np.nan)
-    # residual heterogeneity with FE weights
-    # (QR of W^1/2 X, not the P-matrix form y'Py / tr(P), which loses digits when a numeric
-    # moderator is far from 0: cond(X'WX) ~ 1e13 for calendar years)
+    return QM, QM_df2, QM_pval
+
+
+def _residual_heterogeneity(yi, vi, mask, X, t, k):
+    """Residual heterogeneity with fixed-effect weights: ``QE`` on ``k - p`` df and its
+    chi-square p-value, and ``I2``, ``H2`` at tau2 ``t`` with the typical variance
+    ``vt = (k - p) / tr(P)``; ``k <= p``: QE = 0, p = 1, I2 = 0, H2 = 1, vt = 0.
+    ``k``: the studies of each model. Returns ``(QE, QE_df, QE_pval, I2, H2, vt)``.
+
+    QR of ``W^1/2 X``, not the P-matrix form ``y'Py / tr(P)``, which loses digits when a numeric
+    moderator is far from 0 (cond(X'WX) ~ 1e13 for calendar years).
+    """
+    p = X.shape[2]
     sw = np.sqrt(np.where(mask, 1.0 / vi, 0.0))
     Qm, _ = np.linalg.qr(sw[..., None] * X)
     z = sw * yi
@@ -353,15 +453,7 @@ def fit_given_tau2(yi, vi, mask, X, tau2, *, test="z", level=0.95, intercept=Tru
     I2 = np.where(none_left, 0.0, I2)
     H2 = np.where(none_left, 1.0, H2)
     vt = np.where(none_left, 0.0, vt)
-    nanrow = ~np.isfinite(tau2)
-    out = dict(coef=beta, se=se, stat=stat, pval=pval, ci_low=ci_low, ci_high=ci_high)
-    for key in out:
-        out[key] = np.where(nanrow[:, None], np.nan, out[key])
-    vb = np.where(nanrow[:, None, None], np.nan, vb)
-    sc = dict(QM=QM, QM_pval=QM_pval, QE=QE, QE_pval=QE_pval, I2=I2, H2=H2, vt=vt)
-    for key in sc:
-        sc[key] = np.where(nanrow, np.nan, sc[key])
-    return dict(out, vcov=vb, df=df, QM_df=np.full(K, float(m)), QM_df2=QM_df2, QE_df=QE_df, **sc)
+    return QE, QE_df, QE_pval, I2, H2, vt
 
 
 def _safe_qm(b, V):
@@ -371,8 +463,20 @@ def _safe_qm(b, V):
         return np.nan
 
 
-def meta_regression(yi, vi, mask, X, *, method="REML", test="z", level=0.95, term_names=None,
-                    intercept=True, r2=True, **tau2_kw) -> MetaRegressionResult:
+def meta_regression(
+    yi,
+    vi,
+    mask,
+    X,
+    *,
+    method="REML",
+    test="z",
+    level=0.95,
+    term_names=None,
+    intercept=True,
+    r2=True,
+    **tau2_kw,
+) -> MetaRegressionResult:
     """Fit K mixed-effects meta-regressions with the same number of columns p.
 
     ``X`` (K, n, p) includes the intercept column when ``intercept`` is True (first column).
@@ -394,13 +498,26 @@ def meta_regression(yi, vi, mask, X, *, method="REML", test="z", level=0.95, ter
     if r2 and intercept and p > 1 and method not in ("FE", "EE", "CE"):
         fit0 = estimate_tau2_mixed(yi, vi, mask, np.ones((K, n, 1)), method, **tau2_kw)
         with np.errstate(invalid="ignore", divide="ignore"):
-            R2 = np.where(fit0.tau2 == 0, 0.0, np.maximum(0.0, 100 * (fit0.tau2 - fit.tau2) / fit0.tau2))
+            R2 = np.where(
+                fit0.tau2 == 0, 0.0, np.maximum(0.0, 100 * (fit0.tau2 - fit.tau2) / fit0.tau2)
+            )
         R2 = np.where(np.isfinite(fit.tau2), R2, np.nan)
     ys, vs, ms, Xs, _ = _sanitize(yi, vi, mask, np.where(mask[..., None], X, 0.0))
     se_tau2 = _se_tau2(ys, vs, ms, Xs, fit.tau2, method)
     names = list(term_names) if term_names is not None else [f"x{j}" for j in range(p)]
-    return MetaRegressionResult(method=method, test=test, term_names=names, k=k, p=p, tau2=fit.tau2,
-                                R2=R2, status=fit.status, se_tau2=se_tau2, tau2_fit=fit, **res)
+    return MetaRegressionResult(
+        method=method,
+        test=test,
+        term_names=names,
+        k=k,
+        p=p,
+        tau2=fit.tau2,
+        R2=R2,
+        status=fit.status,
+        se_tau2=se_tau2,
+        tau2_fit=fit,
+        **res,
+    )
 
 
 def _se_tau2(yi, vi, mask, X, tau2, method):
@@ -416,7 +533,7 @@ def _se_tau2(yi, vi, mask, X, tau2, method):
         elif method == "DL":
             pc = _wls_pieces(yi, vi, mask, X, np.zeros((K, 1)), need=("score",))
             trP, trPP = pc["trP"][:, 0], pc["trPP"][:, 0]
-            out = np.sqrt((2 * (k - p) + 4 * t * trP + 2 * t * t * trPP) / trP ** 2)
+            out = np.sqrt((2 * (k - p) + 4 * t * trP + 2 * t * t * trPP) / trP**2)
         else:
             out = np.full(K, np.nan)
     return np.where(np.isfinite(tau2), out, np.nan)
@@ -434,8 +551,10 @@ def design_matrix(values, *, categorical=None, name="x"):
     """
     vals = np.asarray(values, dtype=object)
     if categorical is None:
-        categorical = not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                              for v in vals)
+        categorical = not all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            for v in vals
+        )
     n = len(vals)
     if not categorical:
         x = np.asarray(vals, float)
@@ -455,8 +574,10 @@ def sort_levels(values):
     case-insensitively (the collation of R in an English/C.UTF-8 locale for ASCII labels)."""
     vals = [v for v in values]
     uniq = {level_label(v): v for v in vals}
-    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-           for v in uniq.values()):
+    if all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in uniq.values()
+    ):
         return sorted(uniq, key=lambda lab: float(uniq[lab]))
     return sorted(uniq, key=lambda s: (s.lower(), s))
 
@@ -486,7 +607,9 @@ def design_from_formula(data, formula: str):
         elif re.fullmatch(r"\w+", term):
             X, nm = design_matrix(data[term].tolist(), categorical=False, name=term)
         else:
-            raise ValueError(f"unsupported term {term!r} in formula {formula!r} (use x or factor(x) joined by +)")
+            raise ValueError(
+                f"unsupported term {term!r} in formula {formula!r} (use x or factor(x) joined by +)"
+            )
         cols.extend(X[:, 1:].T)
         names.extend(nm[1:])
     return np.column_stack(cols), names

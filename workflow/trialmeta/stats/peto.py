@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trialmeta.stats.mantel_haenszel import _chi2_sf, _finish, _tables
 from trialmeta.stats.result import Status
+from trialmeta.stats.two_by_two import chi2_test_pvalue, common_effect_result, two_by_two_tables
 
 __all__ = ["peto"]
 
@@ -37,8 +37,7 @@ def peto(a, n1, c, n2, mask, level=0.95):
     Returns a :class:`~trialmeta.stats.result.PooledResult` with ``model="peto"``; ``extra`` holds
     ``k_yi`` and ``k_pos`` (tables with V > 0).
     """
-    a, b, c, d, n1, n2, N, xt, yt, mask, k = _tables(a, n1, c, n2, mask)
-    K = a.shape[0]
+    a, b, c, d, n1, n2, N, xt, yt, mask, k = two_by_two_tables(a, n1, c, n2, mask)
     E = xt * n1 / N
     V = np.where(mask, xt * yt * (n1 / N) * (n2 / N) / (N - 1), 0.0)
     sum_v = V.sum(axis=1)
@@ -50,19 +49,27 @@ def peto(a, n1, c, n2, mask, level=0.95):
         se = np.where(none, np.nan, np.sqrt(1.0 / sum_v))
         pos = V > 0
         k_pos = pos.sum(axis=1)
-        q = np.where(pos, oe ** 2 / np.where(pos, V, 1.0), 0.0).sum(axis=1) - sum_oe ** 2 / sum_v
+        q = np.where(pos, oe**2 / np.where(pos, V, 1.0), 0.0).sum(axis=1) - sum_oe**2 / sum_v
         q = np.where(none, np.nan, np.maximum(0.0, q))
         # k_yi: tables kept by escalc(measure="PETO", drop00=TRUE)
         dropped = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
         k_yi = (mask & ~dropped).sum(axis=1)
         df = k_yi - 1.0
         many = k_pos > 1
-        q_p = np.where(many, _chi2_sf(q, df), 1.0)
+        q_p = np.where(many, chi2_test_pvalue(q, df), 1.0)
         i2 = np.where(many, np.maximum(0.0, 100.0 * (q - df) / q), 0.0)
         h2 = np.where(many, q / df, 1.0)
         q_p, i2, h2 = (np.where(none, np.nan, x) for x in (q_p, i2, h2))
         weights = np.where(mask, V * (100.0 / sum_v)[:, None], 0.0)
     status = np.where(none, Status.NO_EVENTS, Status.OK).astype(object)
-    res = _finish("peto", k, est, se, level, (q, k_yi, q_p, i2, h2), status, weights,
-                  {"k_pos": k_pos.astype(float)})
-    return res
+    return common_effect_result(
+        "peto",
+        k,
+        est,
+        se,
+        level,
+        (q, k_yi, q_p, i2, h2),
+        status,
+        weights,
+        {"k_pos": k_pos.astype(float)},
+    )

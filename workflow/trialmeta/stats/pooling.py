@@ -39,12 +39,18 @@ Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. S
 from __future__ import annotations
 
 import numpy as np
-
 from scipy import special
 
 from trialmeta.stats.batch import StudyBatch
-from trialmeta.stats.heterogeneity import (QProfileCI, _weights, cochran_q, columns, fixed_i2_h2, i2_h2,
-                            quantile_by_df, typical_variance)
+from trialmeta.stats.heterogeneity import (
+    QProfileCI,
+    cochran_q,
+    columns,
+    fixed_i2_h2,
+    i2_h2,
+    quantile_by_df,
+    typical_variance,
+)
 from trialmeta.stats.result import PooledResult, Status
 
 __all__ = [
@@ -81,9 +87,11 @@ def join_status(base, *notes) -> np.ndarray:
     (status, note) pair is merged once.
     """
     base = np.atleast_1d(np.asarray(base, dtype=object))
-    size = max([base.shape[0]] + [np.atleast_1d(np.asarray(n, dtype=object)).shape[0] for n in notes])
+    size = max(
+        [base.shape[0]] + [np.atleast_1d(np.asarray(n, dtype=object)).shape[0] for n in notes]
+    )
     out = np.array(np.broadcast_to(base, (size,)), dtype=object)
-    out[~out.astype(bool)] = Status.OK          # "" or None
+    out[~out.astype(bool)] = Status.OK  # "" or None
     merged: dict = {}
     for note in notes:
         note = np.broadcast_to(np.atleast_1d(np.asarray(note, dtype=object)), (size,))
@@ -107,7 +115,7 @@ def _as_k(x, K: int) -> np.ndarray:
 
 
 def _z_quantile(level: float) -> float:
-    return float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
+    return float(-special.ndtri((1.0 - level) / 2.0))  # = scipy.stats.norm.isf
 
 
 def _single_study_fill(res: PooledResult, batch: StudyBatch, level: float) -> PooledResult:
@@ -127,8 +135,21 @@ def _single_study_fill(res: PooledResult, batch: StudyBatch, level: float) -> Po
     res.pval = np.where(single, 2.0 * special.ndtr(-np.abs(zval)), res.pval)
     res.ci_low = np.where(single, y - z * se, res.ci_low)
     res.ci_high = np.where(single, y + z * se, res.ci_high)
-    for name in ("pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2",
-                 "I2_ci_low", "I2_ci_high", "H2", "Q", "Q_df", "Q_pval"):
+    for name in (
+        "pi_low",
+        "pi_high",
+        "tau2",
+        "tau2_ci_low",
+        "tau2_ci_high",
+        "tau",
+        "I2",
+        "I2_ci_low",
+        "I2_ci_high",
+        "H2",
+        "Q",
+        "Q_df",
+        "Q_pval",
+    ):
         setattr(res, name, np.where(single, np.nan, getattr(res, name)))
     res.status = np.where(single, Status.SINGLE_STUDY, res.status).astype(object)
     if res.weights is not None:
@@ -140,9 +161,28 @@ def _no_study_fill(res: PooledResult, batch: StudyBatch) -> PooledResult:
     """Analyses without any study (all dropped): every number empty, status ``failed:no_studies``."""
     none = batch.study_counts() == 0
     if none.any():
-        for name in ("estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low",
-                     "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2", "I2_ci_low",
-                     "I2_ci_high", "H2", "Q", "Q_df", "Q_pval"):
+        for name in (
+            "estimate",
+            "se",
+            "stat",
+            "df",
+            "pval",
+            "ci_low",
+            "ci_high",
+            "pi_low",
+            "pi_high",
+            "tau2",
+            "tau2_ci_low",
+            "tau2_ci_high",
+            "tau",
+            "I2",
+            "I2_ci_low",
+            "I2_ci_high",
+            "H2",
+            "Q",
+            "Q_df",
+            "Q_pval",
+        ):
             setattr(res, name, np.where(none, np.nan, getattr(res, name)))
         res.status = np.where(none, f"{Status.FAILED}:no_studies", res.status).astype(object)
     return res
@@ -156,7 +196,7 @@ def fixed_effect(batch: StudyBatch, level: float = 0.95) -> PooledResult:
     """
     K = batch.n_analyses
     cols = columns(batch)
-    w = _weights(cols, 0.0)
+    w = cols.weights(0.0)
     sw = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = np.einsum("nk,nk->k", w, cols.y) / sw
@@ -167,20 +207,120 @@ def fixed_effect(batch: StudyBatch, level: float = 0.95) -> PooledResult:
     het = cochran_q(batch)
     i2, h2 = fixed_i2_h2(het.Q, het.df)
     res = PooledResult(
-        model="fixed", tau2_method="", ci_method="wald",
-        k=batch.study_counts().astype(float), estimate=mu, se=se, stat=zval, df=np.full(K, np.nan),
-        pval=2.0 * special.ndtr(-np.abs(zval)), ci_low=mu - z * se, ci_high=mu + z * se,
-        I2=i2, H2=h2, Q=het.Q, Q_df=het.df, Q_pval=het.pval,
-        status=np.full(K, Status.OK, dtype=object), weights=weights,
+        model="fixed",
+        tau2_method="",
+        ci_method="wald",
+        k=batch.study_counts().astype(float),
+        estimate=mu,
+        se=se,
+        stat=zval,
+        df=np.full(K, np.nan),
+        pval=2.0 * special.ndtr(-np.abs(zval)),
+        ci_low=mu - z * se,
+        ci_high=mu + z * se,
+        I2=i2,
+        H2=h2,
+        Q=het.Q,
+        Q_df=het.df,
+        Q_pval=het.pval,
+        status=np.full(K, Status.OK, dtype=object),
+        weights=weights,
     )
     res = _single_study_fill(res, batch, level)
     return _no_study_fill(res, batch)
 
 
-def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
-                              prediction_interval: str = "metafor", level: float = 0.95, *,
-                              tau2_method: str = "", status=None, qp_ci: QProfileCI | None = None,
-                              extra: dict | None = None) -> PooledResult:
+def _wald_test(mu, sw, level):
+    """Wald z test and CI: ``se = 1/sqrt(sum w)``; returns ``(se, df, crit, stat, pval)``."""
+    K = mu.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(1.0 / sw)
+        stat = mu / se
+        pval = 2.0 * special.ndtr(-np.abs(stat))
+    return se, np.full(K, np.nan), np.full(K, _z_quantile(level)), stat, pval
+
+
+def _hksj_test(cols, mu, weights, k, level):
+    """Hartung-Knapp-Sidik-Jonkman t test and CI (Hartung & Knapp 2001; Sidik & Jonkman 2002):
+    ``se^2 = sum w (y - mu)^2 / ((k-1) sum w)`` on ``k - 1`` df, untruncated; ``weights`` are the
+    (K, n) weights in percent. Returns ``(se, df, crit, stat, pval)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = cols.y - mu
+        # residuals at the round-off level of the effects (a few ulps: identical studies)
+        # carry no information and depend on the summation order; they count as 0, so the
+        # HKSJ SE of identical studies is exactly 0 whatever the order of the studies
+        finite_y = np.where(np.isfinite(cols.y), np.abs(cols.y), 0.0)
+        tiny = 4.0 * np.finfo(float).eps * np.nanmax(finite_y, axis=0)
+        r[np.abs(r) <= tiny] = 0.0
+        r *= r
+        df = (k - 1).astype(float)
+        se = np.sqrt(np.einsum("nk,nk->k", weights.T, r) / (100.0 * df))
+        r = None
+        dfs = np.where(df >= 1, df, np.nan)
+        crit = quantile_by_df("t", (1.0 - level) / 2.0, dfs)
+        stat = mu / se
+        pval = 2.0 * special.stdtr(dfs, -np.abs(stat))
+    return se, df, crit, stat, pval
+
+
+def _prediction_interval(method, mu, se, tau2, crit, k, level, notes):
+    """``mu +- q sqrt(se^2 + tau2)`` with ``q`` the CI's critical value (``"metafor"``) or the
+    t(k-2) quantile (``"higgins"``, Higgins et al. 2009; none for k = 2, noted in ``notes``);
+    NaN for ``"none"``. Returns ``(pi_low, pi_high)``."""
+    K = mu.shape[0]
+    if method == "none":
+        return np.full(K, np.nan), np.full(K, np.nan)
+    if method == "metafor":
+        q = crit
+    else:  # higgins
+        q = quantile_by_df("t", (1.0 - level) / 2.0, np.where(k >= 3, k - 2, np.nan))
+        notes.append(np.where(k == 2, "no_prediction_interval", ""))
+    with np.errstate(invalid="ignore"):
+        half = q * np.sqrt(se * se + tau2)
+    return mu - half, mu + half
+
+
+def _q_profile_columns(qp_ci, notes):
+    """The Q-profile CI's PooledResult fields and extra columns (empty without one)."""
+    if qp_ci is None:
+        return {}, {}
+    notes.append(qp_ci.status_notes())
+    fields = dict(
+        tau2_ci_low=qp_ci.tau2_ci_low,
+        tau2_ci_high=qp_ci.tau2_ci_high,
+        I2_ci_low=qp_ci.I2_ci_low,
+        I2_ci_high=qp_ci.I2_ci_high,
+    )
+    extra = dict(
+        tau_ci_low=qp_ci.tau_ci_low,
+        tau_ci_high=qp_ci.tau_ci_high,
+        H2_ci_low=qp_ci.H2_ci_low,
+        H2_ci_high=qp_ci.H2_ci_high,
+    )
+    return fields, extra
+
+
+def _pi_df(prediction_interval, df, k):
+    """df of the HKSJ prediction interval: the CI's (``metafor``), ``k - 2`` (``higgins``)."""
+    if prediction_interval == "metafor":
+        return df
+    if prediction_interval == "higgins":
+        return np.where(k >= 3, k - 2, np.nan).astype(float)
+    return np.full(k.shape[0], np.nan)
+
+
+def random_effects_given_tau2(
+    batch: StudyBatch,
+    tau2,
+    ci_method: str = "wald",
+    prediction_interval: str = "metafor",
+    level: float = 0.95,
+    *,
+    tau2_method: str = "",
+    status=None,
+    qp_ci: QProfileCI | None = None,
+    extra: dict | None = None,
+) -> PooledResult:
     """Random-effects pooling for a given tau2 (scalar or (K,)): estimate, CI, PI, Q, I2, H2.
 
     ``ci_method`` is ``"wald"`` (normal) or ``"hksj"`` (Hartung & Knapp 2001; Sidik & Jonkman
@@ -192,75 +332,61 @@ def random_effects_given_tau2(batch: StudyBatch, tau2, ci_method: str = "wald",
     if ci_method not in CI_METHODS:
         raise ValueError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
     if prediction_interval not in PREDICTION_INTERVALS:
-        raise ValueError(f"prediction_interval must be one of {PREDICTION_INTERVALS}, "
-                         f"got {prediction_interval!r}")
+        raise ValueError(
+            f"prediction_interval must be one of {PREDICTION_INTERVALS}, "
+            f"got {prediction_interval!r}"
+        )
     K = batch.n_analyses
     k = batch.study_counts()
     tau2 = _as_k(tau2, K)
     cols = columns(batch)
-    w = _weights(cols, np.where(np.isnan(tau2), 0.0, tau2))
+    w = cols.weights(np.where(np.isnan(tau2), 0.0, tau2))
     sw = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = np.einsum("nk,nk->k", w, cols.y) / sw
         w *= 100.0 / sw
-        weights = w.T   # (K, n) view, percent
-        w = None
-        if ci_method == "wald":
-            se = np.sqrt(1.0 / sw)
-            df = np.full(K, np.nan)
-            crit = np.full(K, _z_quantile(level))
-            stat = mu / se
-            pval = 2.0 * special.ndtr(-np.abs(stat))
-        else:
-            r = cols.y - mu
-            # residuals at the round-off level of the effects (a few ulps: identical studies)
-            # carry no information and depend on the summation order; they count as 0, so the
-            # HKSJ SE of identical studies is exactly 0 whatever the order of the studies
-            tiny = 4.0 * np.finfo(float).eps * np.nanmax(np.where(np.isfinite(cols.y), np.abs(cols.y), 0.0), axis=0)
-            r[np.abs(r) <= tiny] = 0.0
-            r *= r
-            df = (k - 1).astype(float)
-            se = np.sqrt(np.einsum("nk,nk->k", weights.T, r) / (100.0 * df))
-            r = None
-            dfs = np.where(df >= 1, df, np.nan)
-            crit = quantile_by_df("t", (1.0 - level) / 2.0, dfs)
-            stat = mu / se
-            pval = 2.0 * special.stdtr(dfs, -np.abs(stat))
-        notes = [np.full(K, Status.OK, dtype=object) if status is None else status]
-        if prediction_interval == "none":
-            pi_low = pi_high = np.full(K, np.nan)
-        else:
-            if prediction_interval == "metafor":
-                q = crit
-            else:  # higgins
-                q = quantile_by_df("t", (1.0 - level) / 2.0, np.where(k >= 3, k - 2, np.nan))
-                notes.append(np.where(k == 2, "no_prediction_interval", ""))
-            half = q * np.sqrt(se * se + tau2)
-            pi_low, pi_high = mu - half, mu + half
+    weights = w.T  # (K, n) view, percent
+    w = None
+    if ci_method == "wald":
+        se, df, crit, stat, pval = _wald_test(mu, sw, level)
+    else:
+        se, df, crit, stat, pval = _hksj_test(cols, mu, weights, k, level)
+    notes = [np.full(K, Status.OK, dtype=object) if status is None else status]
+    pi_low, pi_high = _prediction_interval(prediction_interval, mu, se, tau2, crit, k, level, notes)
     het = cochran_q(batch)
     vt = typical_variance(batch)
     i2, h2 = i2_h2(tau2, vt)
-    fields = {}
-    if qp_ci is not None:
-        fields = dict(tau2_ci_low=qp_ci.tau2_ci_low, tau2_ci_high=qp_ci.tau2_ci_high,
-                      I2_ci_low=qp_ci.I2_ci_low, I2_ci_high=qp_ci.I2_ci_high)
-        notes.append(qp_ci.status_notes())
-    ex = {"vt": vt}
-    if qp_ci is not None:
-        ex.update(tau_ci_low=qp_ci.tau_ci_low, tau_ci_high=qp_ci.tau_ci_high,
-                  H2_ci_low=qp_ci.H2_ci_low, H2_ci_high=qp_ci.H2_ci_high)
+    fields, qp_extra = _q_profile_columns(qp_ci, notes)
+    ex = {"vt": vt, **qp_extra}
     if ci_method == "hksj":
-        ex["pi_df"] = df if prediction_interval == "metafor" else (
-            np.where(k >= 3, k - 2, np.nan).astype(float) if prediction_interval == "higgins"
-            else np.full(K, np.nan))
+        ex["pi_df"] = _pi_df(prediction_interval, df, k)
     if extra:
         ex.update(extra)
     res = PooledResult(
-        model="random", tau2_method=tau2_method, ci_method=ci_method,
-        k=k.astype(float), estimate=mu, se=se, stat=stat, df=df, pval=pval,
-        ci_low=mu - crit * se, ci_high=mu + crit * se, pi_low=pi_low, pi_high=pi_high,
-        tau2=tau2, tau=np.sqrt(tau2), I2=i2, H2=h2, Q=het.Q, Q_df=het.df, Q_pval=het.pval,
-        status=join_status(*notes), weights=weights, extra=ex, **fields,
+        model="random",
+        tau2_method=tau2_method,
+        ci_method=ci_method,
+        k=k.astype(float),
+        estimate=mu,
+        se=se,
+        stat=stat,
+        df=df,
+        pval=pval,
+        ci_low=mu - crit * se,
+        ci_high=mu + crit * se,
+        pi_low=pi_low,
+        pi_high=pi_high,
+        tau2=tau2,
+        tau=np.sqrt(tau2),
+        I2=i2,
+        H2=h2,
+        Q=het.Q,
+        Q_df=het.df,
+        Q_pval=het.pval,
+        status=join_status(*notes),
+        weights=weights,
+        extra=ex,
+        **fields,
     )
     res = _failed_tau2_fill(res, batch, tau2)
     res = _single_study_fill(res, batch, level)
@@ -271,18 +397,39 @@ def _failed_tau2_fill(res: PooledResult, batch: StudyBatch, tau2: np.ndarray) ->
     """Where tau2 could not be estimated (NaN, k >= 2) nothing that depends on it is reported."""
     bad = ~np.isfinite(tau2) & (batch.study_counts() >= 2)
     if bad.any():
-        for name in ("estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low",
-                     "pi_high", "tau2", "tau", "I2", "H2"):
+        for name in (
+            "estimate",
+            "se",
+            "stat",
+            "df",
+            "pval",
+            "ci_low",
+            "ci_high",
+            "pi_low",
+            "pi_high",
+            "tau2",
+            "tau",
+            "I2",
+            "H2",
+        ):
             setattr(res, name, np.where(bad, np.nan, getattr(res, name)))
         if res.weights is not None:
             res.weights = np.where(bad[:, None], np.nan, res.weights)
-        res.status = join_status(res.status, np.where(bad, f"{Status.FAILED}:tau2_not_estimable", ""))
+        res.status = join_status(
+            res.status, np.where(bad, f"{Status.FAILED}:tau2_not_estimable", "")
+        )
     return res
 
 
-def random_effects(batch: StudyBatch, tau2_method: str = "REML", ci_method: str = "wald",
-                   prediction_interval: str = "metafor", level: float = 0.95, *,
-                   q_profile: bool = True) -> PooledResult:
+def random_effects(
+    batch: StudyBatch,
+    tau2_method: str = "REML",
+    ci_method: str = "wald",
+    prediction_interval: str = "metafor",
+    level: float = 0.95,
+    *,
+    q_profile: bool = True,
+) -> PooledResult:
     """Random-effects model with tau2 estimated by ``tau2_method`` (see :mod:`trialmeta.stats.tau2`).
 
     tau2 comes from :func:`trialmeta.stats.tau2.estimate_tau2` (DL, REML, ML, PM, HE, SJ, EB, HS); the
@@ -296,7 +443,13 @@ def random_effects(batch: StudyBatch, tau2_method: str = "REML", ci_method: str 
     est = estimate_tau2(batch, tau2_method)
     qp = q_profile_ci(batch, level, tau2=est.tau2) if q_profile else None
     return random_effects_given_tau2(
-        batch, est.tau2, ci_method, prediction_interval, level, tau2_method=tau2_method,
-        status=est.status, qp_ci=qp,
+        batch,
+        est.tau2,
+        ci_method,
+        prediction_interval,
+        level,
+        tau2_method=tau2_method,
+        status=est.status,
+        qp_ci=qp,
         extra={"iterations": np.asarray(est.iterations), "converged": np.asarray(est.converged)},
     )

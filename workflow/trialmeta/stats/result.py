@@ -5,8 +5,7 @@ Every field is a NumPy array with one entry per analysis in the batch (shape
 that do not apply to a model are NaN (e.g. ``tau2`` for Mantel-Haenszel, ``df``
 for normal-based inference) and are written as empty cells in the tables.
 
-Field names follow ``results/tables/pooled.csv`` (see issue "Statistical
-engine"); :data:`POOLED_FIELDS` is that column order.
+Field names follow ``results/tables/pooled.csv``; :data:`POOLED_FIELDS` is that column order.
 """
 
 from __future__ import annotations
@@ -15,15 +14,64 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["PooledResult", "POOLED_FIELDS", "Status"]
+__all__ = ["PooledResult", "POOLED_FIELDS", "Status", "frame"]
 
 #: Columns of pooled.csv after the analysis key columns, in contract order.
 POOLED_FIELDS = (
-    "analysis_id", "measure", "scale", "model", "tau2_method", "ci_method", "k",
-    "estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low", "pi_high",
-    "tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2", "I2_ci_low", "I2_ci_high",
-    "H2", "Q", "Q_df", "Q_pval", "status",
+    "analysis_id",
+    "measure",
+    "scale",
+    "model",
+    "tau2_method",
+    "ci_method",
+    "k",
+    "estimate",
+    "se",
+    "stat",
+    "df",
+    "pval",
+    "ci_low",
+    "ci_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "tau2_ci_low",
+    "tau2_ci_high",
+    "tau",
+    "I2",
+    "I2_ci_low",
+    "I2_ci_high",
+    "H2",
+    "Q",
+    "Q_df",
+    "Q_pval",
+    "status",
 )
+
+
+def frame(columns: dict):
+    """A pandas DataFrame of equally long columns: the one table protocol (``to_frame()``) of the
+    statistics' result objects. pandas is imported here, on demand, so that the statistics
+    themselves stay NumPy-only and cheap to import."""
+    import pandas as pd
+
+    return pd.DataFrame(columns)
+
+
+def per_analysis_frame(result):
+    """One row per analysis of a dataclass result of (K,) arrays: its 1-D array fields in field
+    order, text fields repeated on every row; per-study (K, n) fields are left out."""
+    arrays = {f.name: getattr(result, f.name) for f in fields(result)}
+    arrays = {k: v for k, v in arrays.items() if isinstance(v, np.ndarray) and v.ndim == 1}
+    K = next(iter(arrays.values())).shape[0] if arrays else 0
+    cols = {}
+    for f in fields(result):
+        v = getattr(result, f.name)
+        if isinstance(v, str):
+            cols[f.name] = np.full(K, v, dtype=object)
+        elif f.name in arrays:
+            cols[f.name] = arrays[f.name]
+    return frame(cols)
 
 
 class Status:
@@ -34,11 +82,11 @@ class Status:
     """
 
     OK = "ok"
-    SINGLE_STUDY = "single_study"           # k = 1: the study is reported, nothing is pooled
-    TAU2_BOUNDARY = "tau2_boundary"         # tau2 estimate is 0 (truncated / on the boundary)
-    NOT_CONVERGED = "not_converged"         # iterative estimator hit its iteration cap
-    FAILED = "failed"                       # followed by ':reason'
-    NO_EVENTS = "no_events"                 # MH/Peto: no events in any study
+    SINGLE_STUDY = "single_study"  # k = 1: the study is reported, nothing is pooled
+    TAU2_BOUNDARY = "tau2_boundary"  # tau2 estimate is 0 (truncated / on the boundary)
+    NOT_CONVERGED = "not_converged"  # iterative estimator hit its iteration cap
+    FAILED = "failed"  # followed by ':reason'
+    NO_EVENTS = "no_events"  # MH/Peto: no events in any study
 
 
 @dataclass
@@ -49,14 +97,14 @@ class PooledResult:
     (padding 0) when the model has per-study weights.
     """
 
-    model: str                      # random | fixed | mh | peto
-    tau2_method: str = ""           # DL, REML, ... ("" unless model == random)
-    ci_method: str = ""             # wald | hksj ("" for mh/peto)
+    model: str  # random | fixed | mh | peto
+    tau2_method: str = ""  # DL, REML, ... ("" unless model == random)
+    ci_method: str = ""  # wald | hksj ("" for mh/peto)
     k: np.ndarray = None
     estimate: np.ndarray = None
     se: np.ndarray = None
-    stat: np.ndarray = None         # z (or t for hksj)
-    df: np.ndarray = None           # NaN for normal-based inference
+    stat: np.ndarray = None  # z (or t for hksj)
+    df: np.ndarray = None  # NaN for normal-based inference
     pval: np.ndarray = None
     ci_low: np.ndarray = None
     ci_high: np.ndarray = None
@@ -73,9 +121,9 @@ class PooledResult:
     Q: np.ndarray = None
     Q_df: np.ndarray = None
     Q_pval: np.ndarray = None
-    status: np.ndarray = None       # object array of str
+    status: np.ndarray = None  # object array of str
     weights: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)   # model-specific: iterations, CMH, BD, ...
+    extra: dict = field(default_factory=dict)  # model-specific: iterations, CMH, BD, ...
 
     def __post_init__(self):
         # Fill every missing array with NaN of the batch size, so consumers never see None.
@@ -101,3 +149,23 @@ class PooledResult:
         if name in self.extra:
             return self.extra[name]
         return getattr(self, name)
+
+    def as_columns(self) -> dict:
+        """``model, tau2_method, ci_method``, the pooled.csv fields from ``k`` on and the (K,)
+        ``extra`` entries, as a dict of (K,) arrays (one entry per analysis)."""
+        K = np.asarray(self.k).shape[0]
+        cols = {
+            name: np.full(K, getattr(self, name), dtype=object)
+            for name in ("model", "tau2_method", "ci_method")
+        }
+        for name in POOLED_FIELDS[POOLED_FIELDS.index("k") :]:
+            cols[name] = np.asarray(getattr(self, name))
+        for name, arr in self.extra.items():
+            arr = np.asarray(arr)
+            if arr.ndim == 1 and arr.shape[0] == K and name not in cols:
+                cols[name] = arr
+        return cols
+
+    def to_frame(self):
+        """One row per analysis (see :meth:`as_columns`) as a pandas DataFrame."""
+        return frame(self.as_columns())

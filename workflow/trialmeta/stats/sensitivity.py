@@ -16,21 +16,29 @@ study itself with tau2 = 0, Q = 0, Q_pval = 1, I2 = 0, H2 = 1 (as metafor's ``cu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+
 from trialmeta.stats import distributions as dist
-
 from trialmeta.stats.batch import StudyBatch
+from trialmeta.stats.result import PooledResult, frame
 from trialmeta.stats.tau2 import estimate_tau2
-from trialmeta.stats.result import PooledResult
 
-__all__ = ["fit_random_effects", "leave_one_out", "cumulative", "influence", "SubAnalyses",
-           "InfluenceResult", "estimator_disagreement"]
+__all__ = [
+    "fit_random_effects",
+    "leave_one_out",
+    "cumulative",
+    "influence",
+    "SubAnalyses",
+    "InfluenceResult",
+    "estimator_disagreement",
+]
 
 
-def fit_random_effects(batch: StudyBatch, tau2_method: str = "REML", ci_method: str = "wald",
-                       level: float = 0.95) -> PooledResult:
+def fit_random_effects(
+    batch: StudyBatch, tau2_method: str = "REML", ci_method: str = "wald", level: float = 0.95
+) -> PooledResult:
     """Random-effects pooling of K analyses (k = 1 rows: tau2 = 0, Q = 0, I2 = 0, H2 = 1)."""
     from trialmeta.stats.pooling import fixed_effect, random_effects_given_tau2
 
@@ -45,12 +53,20 @@ def fit_random_effects(batch: StudyBatch, tau2_method: str = "REML", ci_method: 
         tau2 = np.where(batch.k >= 1, fit.tau2, np.nan)
         tau2 = np.where(batch.k == 1, 0.0, tau2)
         status = np.asarray(fit.status, dtype=object)
-        res = random_effects_given_tau2(batch, tau2, ci_method, "metafor", level,
-                                        tau2_method=tau2_method, status=status)
+        res = random_effects_given_tau2(
+            batch, tau2, ci_method, "metafor", level, tau2_method=tau2_method, status=status
+        )
     one = batch.k == 1
     if one.any():
-        for name, val in (("tau2", 0.0), ("tau", 0.0), ("Q", 0.0), ("Q_pval", 1.0), ("I2", 0.0),
-                          ("H2", 1.0), ("Q_df", 0.0)):
+        for name, val in (
+            ("tau2", 0.0),
+            ("tau", 0.0),
+            ("Q", 0.0),
+            ("Q_pval", 1.0),
+            ("I2", 0.0),
+            ("H2", 1.0),
+            ("Q_df", 0.0),
+        ):
             setattr(res, name, np.where(one, val, getattr(res, name)))
     return res
 
@@ -69,12 +85,25 @@ class SubAnalyses:
     step: np.ndarray
     pooled: PooledResult
 
+    def to_frame(self):
+        """One row per sub-analysis: ``analysis, study, step`` then the pooled columns
+        (:meth:`PooledResult.as_columns`)."""
+        return frame(
+            {
+                "analysis": self.analysis,
+                "study": self.study,
+                "step": self.step,
+                **self.pooled.as_columns(),
+            }
+        )
 
-def leave_one_out(batch: StudyBatch, tau2_method: str = "REML", ci_method: str = "wald",
-                  level: float = 0.95) -> SubAnalyses:
+
+def leave_one_out(
+    batch: StudyBatch, tau2_method: str = "REML", ci_method: str = "wald", level: float = 0.95
+) -> SubAnalyses:
     """Each analysis re-pooled without each of its studies (metafor ``leave1out``)."""
     K, n = batch.yi.shape
-    ai, sj = np.nonzero(batch.mask)                     # one sub-analysis per real study
+    ai, sj = np.nonzero(batch.mask)  # one sub-analysis per real study
     keep = batch.mask[ai].copy()
     keep[np.arange(ai.size), sj] = False
     sub = StudyBatch(np.where(keep, batch.yi[ai], 0.0), np.where(keep, batch.vi[ai], 1.0), keep)
@@ -83,17 +112,22 @@ def leave_one_out(batch: StudyBatch, tau2_method: str = "REML", ci_method: str =
     return SubAnalyses(ai, sj, pos, pooled)
 
 
-def cumulative(batch: StudyBatch, order_key: np.ndarray, tau2_method: str = "REML",
-               ci_method: str = "wald", level: float = 0.95) -> SubAnalyses:
+def cumulative(
+    batch: StudyBatch,
+    order_key: np.ndarray,
+    tau2_method: str = "REML",
+    ci_method: str = "wald",
+    level: float = 0.95,
+) -> SubAnalyses:
     """Cumulative meta-analysis: studies added in ascending ``order_key`` (K, n), ties in column
     order (a stable sort, as R's ``order()``); step s pools the first s studies."""
     K, n = batch.yi.shape
     key = np.where(batch.mask, np.asarray(order_key, float), np.inf)
-    order = np.argsort(key, axis=1, kind="stable")                     # (K, n)
+    order = np.argsort(key, axis=1, kind="stable")  # (K, n)
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(n)[None, :].repeat(K, 0), axis=1)
     ai, sj = np.nonzero(batch.mask)
-    step = rank[ai, sj]                                                # 0-based position of the added study
+    step = rank[ai, sj]  # 0-based position of the added study
     keep = batch.mask[ai] & (rank[ai] <= step[:, None])
     sub = StudyBatch(np.where(keep, batch.yi[ai], 0.0), np.where(keep, batch.vi[ai], 1.0), keep)
     pooled = fit_random_effects(sub, tau2_method, ci_method, level)
@@ -103,14 +137,43 @@ def cumulative(batch: StudyBatch, order_key: np.ndarray, tau2_method: str = "REM
 
 def _take(res: PooledResult, idx: np.ndarray) -> PooledResult:
     kw = {}
-    for name in ("k", "estimate", "se", "stat", "df", "pval", "ci_low", "ci_high", "pi_low", "pi_high",
-                 "tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2", "I2_ci_low", "I2_ci_high", "H2",
-                 "Q", "Q_df", "Q_pval", "status"):
+    for name in (
+        "k",
+        "estimate",
+        "se",
+        "stat",
+        "df",
+        "pval",
+        "ci_low",
+        "ci_high",
+        "pi_low",
+        "pi_high",
+        "tau2",
+        "tau2_ci_low",
+        "tau2_ci_high",
+        "tau",
+        "I2",
+        "I2_ci_low",
+        "I2_ci_high",
+        "H2",
+        "Q",
+        "Q_df",
+        "Q_pval",
+        "status",
+    ):
         kw[name] = getattr(res, name)[idx]
     w = res.weights[idx] if res.weights is not None else None
-    return PooledResult(model=res.model, tau2_method=res.tau2_method, ci_method=res.ci_method,
-                        weights=w, extra={key: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == res.k.shape
-                                                else v) for key, v in res.extra.items()}, **kw)
+    return PooledResult(
+        model=res.model,
+        tau2_method=res.tau2_method,
+        ci_method=res.ci_method,
+        weights=w,
+        extra={
+            key: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == res.k.shape else v)
+            for key, v in res.extra.items()
+        },
+        **kw,
+    )
 
 
 @dataclass
@@ -128,6 +191,18 @@ class InfluenceResult:
     weight: np.ndarray
     dfbetas: np.ndarray
     influential: np.ndarray
+
+    def to_frame(self, mask=None):
+        """One row per study: ``analysis, study`` (row and column of the (K, n) arrays), then the
+        diagnostics; ``mask`` (K, n) selects the real studies (default: where ``weight`` is
+        finite)."""
+        mask = np.isfinite(self.weight) if mask is None else np.asarray(mask, bool)
+        ai, sj = np.nonzero(mask)
+        cols = {"analysis": ai, "study": sj}
+        for f in fields(self):
+            cols[f.name] = getattr(self, f.name)[ai, sj]
+        cols["influential"] = cols["influential"].astype(bool)
+        return frame(cols)
 
 
 def influence(batch: StudyBatch, tau2_method: str = "REML") -> InfluenceResult:
@@ -162,26 +237,40 @@ def influence(batch: StudyBatch, tau2_method: str = "REML") -> InfluenceResult:
     tau2_del = grid(loo.pooled.tau2)
     QE_del = grid(loo.pooled.Q)
     mu = full.estimate[:, None]
-    se2 = (full.se ** 2)[:, None]
+    se2 = (full.se**2)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         resid = batch.yi - mu_del
         resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
-        rstudent = resid / np.sqrt(batch.vi + se_del ** 2 + tau2_del)
+        rstudent = resid / np.sqrt(batch.vi + se_del**2 + tau2_del)
         dffits = (mu - mu_del) / np.sqrt(hat * (tau2_del + batch.vi))
         cook = (mu - mu_del) ** 2 / se2
-        cov_r = se_del ** 2 / se2
+        cov_r = se_del**2 / se2
         # vb.del = 1 / sum_j 1/(v_j + tau2_(i)) over all k studies
-        sw_del = np.where(batch.mask[:, None, :], 1.0 / (batch.vi[:, None, :] + tau2_del[:, :, None]), 0.0).sum(-1)
+        sw_del = np.where(
+            batch.mask[:, None, :], 1.0 / (batch.vi[:, None, :] + tau2_del[:, :, None]), 0.0
+        ).sum(-1)
         dfbetas = (mu - mu_del) / np.sqrt(1.0 / sw_del)
         p = 1
-        infl = ((np.abs(dffits) > 3 * np.sqrt(p / (k - p))[:, None])
-                | (dist.chi2_cdf(cook, 1) > 0.5)
-                | (hat > (3 * p / k)[:, None])
-                | (np.abs(dfbetas) > 1))
+        infl = (
+            (np.abs(dffits) > 3 * np.sqrt(p / (k - p))[:, None])
+            | (dist.chi2_cdf(cook, 1) > 0.5)
+            | (hat > (3 * p / k)[:, None])
+            | (np.abs(dfbetas) > 1)
+        )
     m = batch.mask
     nan = lambda a: np.where(m, a, np.nan)  # noqa: E731
-    return InfluenceResult(nan(rstudent), nan(dffits), nan(cook), nan(cov_r), nan(tau2_del), nan(QE_del),
-                           hat, nan(100 * hat), nan(dfbetas), infl & m & np.isfinite(dffits))
+    return InfluenceResult(
+        nan(rstudent),
+        nan(dffits),
+        nan(cook),
+        nan(cov_r),
+        nan(tau2_del),
+        nan(QE_del),
+        hat,
+        nan(100 * hat),
+        nan(dfbetas),
+        infl & m & np.isfinite(dffits),
+    )
 
 
 def estimator_disagreement(pooled, *, null_value=None, key_cols=("analysis_id", "measure")):
@@ -204,10 +293,23 @@ def estimator_disagreement(pooled, *, null_value=None, key_cols=("analysis_id", 
     for key, g in df.groupby(list(key_cols), sort=True):
         sig = sorted(g.loc[g["significant"], "method"])
         nsig = sorted(g.loc[~g["significant"], "method"])
-        rows.append(dict(zip(key_cols, key if isinstance(key, tuple) else (key,)),
-                         n_methods=len(g), n_significant=len(sig), n_not_significant=len(nsig),
-                         disagree=bool(sig and nsig), methods_significant=";".join(sig),
-                         methods_not_significant=";".join(nsig)))
-    cols = list(key_cols) + ["n_methods", "n_significant", "n_not_significant", "disagree",
-                             "methods_significant", "methods_not_significant"]
+        rows.append(
+            dict(
+                zip(key_cols, key if isinstance(key, tuple) else (key,)),
+                n_methods=len(g),
+                n_significant=len(sig),
+                n_not_significant=len(nsig),
+                disagree=bool(sig and nsig),
+                methods_significant=";".join(sig),
+                methods_not_significant=";".join(nsig),
+            )
+        )
+    cols = list(key_cols) + [
+        "n_methods",
+        "n_significant",
+        "n_not_significant",
+        "disagree",
+        "methods_significant",
+        "methods_not_significant",
+    ]
     return pd.DataFrame(rows, columns=cols)

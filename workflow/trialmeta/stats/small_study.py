@@ -25,18 +25,27 @@ gives the reason string otherwise. All definitions follow metafor 3.8:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
-from trialmeta.stats import distributions as dist
 
+from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.metaregression import fit_given_tau2, meta_regression
-from trialmeta.stats.result import Status
+from trialmeta.stats.result import Status, per_analysis_frame
 from trialmeta.stats.sensitivity import fit_random_effects
 
-__all__ = ["EggerResult", "egger_test", "RankTestResult", "rank_test", "TrimFillResult", "trim_and_fill",
-           "small_study_reason", "kendall_exact_cdf", "MIN_STUDIES"]
+__all__ = [
+    "EggerResult",
+    "egger_test",
+    "RankTestResult",
+    "rank_test",
+    "TrimFillResult",
+    "trim_and_fill",
+    "small_study_reason",
+    "kendall_exact_cdf",
+    "MIN_STUDIES",
+]
 
 #: Cochrane Handbook (version 6.4, 13.3.5.4): tests for funnel plot asymmetry only with >= 10 studies.
 MIN_STUDIES = 10
@@ -45,9 +54,14 @@ MIN_STUDIES = 10
 def small_study_reason(k, min_k: int = MIN_STUDIES) -> np.ndarray:
     """'' where the tests are run, else why not (per analysis)."""
     k = np.asarray(k)
-    return np.where(k >= min_k, "",
-                    np.char.add(np.char.add("k = ", k.astype(str)),
-                                f" < {min_k}: too few studies for small-study tests (Cochrane Handbook 13.3.5.4)"))
+    return np.where(
+        k >= min_k,
+        "",
+        np.char.add(
+            np.char.add("k = ", k.astype(str)),
+            f" < {min_k}: too few studies for small-study tests (Cochrane Handbook 13.3.5.4)",
+        ),
+    )
 
 
 def _sei_design(batch: StudyBatch) -> np.ndarray:
@@ -72,17 +86,39 @@ class EggerResult:
     tau2: np.ndarray
     status: np.ndarray
 
+    def to_frame(self):
+        """One row per analysis (:func:`~trialmeta.stats.result.per_analysis_frame`)."""
+        return per_analysis_frame(self)
 
-def egger_test(batch: StudyBatch, model: str = "rma", method: str = "REML", level: float = 0.95) -> EggerResult:
+
+def egger_test(
+    batch: StudyBatch, model: str = "rma", method: str = "REML", level: float = 0.95
+) -> EggerResult:
     """Egger's regression test in metafor's ``regtest`` forms (``model="rma"`` or ``"lm"``)."""
     X = _sei_design(batch)
     K = batch.n_analyses
     if model == "rma":
-        res = meta_regression(batch.yi, batch.vi, batch.mask, X, method=method, test="z", level=level,
-                              term_names=["intrcpt", "sei"], r2=False)
+        res = meta_regression(
+            batch.yi,
+            batch.vi,
+            batch.mask,
+            X,
+            method=method,
+            test="z",
+            level=level,
+            term_names=["intrcpt", "sei"],
+            r2=False,
+        )
         tau2, status = res.tau2, res.status
-        fit = dict(coef=res.coef, se=res.se, stat=res.stat, pval=res.pval, ci_low=res.ci_low,
-                   ci_high=res.ci_high, df=res.df)
+        fit = dict(
+            coef=res.coef,
+            se=res.se,
+            stat=res.stat,
+            pval=res.pval,
+            ci_low=res.ci_low,
+            ci_high=res.ci_high,
+            df=res.df,
+        )
     elif model == "lm":
         # weighted lm with estimated residual variance == WLS at tau2 = 0 scaled by RSS/(k-2),
         # i.e. exactly the Knapp-Hartung computation with tau2 = 0
@@ -92,20 +128,32 @@ def egger_test(batch: StudyBatch, model: str = "rma", method: str = "REML", leve
         tau2 = np.full(K, np.nan)
     else:
         raise ValueError("model must be 'rma' or 'lm'")
-    return EggerResult(model, fit["stat"][:, 1], fit["df"], fit["pval"][:, 1], fit["coef"][:, 0],
-                       fit["ci_low"][:, 0], fit["ci_high"][:, 0], fit["coef"][:, 0], fit["se"][:, 0],
-                       fit["coef"][:, 1], fit["se"][:, 1], tau2, status)
+    return EggerResult(
+        model,
+        fit["stat"][:, 1],
+        fit["df"],
+        fit["pval"][:, 1],
+        fit["coef"][:, 0],
+        fit["ci_low"][:, 0],
+        fit["ci_high"][:, 0],
+        fit["coef"][:, 0],
+        fit["se"][:, 0],
+        fit["coef"][:, 1],
+        fit["se"][:, 1],
+        tau2,
+        status,
+    )
 
 
 # ----------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _kendall_pmf(n: int) -> np.ndarray:
     """Null distribution of the number of inversions of a random permutation of n (Mahonian)."""
     dist = np.ones(1)
     for i in range(2, n + 1):
-        if n <= 150:      # direct convolution: exact tails (O(n^4) but small)
+        if n <= 150:  # direct convolution: exact tails (O(n^4) but small)
             dist = np.convolve(dist, np.ones(i)) / i
-        else:             # moving sum via cumulative sums: O(n^3), tails less precise
+        else:  # moving sum via cumulative sums: O(n^3), tails less precise
             c = np.concatenate([[0.0], np.cumsum(dist)])
             j = np.arange(dist.size + i - 1)
             dist = (c[np.minimum(j, dist.size - 1) + 1] - c[np.maximum(j - i + 1, 0)]) / i
@@ -135,8 +183,12 @@ def kendall_exact_cdf(q, n: int) -> float:
 class RankTestResult:
     tau: np.ndarray
     pval: np.ndarray
-    exact: np.ndarray          # True where the exact distribution was used (no ties)
+    exact: np.ndarray  # True where the exact distribution was used (no ties)
     status: np.ndarray
+
+    def to_frame(self):
+        """One row per analysis (:func:`~trialmeta.stats.result.per_analysis_frame`)."""
+        return per_analysis_frame(self)
 
 
 def rank_test(batch: StudyBatch) -> RankTestResult:
@@ -158,7 +210,7 @@ def rank_test(batch: StudyBatch) -> RankTestResult:
     T0 = n * (n - 1) / 2
     eqx = pair & (x[:, :, None] == x[:, None, :])
     eqy = pair & (y[:, :, None] == y[:, None, :])
-    cx = eqx.sum(2).astype(float)       # size of the tie group of each element (1 = untied)
+    cx = eqx.sum(2).astype(float)  # size of the tie group of each element (1 = untied)
     cy = eqy.sum(2).astype(float)
     T1 = np.where(m, cx - 1, 0).sum(1) / 2
     T2 = np.where(m, cy - 1, 0).sum(1) / 2
@@ -179,7 +231,7 @@ def rank_test(batch: StudyBatch) -> RankTestResult:
     pval = p_norm.copy()
     status = np.full(n.size, Status.OK, dtype=object)
     exact = np.nonzero(~ties & (n >= 2) & np.isfinite(tau))[0]
-    for nn in np.unique(n[exact]).astype(int):           # loop over distinct k, not over analyses
+    for nn in np.unique(n[exact]).astype(int):  # loop over distinct k, not over analyses
         sel = exact[n[exact] == nn]
         q = np.round((tau[sel] + 1) * nn * (nn - 1) / 4)
         p = np.where(q > nn * (nn - 1) / 4, 1 - _kendall_cdf(q - 1, nn), _kendall_cdf(q, nn))
@@ -217,9 +269,14 @@ class TrimFillResult:
     iterations: np.ndarray
     status: np.ndarray
 
+    def to_frame(self):
+        """One row per analysis (:func:`~trialmeta.stats.result.per_analysis_frame`)."""
+        return per_analysis_frame(self)
 
-def trim_and_fill(batch: StudyBatch, method: str = "REML", level: float = 0.95, max_iter: int = 100,
-                  side=None) -> TrimFillResult:
+
+def trim_and_fill(
+    batch: StudyBatch, method: str = "REML", level: float = 0.95, max_iter: int = 100, side=None
+) -> TrimFillResult:
     """Duval & Tweedie trim-and-fill with the L0 estimator, as metafor's ``trimfill.rma.uni``."""
     K, n = batch.yi.shape
     m = batch.mask
@@ -234,7 +291,7 @@ def trim_and_fill(batch: StudyBatch, method: str = "REML", level: float = 0.95, 
     order = np.argsort(np.where(m, yf, np.inf), axis=1, kind="stable")
     ys = np.take_along_axis(yf, order, 1)
     vs = np.take_along_axis(batch.vi, order, 1)
-    ms = np.take_along_axis(m, order, 1)          # real studies first
+    ms = np.take_along_axis(m, order, 1)  # real studies first
     col = np.arange(n)[None, :]
     k0 = np.zeros(K, int)
     k0_prev = np.full(K, -1)
@@ -267,8 +324,15 @@ def trim_and_fill(batch: StudyBatch, method: str = "REML", level: float = 0.95, 
         Sr = np.where(ms[idx] & (yc > 0), rnk, 0).sum(1).astype(float)
         kk = kf[idx]
         L0 = (4 * Sr - kk * (kk + 1)) / (2 * kk - 1)
-        varSr = (kk * (kk + 1) * (2 * kk + 1) + 10 * L0 ** 3 + 27 * L0 ** 2 + 17 * L0 - 18 * kk * L0 ** 2
-                 - 18 * kk * L0 + 6 * kk ** 2 * L0) / 24
+        varSr = (
+            kk * (kk + 1) * (2 * kk + 1)
+            + 10 * L0**3
+            + 27 * L0**2
+            + 17 * L0
+            - 18 * kk * L0**2
+            - 18 * kk * L0
+            + 6 * kk**2 * L0
+        ) / 24
         with np.errstate(invalid="ignore"):
             se = 4 * np.sqrt(varSr) / (2 * kk - 1)
         k0[idx] = np.maximum(0, np.round(L0)).astype(int)
@@ -277,10 +341,12 @@ def trim_and_fill(batch: StudyBatch, method: str = "REML", level: float = 0.95, 
     k0max = int(k0.max()) if K else 0
     width = max(k0max, 1)
     j = np.arange(width)[None, :]
-    src = (k - k0)[:, None] + j                    # positions k-k0 .. k-1 in sorted order
+    src = (k - k0)[:, None] + j  # positions k-k0 .. k-1 in sorted order
     valid = j < k0[:, None]
     srcc = np.clip(src, 0, n - 1)
-    fill_y = np.where(valid, sgn[:, None] * (2 * beta[:, None] - np.take_along_axis(ys, srcc, 1)), np.nan)
+    fill_y = np.where(
+        valid, sgn[:, None] * (2 * beta[:, None] - np.take_along_axis(ys, srcc, 1)), np.nan
+    )
     fill_v = np.where(valid, np.take_along_axis(vs, srcc, 1), np.nan)
     # final model on original + filled studies
     Y = np.concatenate([batch.yi, np.where(valid, fill_y, 0.0)], axis=1)
@@ -289,12 +355,31 @@ def trim_and_fill(batch: StudyBatch, method: str = "REML", level: float = 0.95, 
     final = fit_random_effects(StudyBatch(Y, V, M), method, level=level)
     bad = k <= 1
     status[bad] = Status.FAILED + ":k = 1"
-    status = np.where(status == Status.OK, np.asarray(final.status, dtype=object), status).astype(object)
+    status = np.where(status == Status.OK, np.asarray(final.status, dtype=object), status).astype(
+        object
+    )
 
     def nanbad(a):
         return np.where(bad, np.nan, a)
 
-    return TrimFillResult(side, np.where(bad, 0, k0), nanbad(se_k0), k + k0, nanbad(final.estimate),
-                          nanbad(final.se), nanbad(final.stat), nanbad(final.pval), nanbad(final.ci_low),
-                          nanbad(final.ci_high), nanbad(final.tau2), nanbad(final.I2), nanbad(final.H2),
-                          nanbad(final.Q), nanbad(final.Q_pval), fill_y, fill_v, iters, status)
+    return TrimFillResult(
+        side,
+        np.where(bad, 0, k0),
+        nanbad(se_k0),
+        k + k0,
+        nanbad(final.estimate),
+        nanbad(final.se),
+        nanbad(final.stat),
+        nanbad(final.pval),
+        nanbad(final.ci_low),
+        nanbad(final.ci_high),
+        nanbad(final.tau2),
+        nanbad(final.I2),
+        nanbad(final.H2),
+        nanbad(final.Q),
+        nanbad(final.Q_pval),
+        fill_y,
+        fill_v,
+        iters,
+        status,
+    )

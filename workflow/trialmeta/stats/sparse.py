@@ -29,8 +29,22 @@ from trialmeta.stats.sensitivity import fit_random_effects
 __all__ = ["sparse_panel", "PANEL_METHODS"]
 
 PANEL_METHODS = ("MH_OR_no_cc", "PETO_OR", "IV_OR_cc0.5", "MH_RD_no_cc")
-COLUMNS = ["analysis_id", "method", "measure", "scale", "k", "estimate", "se", "ci_low", "ci_high", "pval",
-           "direction", "significant", "disagree_direction", "disagree_significance"]
+COLUMNS = [
+    "analysis_id",
+    "method",
+    "measure",
+    "scale",
+    "k",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "pval",
+    "direction",
+    "significant",
+    "disagree_direction",
+    "disagree_significance",
+]
 
 
 def sparse_panel(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
@@ -57,7 +71,6 @@ def sparse_panel(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
     codes = np.searchsorted(np.array(sparse_ids, dtype=object), eff["analysis_id"].to_numpy(object))
     mask, pos, A, N1, C, N2 = pad_by_group(codes, *(eff[x].to_numpy(float) for x in need))
     A, N1, C, N2 = (np.where(mask, x, 0.0) for x in (A, N1, C, N2))
-    K = len(sparse_ids)
     from trialmeta.stats.mantel_haenszel import mantel_haenszel
     from trialmeta.stats.peto import peto
 
@@ -68,17 +81,31 @@ def sparse_panel(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
     }
     if eff["measure"].astype(str).eq("OR").all():
         _, _, y, v = pad_by_group(codes, eff["yi"].to_numpy(float), eff["vi"].to_numpy(float))
-        iv = fit_random_effects(StudyBatch(np.where(mask, y, 0.0), np.where(mask, v, 1.0), mask), "REML",
-                                level=level)
+        iv = fit_random_effects(
+            StudyBatch(np.where(mask, y, 0.0), np.where(mask, v, 1.0), mask), "REML", level=level
+        )
         results["IV_OR_cc0.5"] = ("OR", "log", iv)
     frames = []
     for method in PANEL_METHODS:
         if method not in results:
             continue
         measure, scale, r = results[method]
-        frames.append(pd.DataFrame({"analysis_id": sparse_ids, "method": method, "measure": measure,
-                                    "scale": scale, "k": mask.sum(1), "estimate": r.estimate, "se": r.se,
-                                    "ci_low": r.ci_low, "ci_high": r.ci_high, "pval": r.pval}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "analysis_id": sparse_ids,
+                    "method": method,
+                    "measure": measure,
+                    "scale": scale,
+                    "k": mask.sum(1),
+                    "estimate": r.estimate,
+                    "se": r.se,
+                    "ci_low": r.ci_low,
+                    "ci_high": r.ci_high,
+                    "pval": r.pval,
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     est = df["estimate"].to_numpy(float)
     df["direction"] = np.where(np.isfinite(est), np.sign(est), np.nan)
@@ -87,7 +114,9 @@ def sparse_panel(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
     dmin = grp["direction"].transform("min")
     dmax = grp["direction"].transform("max")
     df["disagree_direction"] = (dmin != dmax) & dmin.notna()
-    df["disagree_significance"] = grp["significant"].transform("any") & ~grp["significant"].transform("all")
+    df["disagree_significance"] = grp["significant"].transform("any") & ~grp[
+        "significant"
+    ].transform("all")
     order = {m: i for i, m in enumerate(PANEL_METHODS)}
     df["_o"] = df["method"].map(order)
     df = df.sort_values(["analysis_id", "_o"], kind="stable").drop(columns="_o")

@@ -22,14 +22,14 @@ differences with its own estimate and SE. Studies with a missing moderator value
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from trialmeta.stats import distributions as dist
 
+from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch, pad_by_group
-from trialmeta.stats.metaregression import fit_given_tau2, estimate_tau2_mixed
-from trialmeta.stats.result import Status
+from trialmeta.stats.metaregression import estimate_tau2_mixed, fit_given_tau2
+from trialmeta.stats.result import Status, frame
 from trialmeta.stats.sensitivity import fit_random_effects
 
 __all__ = ["SubgroupResult", "subgroup_analysis"]
@@ -58,9 +58,23 @@ class SubgroupResult:
     Q_between_df: np.ndarray
     Q_between_pval: np.ndarray
 
+    def to_frame(self):
+        """One row per (analysis, level): ``analysis, level`` (codes), the per-level fields, then
+        the analysis' test for subgroup differences (``Q_between, Q_between_df, Q_between_pval``)."""
+        cols = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("Q_between", "Q_between_df", "Q_between_pval"):
+            cols[name] = cols[name][self.analysis]
+        return frame(cols)
 
-def subgroup_analysis(batch: StudyBatch, level_codes, tau2_method: str = "REML", *,
-                      common_tau2: bool = False, level: float = 0.95) -> SubgroupResult:
+
+def subgroup_analysis(
+    batch: StudyBatch,
+    level_codes,
+    tau2_method: str = "REML",
+    *,
+    common_tau2: bool = False,
+    level: float = 0.95,
+) -> SubgroupResult:
     """``level_codes`` (K, n) int: level index of each study (in the moderator's sorted level
     order), -1 for a missing value (study left out) or padding."""
     codes = np.where(batch.mask, np.asarray(level_codes, int), -1)
@@ -68,7 +82,7 @@ def subgroup_analysis(batch: StudyBatch, level_codes, tau2_method: str = "REML",
     L = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
     ai, sj = np.nonzero(codes >= 0)
     lv = codes[ai, sj]
-    group = ai * max(L, 1) + lv                               # (analysis, level) group id
+    group = ai * max(L, 1) + lv  # (analysis, level) group id
     uniq, gcode = np.unique(group, return_inverse=True)
     g_an, g_lv = uniq // max(L, 1), uniq % max(L, 1)
     mask, pos, y, v = pad_by_group(gcode, batch.yi[ai, sj], batch.vi[ai, sj])
@@ -76,7 +90,6 @@ def subgroup_analysis(batch: StudyBatch, level_codes, tau2_method: str = "REML",
     res = fit_random_effects(sub, tau2_method, "wald", level)
     est, se, tau2 = res.estimate.copy(), res.se.copy(), res.tau2.copy()
     status = np.where(sub.k == 1, Status.SINGLE_STUDY, res.status).astype(object)
-    G = uniq.size
     # ---- between-level test: Q of level estimates (FE meta-regression on the factor) ------
     if not common_tau2:
         m2, _, e2, s2 = pad_by_group(g_an, est, se)
@@ -91,15 +104,33 @@ def subgroup_analysis(batch: StudyBatch, level_codes, tau2_method: str = "REML",
         Q_between[present] = np.where(dfb >= 1, qb, np.nan)
         Q_df[present] = np.where(dfb >= 1, dfb, np.nan)
     else:
-        est, se, tau2, Q_between, Q_df, st_common = _common_tau2(batch, codes, g_an, g_lv, L, tau2_method, level)
+        est, se, tau2, Q_between, Q_df, st_common = _common_tau2(
+            batch, codes, g_an, g_lv, L, tau2_method, level
+        )
         status = np.where(sub.k == 1, Status.SINGLE_STUDY, st_common[g_an]).astype(object)
     z = dist.norm_isf((1 - level) / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = est / se
     Q_pval = dist.chi2_sf(Q_between, np.where(Q_df >= 1, Q_df, np.nan))
-    return SubgroupResult(g_an, g_lv, sub.k, est, se, stat, 2 * dist.norm_sf(np.abs(stat)),
-                          est - z * se, est + z * se, tau2, res.I2, res.Q, res.Q_pval, status,
-                          Q_between, Q_df, Q_pval)
+    return SubgroupResult(
+        g_an,
+        g_lv,
+        sub.k,
+        est,
+        se,
+        stat,
+        2 * dist.norm_sf(np.abs(stat)),
+        est - z * se,
+        est + z * se,
+        tau2,
+        res.I2,
+        res.Q,
+        res.Q_pval,
+        status,
+        Q_between,
+        Q_df,
+        Q_pval,
+    )
 
 
 def _common_tau2(batch, codes, g_an, g_lv, L, tau2_method, level):
@@ -110,7 +141,7 @@ def _common_tau2(batch, codes, g_an, g_lv, L, tau2_method, level):
     present[g_an, g_lv] = True
     nlev = present.sum(1)
     # reference = first present level; dummies for the other present levels (compacted)
-    rank_of = np.cumsum(present, axis=1) - 1                       # compact index of each level
+    rank_of = np.cumsum(present, axis=1) - 1  # compact index of each level
     compact = np.where(mask, np.take_along_axis(rank_of, np.maximum(codes, 0), 1), -1)
     est = np.full(g_an.size, np.nan)
     se = np.full(g_an.size, np.nan)
@@ -118,15 +149,21 @@ def _common_tau2(batch, codes, g_an, g_lv, L, tau2_method, level):
     Q_between = np.full(K, np.nan)
     Q_df = np.full(K, np.nan)
     status = np.full(K, Status.OK, dtype=object)
-    for p in np.unique(nlev):                                    # loop over design widths only
+    for p in np.unique(nlev):  # loop over design widths only
         idx = np.nonzero(nlev == p)[0]
         X = np.zeros((idx.size, n, p))
         X[..., 0] = 1.0
         c = compact[idx]
         for j in range(1, p):
-            X[..., j] = (c == j)
+            X[..., j] = c == j
         m = mask[idx]
-        fit = estimate_tau2_mixed(batch.yi[idx], batch.vi[idx], m, X, "REML" if tau2_method not in ("ML", "DL") else tau2_method)
+        fit = estimate_tau2_mixed(
+            batch.yi[idx],
+            batch.vi[idx],
+            m,
+            X,
+            "REML" if tau2_method not in ("ML", "DL") else tau2_method,
+        )
         out = fit_given_tau2(batch.yi[idx], batch.vi[idx], m, X, fit.tau2, level=level)
         V = out["vcov"]
         b = out["coef"]

@@ -84,6 +84,7 @@ import numpy as np
 
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.result import Status
+from trialmeta.stats.roots import RtsafeStep, solve_bracketed
 
 __all__ = [
     "TAU2_METHODS",
@@ -147,13 +148,13 @@ class _Prepared:
     adds exact zeros to every sum (results do not depend on the padding width or the block).
     """
 
-    y: np.ndarray        # (n, m)
-    v: np.ndarray        # (n, m), inf for padding
-    k: np.ndarray        # (m,) int
-    rss: np.ndarray      # (m,) sum (y - ybar)^2
-    sum_v: np.ndarray    # (m,)
-    v_min: np.ndarray    # (m,)
-    v_max: np.ndarray    # (m,)
+    y: np.ndarray  # (n, m)
+    v: np.ndarray  # (n, m), inf for padding
+    k: np.ndarray  # (m,) int
+    rss: np.ndarray  # (m,) sum (y - ybar)^2
+    sum_v: np.ndarray  # (m,)
+    v_min: np.ndarray  # (m,)
+    v_max: np.ndarray  # (m,)
 
 
 def _validate(batch: StudyBatch) -> None:
@@ -167,8 +168,10 @@ def _validate(batch: StudyBatch) -> None:
         bad_v = m & ~(np.isfinite(vi) & (vi > 0))
     if bad_y.any() or bad_v.any():
         parts = []
-        for label, bad in (("yi is not finite", bad_y),
-                           ("vi is not a finite positive number", bad_v)):
+        for label, bad in (
+            ("yi is not finite", bad_y),
+            ("vi is not a finite positive number", bad_v),
+        ):
             idx = np.argwhere(bad)
             if idx.size:
                 shown = ", ".join(f"(analysis {i}, study {j})" for i, j in idx[:20])
@@ -180,13 +183,13 @@ def _validate(batch: StudyBatch) -> None:
 def _prepare(yi, vi, mask) -> _Prepared:
     """Working arrays of one block ((m, n) inputs, already validated)."""
     if not mask.all():
-        keep = mask.any(axis=0)                  # drop all-padding columns of this block
+        keep = mask.any(axis=0)  # drop all-padding columns of this block
         if not keep.all():
             yi, vi, mask = yi[:, keep], vi[:, keep], mask[:, keep]
     full = mask.all()
     # (n, m) C-contiguous working layout: reductions over axis 0 add contiguous m-vectors
-    yT = yi.T.copy()                             # always a fresh array (centred in place)
-    vT = np.ascontiguousarray(vi.T)              # read only
+    yT = yi.T.copy()  # always a fresh array (centred in place)
+    vT = np.ascontiguousarray(vi.T)  # read only
     if full:
         n = yT.shape[0]
         k = np.full(yT.shape[1], n, dtype=np.int64)
@@ -230,14 +233,22 @@ def _run(method, batch: StudyBatch, kernel, **kw) -> Tau2Estimate:
     return _finish(method, batch.study_counts(), tau2, conv, iters)
 
 
-_STATUS = np.array([Status.OK, Status.TAU2_BOUNDARY, Status.NOT_CONVERGED, Status.SINGLE_STUDY,
-                    Status.FAILED + ":no_studies"], dtype=object)
+_STATUS = np.array(
+    [
+        Status.OK,
+        Status.TAU2_BOUNDARY,
+        Status.NOT_CONVERGED,
+        Status.SINGLE_STUDY,
+        Status.FAILED + ":no_studies",
+    ],
+    dtype=object,
+)
 
 
 def _finish(method, k, tau2, converged, iterations) -> Tau2Estimate:
     single = k == 1
     empty = k == 0
-    code = (tau2 == 0.0).astype(np.int8)            # 0 ok, 1 boundary
+    code = (tau2 == 0.0).astype(np.int8)  # 0 ok, 1 boundary
     if single.any() or empty.any():
         se = single | empty
         tau2[se] = 0.0
@@ -277,9 +288,9 @@ def _dl_denominator(prep, sw):
     sum w`` with the leave-one-out sums from exclusive prefix and suffix sums: no cancellation
     when one study's weight dominates (the direct form loses ~log10(w_max/c) digits)."""
     w = 1.0 / prep.v
-    before = np.zeros_like(w)                    # exclusive prefix sums: sum_{j < i} w_j
+    before = np.zeros_like(w)  # exclusive prefix sums: sum_{j < i} w_j
     np.cumsum(w[:-1], axis=0, out=before[1:])
-    after = np.zeros_like(w)                     # exclusive suffix sums: sum_{j > i} w_j
+    after = np.zeros_like(w)  # exclusive suffix sums: sum_{j > i} w_j
     np.cumsum(w[:0:-1], axis=0, out=after[-2::-1])
     return np.add.reduce(w * (before + after), axis=0) / np.where(sw > 0, sw, 1.0)
 
@@ -295,8 +306,9 @@ def _dl_kernel(prep):
 
 def _he_kernel(prep):
     k = prep.k
-    t = np.maximum(0.0, (prep.rss - prep.sum_v * (1.0 - 1.0 / np.maximum(k, 1)))
-                   / np.maximum(k - 1, 1))
+    t = np.maximum(
+        0.0, (prep.rss - prep.sum_v * (1.0 - 1.0 / np.maximum(k, 1))) / np.maximum(k - 1, 1)
+    )
     return _closed(t, prep)
 
 
@@ -353,113 +365,14 @@ def tau2_sj(batch: StudyBatch) -> Tau2Estimate:
 # iterative estimators: shared solver
 
 
-def _safeguarded_newton(func, cols, aux, lo, hi, t, tol_scale, rtol, max_iter):
-    """Vectorized safeguarded Newton / bisection for a root in ``[lo, hi]``, per analysis.
-
-    ``func(cols, t, aux, ws) -> (f, df)`` evaluates the function and its derivative, ``cols``
-    being a tuple of (n, m) arrays, ``aux`` a tuple of (m,) arrays and ``ws`` a list of scratch
-    arrays that ``func`` may fill on its first call and reuse (emptied when the working set
-    shrinks). Sign convention: ``f`` goes from positive (left of the root) to negative; a negative
-    ``f`` at ``t = lo = 0`` is the boundary solution 0 (a score that is negative at 0). Each
-    iteration takes the Newton step when it stays inside the current bracket and at least halves
-    the previous step (Press et al., ``rtsafe``), and a bisection step (geometric when the bracket
-    spans more than a factor 4) otherwise; the bracket shrinks with the sign of ``f``. Stops when
-    the step or the bracket is at most ``rtol * (t + tol_scale)``, or when two successive Newton
-    steps predict the next one (``|dx|^3 / |dx_prev|^2``, quadratic convergence) to be 10 times
-    below that. Converged analyses are dropped from the working arrays as they finish (an active
-    set), so late iterations only touch slow analyses.
-
-    Returns ``(t, converged, iterations)``; unconverged analyses keep their last iterate.
-    """
-    m = t.shape[0]
-    out_t = np.array(t, dtype=float)
-    out_c = np.zeros(m, bool)
-    out_i = np.zeros(m, np.int64)
-    pos = np.arange(m)
-    t = out_t.copy()
-    lo = np.array(lo, dtype=float)
-    hi = np.array(hi, dtype=float)
-    rtol_scale = rtol * np.asarray(tol_scale, dtype=float)
-    half_old = np.full(m, np.inf)    # half the last step taken (inf before the first)
-    pred = np.zeros(m)               # 0.1 x (last Newton step)^2 (0 if it was not Newton)
-    probed = np.zeros(m, bool)       # t = 0 has been evaluated by a boundary probe
-    live = np.ones(m, bool)
-    n_live = m
-    ws = []
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for it in range(1, max_iter + 1):
-            if n_live < 0.8 * live.size:      # compact the working set
-                keep = np.flatnonzero(live)
-                cols = tuple(np.take(c, keep, axis=1) for c in cols)
-                aux = tuple(a[keep] for a in aux)
-                pos, t, lo, hi, half_old, pred, rtol_scale, probed = (
-                    x[keep] for x in (pos, t, lo, hi, half_old, pred, rtol_scale, probed))
-                live = np.ones(keep.size, bool)
-                ws = []
-            f, df = func(cols, t, aux, ws)
-            dx = f / df                     # the Newton step is -dx
-            newton = t - dx
-            neg = f < 0
-            # f = 0: exact root; f < 0 at t = 0 (then lo = 0): the boundary solution 0
-            exact = f == 0
-            exact |= neg & (t == 0.0)
-            lo = np.where(f > 0, t, lo)
-            hi = np.where(neg, t, hi)
-            tn = np.minimum(np.maximum(newton, lo), hi)
-            adx = np.abs(dx)
-            tol = rtol * t
-            tol += rtol_scale               # rtol * (t + tol_scale)
-            dneg = df < 0
-            ok = tn == newton               # inside the bracket (and not NaN)
-            ok &= dneg
-            ok &= adx < half_old            # at least halves the previous step
-            # a Newton step below the tolerance ends the iteration (clipped into the bracket);
-            # quadratic convergence: the next step is about |dx|^3 / prev^2, and when even 10x
-            # that is below the tolerance the Newton point is accepted as converged
-            a2 = adx * adx
-            small = adx <= tol
-            small &= dneg
-            small |= ok & (a2 * adx <= tol * pred)
-            bis = ~(ok | small)
-            if bis.any():
-                j = np.flatnonzero(bis)
-                lj, hj = lo[j], hi[j]
-                mid = np.where((lj > 0) & (hj > 4.0 * lj), np.sqrt(lj * hj), 0.5 * (lj + hj))
-                # f < 0 here and the bracket reaches down to 0, whose sign has not been seen:
-                # evaluate t = 0 itself (once) instead of halving towards it (a boundary maximum
-                # is then found exactly, in one step, instead of ~40 halvings to the tolerance)
-                probe = (lj == 0.0) & neg[j] & (t[j] > 0.0) & ~probed[j]
-                if probe.any():
-                    mid[probe] = 0.0
-                    probed[j[probe]] = True
-                tn[j] = mid
-            if exact.any():
-                tn = np.where(exact, t, tn)
-            step = np.abs(tn - t)
-            small |= step <= tol
-            small |= exact
-            collapsed = (hi - lo) <= tol
-            c = collapsed & ~small
-            if c.any():
-                tn = np.where(c, 0.5 * (lo + hi), tn)
-            done = small | collapsed
-            half_old = np.where(step > 0, 0.5 * step, half_old)
-            pred = np.where(ok, 0.1 * a2, 0.0)
-            t = tn
-            done &= live
-            if done.any():
-                j = pos[done]
-                out_t[j] = t[done]
-                out_c[j] = True
-                out_i[j] = it
-                live &= ~done
-                n_live = int(np.count_nonzero(live))
-                if n_live == 0:
-                    break
-    if n_live:
-        out_t[pos[live]] = t[live]
-        out_i[pos[live]] = max_iter
-    return out_t, out_c, out_i
+def _newton_root(func, cols, aux, lo, hi, start, tol_scale, rtol, max_iter):
+    """Roots in ``[lo, hi]`` of ``func`` (positive left of the root; ``func(cols, t, aux, ws) ->
+    (f, df)``) by the shared safeguarded Newton / bisection driver with the ``rtsafe`` step rule,
+    to ``rtol * (t + tol_scale)`` (:func:`trialmeta.stats.roots.solve_bracketed`). Returns
+    ``(t, converged, iterations)``."""
+    return solve_bracketed(
+        func, cols, aux, lo, hi, start, RtsafeStep(rtol, tol_scale), max_iter=max_iter
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,8 +390,8 @@ def _q_function(cols, t, aux, ws):
     np.add(v, t, out=w)
     np.divide(1.0, w, out=w)
     sw = np.add.reduce(w, axis=0)
-    np.subtract(y, np.einsum("ij,ij->j", w, y) / sw, out=a)     # r
-    np.multiply(w, a, out=w)                                    # w r
+    np.subtract(y, np.einsum("ij,ij->j", w, y) / sw, out=a)  # r
+    np.multiply(w, a, out=w)  # w r
     q = np.einsum("ij,ij->j", w, a)
     dq = np.einsum("ij,ij->j", w, w)
     dq = -dq
@@ -501,13 +414,12 @@ def _q_equation_kernel(prep, rtol, max_iter):
     if idx.size == 0:
         return tau2, conv, iters
     kk = (k[idx] - 1).astype(float)
-    hi = prep.rss[idx] / kk      # Q(hi) <= RSS/(v_min + hi) < k - 1, so the root is below hi
+    hi = prep.rss[idx] / kk  # Q(hi) <= RSS/(v_min + hi) < k - 1, so the root is below hi
     lo = np.zeros(idx.size)
-    with np.errstate(divide="ignore", invalid="ignore"):   # DL start; c > 0 whenever k >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # DL start; c > 0 whenever k >= 2
         t0 = np.clip((q0[idx] - kk) / _dl_denominator(prep, sw)[idx], 0.0, hi)
     cols = (np.take(prep.y, idx, axis=1), np.take(prep.v, idx, axis=1))
-    t, c, it = _safeguarded_newton(_q_function, cols, (kk,), lo, hi, t0, prep.v_min[idx], rtol,
-                                   max_iter)
+    t, c, it = _newton_root(_q_function, cols, (kk,), lo, hi, t0, prep.v_min[idx], rtol, max_iter)
     tau2[idx] = np.maximum(t, 0.0)
     conv[idx] = c
     iters[idx] = it
@@ -566,8 +478,10 @@ def _loglik(y, v, t, reml):
     w = 1.0 / a
     sw = np.add.reduce(w, axis=0)
     r = y - np.add.reduce(w * y, axis=0) / sw
-    ll = -0.5 * (np.add.reduce(np.log(np.where(np.isfinite(a), a, 1.0)), axis=0)
-                 + np.add.reduce(w * r * r, axis=0))
+    ll = -0.5 * (
+        np.add.reduce(np.log(np.where(np.isfinite(a), a, 1.0)), axis=0)
+        + np.add.reduce(w * r * r, axis=0)
+    )
     if reml:
         ll -= 0.5 * np.log(sw)
     return ll
@@ -583,13 +497,13 @@ def _score_parts(y, v, t, ws):
     np.add(v, t, out=w)
     np.divide(1.0, w, out=w)
     sw = np.add.reduce(w, axis=0)
-    np.subtract(y, np.einsum("ij,ij->j", w, y) / sw, out=a)     # r
-    np.multiply(a, w, out=a)                                    # w r
-    np.multiply(a, w, out=b)                                    # w^2 r
+    np.subtract(y, np.einsum("ij,ij->j", w, y) / sw, out=a)  # r
+    np.multiply(a, w, out=a)  # w r
+    np.multiply(a, w, out=b)  # w^2 r
     s_w2r = np.add.reduce(b, axis=0)
     s_w3r2 = np.einsum("ij,ij->j", b, a)
     s_w2r2 = np.einsum("ij,ij->j", a, a)
-    np.multiply(w, w, out=a)                                    # w^2
+    np.multiply(w, w, out=a)  # w^2
     return w, a, sw, s_w2r2, s_w3r2, s_w2r
 
 
@@ -623,13 +537,12 @@ def _score_reml(cols, t, aux, ws):
     sw3 = np.einsum("ij,ij->j", ww, w)
     ratio = sw2 / sw
     S = s_w2r2 - sw + ratio
-    dS = (sw2 - 2.0 * sw3 / sw + ratio * ratio
-          - 2.0 * (s_w3r2 - s_w2r * s_w2r / sw))
+    dS = sw2 - 2.0 * sw3 / sw + ratio * ratio - 2.0 * (s_w3r2 - s_w2r * s_w2r / sw)
     g = 1.0 / (sw * sw)
     return S * g, (dS + 2.0 * S * ratio) * g
 
 
-_F32_SAFE = 1e37      # magnitudes the single-precision scan handles without overflow/underflow
+_F32_SAFE = 1e37  # magnitudes the single-precision scan handles without overflow/underflow
 
 
 def _scan(y, v, grid, reml, v_min, v_max):
@@ -651,13 +564,17 @@ def _scan(y, v, grid, reml, v_min, v_max):
     with np.errstate(over="ignore", invalid="ignore"):
         yu32 = np.multiply(yc, u, out=np.empty(u.shape, np.float32), casting="same_kind")
         y2u32 = np.multiply(yu32, yc, out=np.empty(u.shape, np.float32), casting="same_kind")
-    bad = ~((np.maximum.reduce(y2u32, axis=0) < _F32_SAFE) & (v_min > 1.0 / _F32_SAFE)
-            & (v_max < _F32_SAFE) & (grid[-1] < _F32_SAFE * v_min))     # t u < 1e37
+    bad = ~(
+        (np.maximum.reduce(y2u32, axis=0) < _F32_SAFE)
+        & (v_min > 1.0 / _F32_SAFE)
+        & (v_max < _F32_SAFE)
+        & (grid[-1] < _F32_SAFE * v_min)
+    )  # t u < 1e37
     u32 = u.astype(np.float32)
     g32 = grid.astype(np.float32)
     if not bad.any():
         _scan_cols(u32, yu32, y2u32, g32, reml, out)
-    else:   # double precision for the columns out of single precision's range
+    else:  # double precision for the columns out of single precision's range
         good = np.flatnonzero(~bad)
         badc = np.flatnonzero(bad)
         if good.size:
@@ -684,18 +601,18 @@ def _scan_cols(u, yu, y2u, grid, reml, out):
     with np.errstate(over="ignore"):
         for g in range(G):
             np.multiply(u, grid[g], out=den)
-            den += 1.0                                      # 1 + t u
+            den += 1.0  # 1 + t u
             np.divide(1.0, den, out=inv)
-            np.einsum("ij,ij->j", inv, u, out=S[0, g])      # sum w
-            np.einsum("ij,ij->j", inv, yu, out=S[1, g])     # sum w y
-            np.einsum("ij,ij->j", inv, y2u, out=S[2, g])    # sum w y^2
-            np.multiply.reduce(den, axis=0, out=S[3, g])    # prod (1 + t u)
+            np.einsum("ij,ij->j", inv, u, out=S[0, g])  # sum w
+            np.einsum("ij,ij->j", inv, yu, out=S[1, g])  # sum w y
+            np.einsum("ij,ij->j", inv, y2u, out=S[2, g])  # sum w y^2
+            np.multiply.reduce(den, axis=0, out=S[3, g])  # prod (1 + t u)
     S = S.astype(np.float64)
     sw, swy, ll, logdet = S
     with np.errstate(divide="ignore"):
         np.log(logdet, out=logdet)
     bad = ~np.isfinite(logdet)
-    if bad.any():           # the product overflowed: sum of logs instead
+    if bad.any():  # the product overflowed: sum of logs instead
         for g in np.flatnonzero(bad.any(axis=1)):
             c = np.flatnonzero(bad[g])
             d = np.multiply(u[:, c].astype(np.float64), grid[g, c].astype(np.float64))
@@ -714,19 +631,113 @@ def _first_argmax(a, gidx):
     mx = np.maximum.reduce(a, axis=0)
     first = np.where(a == mx, gidx, a.shape[0])
     out = np.minimum.reduce(first, axis=0)
-    if out.size and out.max() >= a.shape[0]:    # NaN somewhere: the plain argmax
+    if out.size and out.max() >= a.shape[0]:  # NaN somewhere: the plain argmax
         return np.argmax(a, axis=0)
     return out
 
 
+def _likelihood_grid(v_min, T):
+    """(G, m) scan grid: 0 and ``_GRID_POINTS`` geometric points from
+    ``max(1e-3 v_min, 1e-9 T)`` (at most ``1e-2 T``) to the search bound ``T``."""
+    low = np.minimum(np.maximum(1e-3 * v_min, 1e-9 * T), 1e-2 * T)
+    G = _GRID_POINTS + 1
+    ratio = np.exp(np.log(T / low) / (_GRID_POINTS - 1))
+    grid = np.empty((G, T.shape[0]))
+    grid[0] = 0.0
+    grid[1] = low
+    for g in range(2, G - 1):  # low * ratio^(g-1): a loop over grid points
+        np.multiply(grid[g - 1], ratio, out=grid[g])
+    grid[-1] = T
+    return grid
+
+
+def _grid_peaks(ll):
+    """Best grid point of each column of the (G, m) log-likelihoods, and the columns ``sec`` that
+    have a second discrete local maximum not adjacent to the best one (a possible second peak),
+    with that maximum's grid index ``second``."""
+    gidx = np.arange(ll.shape[0])[:, None]
+    best = _first_argmax(ll, gidx)
+    is_max = np.empty(ll.shape, bool)
+    np.greater_equal(ll[1:-1], ll[:-2], out=is_max[1:-1])
+    is_max[1:-1] &= ll[1:-1] > ll[2:]
+    np.greater(ll[0], ll[1], out=is_max[0])
+    np.greater_equal(ll[-1], ll[-2], out=is_max[-1])
+    is_max &= np.abs(gidx - best) > 1  # not the best point or its neighbours
+    sec = np.flatnonzero(is_max.any(axis=0))
+    second = None
+    if sec.size:
+        second = _first_argmax(
+            np.where(np.take(is_max, sec, axis=1), np.take(ll, sec, axis=1), -np.inf), gidx
+        )
+    return best, sec, second
+
+
+def _cell_bracket_and_start(grid, ll, cell, sub, T, v_min):
+    """Newton bracket and start in grid cell ``cell`` of columns ``sub`` of the (G, mi) grid.
+
+    Grid values are read through flat indices (row * mi + column). Where the likelihood is flat to
+    the scan's (single) precision between neighbouring grid points the cell is not resolved and
+    the bracket is widened to the end of the flat stretch. The start is the vertex of the parabola
+    through the three grid values in ``x = log(t + v_min)`` (the likelihood is much closer to a
+    parabola in x than in log t: the start is ~5x closer to the root), kept inside the cell; the
+    grid point itself at the ends of the grid. Returns ``(lo, hi, start)``.
+    """
+    G, mi = grid.shape
+    cm, cp = np.maximum(cell - 1, 0), np.minimum(cell + 1, G - 1)
+    f_cell, f_m, f_p = cell * mi + sub, cm * mi + sub, cp * mi + sub
+    tj, lo_cell, hi_cell = np.take(grid, f_cell), np.take(grid, f_m), np.take(grid, f_p)
+    fm, f0, fp = np.take(ll, f_m), np.take(ll, f_cell), np.take(ll, f_p)
+    noise = 1e-5 * (1.0 + np.abs(f0))
+    lo = np.where(f0 - fm < noise, 0.0, lo_cell)
+    hi = np.where(f0 - fp < noise, T, hi_cell)
+    x0 = np.log(lo_cell + v_min)
+    x1 = np.log(tj + v_min)
+    x2 = np.log(hi_cell + v_min)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d10, d21 = x1 - x0, x2 - x1
+        s10, s21 = (f0 - fm) / d10, (fp - f0) / d21
+        curv = (s21 - s10) / (d21 + d10)  # p(x) = f0 + b (x - x1) + curv (x - x1)^2
+        b = s10 + curv * d10
+        xs = np.minimum(np.maximum(x1 - 0.5 * b / curv, x1 - 0.9 * d10), x1 + 0.9 * d21)
+        start = np.maximum(np.exp(xs) - v_min, 0.0)
+    usable = (cell >= 1) & (cell <= G - 2) & (curv < 0) & np.isfinite(start)
+    start = np.where(usable, start, tj)
+    start[cell == 0] = 0.0
+    return lo, hi, start
+
+
+def _search_again_from_cell_edges(
+    score, cols, fit, bracket, on_top_cell, T, v_min, reml, rtol, max_iter
+):
+    """Safety net: a result on the edge of its cell (other than tau2 = 0) means the scan put the
+    peak in the wrong cell (e.g. a rounding tie); search those again on all of ``[0, T]`` and keep
+    the higher likelihood. Updates ``fit = (t, converged, iterations)`` in place."""
+    (ys, vs), (t, cv, it), (lo, hi) = cols, fit, bracket
+    edge_tol = 1e-9 * (t + v_min)
+    edge = ((np.abs(t - lo) <= edge_tol) & (lo > 0)) | ((np.abs(t - hi) <= edge_tol) & ~on_top_cell)
+    e = np.flatnonzero(edge)
+    if e.size == 0:
+        return
+    ye, ve = np.take(ys, e, axis=1), np.take(vs, e, axis=1)
+    t2, cv2, it2 = _newton_root(
+        score, (ye, ve), (), np.zeros(e.size), T[e], t[e], v_min[e], rtol, max_iter
+    )
+    better = _loglik(ye, ve, t2, reml) >= _loglik(ye, ve, t[e], reml)
+    t[e] = np.where(better, t2, t[e])
+    cv[e] = np.where(better, cv2, cv[e])
+    it[e] += it2
+
+
 def _likelihood_kernel(prep, reml, rtol, max_iter):
+    """ML / REML tau2 of one block: global scan of ``[0, T]``, then Newton on the score in the
+    best grid cell (and in the cell of a second peak, where the scan shows one); see the module
+    docstring."""
     m = prep.k.shape[0]
-    k = prep.k
     tau2 = np.zeros(m)
     conv = np.ones(m, bool)
     iters = np.zeros(m, np.int64)
     T = _likelihood_search_bound(prep, reml)
-    sel = (k >= 2) & (T > 0) & (prep.rss > 0)
+    sel = (prep.k >= 2) & (T > 0) & (prep.rss > 0)
     if sel.all():
         idx = None
         y, v, v_min, v_max, Ti = prep.y, prep.v, prep.v_min, prep.v_max, T
@@ -737,36 +748,13 @@ def _likelihood_kernel(prep, reml, rtol, max_iter):
         y, v = np.take(prep.y, idx, axis=1), np.take(prep.v, idx, axis=1)
         v_min, v_max, Ti = prep.v_min[idx], prep.v_max[idx], T[idx]
     mi = Ti.shape[0]
-    # grid: 0 and _GRID_POINTS geometric points from max(1e-3 v_min, 1e-9 T) to T
-    low = np.minimum(np.maximum(1e-3 * v_min, 1e-9 * Ti), 1e-2 * Ti)
-    G = _GRID_POINTS + 1
-    ratio = np.exp(np.log(Ti / low) / (_GRID_POINTS - 1))
-    grid = np.empty((G, mi))
-    grid[0] = 0.0
-    grid[1] = low
-    for g in range(2, G - 1):                   # low * ratio^(g-1): a loop over grid points
-        np.multiply(grid[g - 1], ratio, out=grid[g])
-    grid[-1] = Ti
+    grid = _likelihood_grid(v_min, Ti)
     ll = _scan(y, v, grid, reml, v_min, v_max)
-    gidx = np.arange(G)[:, None]
-    best = _first_argmax(ll, gidx)
-    # a second discrete local maximum, not adjacent to the best one (a possible second peak)
-    is_max = np.empty(ll.shape, bool)
-    np.greater_equal(ll[1:-1], ll[:-2], out=is_max[1:-1])
-    is_max[1:-1] &= ll[1:-1] > ll[2:]
-    np.greater(ll[0], ll[1], out=is_max[0])
-    np.greater_equal(ll[-1], ll[-2], out=is_max[-1])
-    is_max &= np.abs(gidx - best) > 1          # not the best point or its neighbours
-    has_second = is_max.any(axis=0)
-    sec = np.flatnonzero(has_second)
+    best, sec, second = _grid_peaks(ll)
     score = _score_reml if reml else _score_ml
-
     # Refine the best cell of every analysis and the second-best peak of those that have one in
-    # ONE solver call (columns [0, mi) and [mi, mi + len(sec))). Grid values are read through
-    # flat indices (row * mi + column) into the (G, mi) arrays.
+    # ONE solver call (columns [0, mi) and [mi, mi + len(sec))).
     if sec.size:
-        second = _first_argmax(np.where(np.take(is_max, sec, axis=1), np.take(ll, sec, axis=1),
-                                        -np.inf), gidx)
         sub = np.concatenate([np.arange(mi), sec])
         cell = np.concatenate([best, second])
         ys, vs = np.take(y, sub, axis=1), np.take(v, sub, axis=1)
@@ -774,48 +762,22 @@ def _likelihood_kernel(prep, reml, rtol, max_iter):
     else:
         sub, cell = np.arange(mi), best
         ys, vs, Ts, vms = y, v, Ti, v_min
-    cm, cp = np.maximum(cell - 1, 0), np.minimum(cell + 1, G - 1)
-    f_cell, f_m, f_p = cell * mi + sub, cm * mi + sub, cp * mi + sub
-    tj, lo_cell, hi_cell = np.take(grid, f_cell), np.take(grid, f_m), np.take(grid, f_p)
-    fm, f0, fp = np.take(ll, f_m), np.take(ll, f_cell), np.take(ll, f_p)
-    # where the likelihood is flat to the scan's (single) precision between neighbouring grid
-    # points, the cell is not resolved: widen the bracket to the end of the flat stretch
-    noise = 1e-5 * (1.0 + np.abs(f0))
-    lo = np.where(f0 - fm < noise, 0.0, lo_cell)
-    hi = np.where(f0 - fp < noise, Ts, hi_cell)
-    # start: vertex of the parabola through the three grid values in x = log(t + v_min) (the
-    # likelihood is much closer to a parabola in x than in log t: the start is ~5x closer to the
-    # root), kept inside the cell; the grid point itself at the ends of the grid
-    x0 = np.log(lo_cell + vms)
-    x1 = np.log(tj + vms)
-    x2 = np.log(hi_cell + vms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d10, d21 = x1 - x0, x2 - x1
-        s10, s21 = (f0 - fm) / d10, (fp - f0) / d21
-        curv = (s21 - s10) / (d21 + d10)                # p(x) = f0 + b (x - x1) + curv (x - x1)^2
-        b = s10 + curv * d10
-        xs = np.minimum(np.maximum(x1 - 0.5 * b / curv, x1 - 0.9 * d10), x1 + 0.9 * d21)
-        start = np.maximum(np.exp(xs) - vms, 0.0)
-    usable = (cell >= 1) & (cell <= G - 2) & (curv < 0) & np.isfinite(start)
-    start = np.where(usable, start, tj)
-    start[cell == 0] = 0.0
-    t, cv, it = _safeguarded_newton(score, (ys, vs), (), lo, hi, start, vms, rtol, max_iter)
-    # safety net: a result on the edge of the cell (other than tau2 = 0) means the scan put the
-    # peak in the wrong cell (e.g. a rounding tie); search again on all of [0, T]
-    edge_tol = 1e-9 * (t + vms)
-    edge = (((np.abs(t - lo) <= edge_tol) & (lo > 0))
-            | ((np.abs(t - hi) <= edge_tol) & (cell < G - 1)))
-    e = np.flatnonzero(edge)
-    if e.size:
-        ye, ve = np.take(ys, e, axis=1), np.take(vs, e, axis=1)
-        t2, cv2, it2 = _safeguarded_newton(score, (ye, ve), (), np.zeros(e.size), Ts[e], t[e],
-                                           vms[e], rtol, max_iter)
-        better = _loglik(ye, ve, t2, reml) >= _loglik(ye, ve, t[e], reml)
-        t[e] = np.where(better, t2, t[e])
-        cv[e] = np.where(better, cv2, cv[e])
-        it[e] += it2
+    lo, hi, start = _cell_bracket_and_start(grid, ll, cell, sub, Ts, vms)
+    t, cv, it = _newton_root(score, (ys, vs), (), lo, hi, start, vms, rtol, max_iter)
+    _search_again_from_cell_edges(
+        score,
+        (ys, vs),
+        (t, cv, it),
+        (lo, hi),
+        cell >= grid.shape[0] - 1,
+        Ts,
+        vms,
+        reml,
+        rtol,
+        max_iter,
+    )
     t1, c1, i1 = t[:mi], cv[:mi], it[:mi]
-    if sec.size:
+    if sec.size:  # the higher of the two peaks
         t2, c2, i2 = t[mi:], cv[mi:], it[mi:]
         ys2, vs2 = ys[:, mi:], vs[:, mi:]
         better = _loglik(ys2, vs2, t2, reml) > _loglik(ys2, vs2, t1[sec], reml)
@@ -857,14 +819,21 @@ def tau2_reml(batch: StudyBatch, *, rtol: float = 1e-12, max_iter: int = 200) ->
 
 
 _DISPATCH = {
-    "DL": tau2_dl, "HE": tau2_he, "HS": tau2_hs, "SJ": tau2_sj,
-    "ML": tau2_ml, "REML": tau2_reml, "PM": tau2_pm, "EB": tau2_eb,
+    "DL": tau2_dl,
+    "HE": tau2_he,
+    "HS": tau2_hs,
+    "SJ": tau2_sj,
+    "ML": tau2_ml,
+    "REML": tau2_reml,
+    "PM": tau2_pm,
+    "EB": tau2_eb,
 }
 _ITERATIVE = ("ML", "REML", "PM", "EB")
 
 
-def estimate_tau2(batch: StudyBatch, method: str, *, rtol: float = 1e-12,
-                  max_iter: int = 200) -> Tau2Estimate:
+def estimate_tau2(
+    batch: StudyBatch, method: str, *, rtol: float = 1e-12, max_iter: int = 200
+) -> Tau2Estimate:
     """tau2 of every analysis in ``batch`` by ``method`` (one of :data:`TAU2_METHODS`).
 
     ``rtol`` and ``max_iter`` apply to the iterative estimators (ML, REML, PM, EB); see the module
@@ -872,8 +841,9 @@ def estimate_tau2(batch: StudyBatch, method: str, *, rtol: float = 1e-12,
     """
     key = str(method).upper()
     if key not in _DISPATCH:
-        raise ValueError(f"unknown tau2 method {method!r}; "
-                         f"expected one of {', '.join(TAU2_METHODS)}")
+        raise ValueError(
+            f"unknown tau2 method {method!r}; expected one of {', '.join(TAU2_METHODS)}"
+        )
     if not (rtol > 0):
         raise ValueError("rtol must be positive")
     if int(max_iter) < 1:

@@ -13,8 +13,13 @@ from scipy import special
 
 from trialmeta.inputs.errors import InputError, Problem
 from trialmeta.stats.effect_sizes import (
-    BINARY_MEASURES, CONTINUITY_TO, CONTINUOUS_MEASURES, GENERIC_MEASURES, binary_effects,
-    continuous_effects, generic_effects,
+    BINARY_MEASURES,
+    CONTINUITY_TO,
+    CONTINUOUS_MEASURES,
+    GENERIC_MEASURES,
+    binary_effects,
+    continuous_effects,
+    generic_effects,
 )
 
 __all__ = ["compute_effect_sizes", "EFFECT_COLUMNS", "DEFAULT_MEASURES", "DEFAULT_CONTINUITY"]
@@ -23,15 +28,40 @@ DEFAULT_MEASURES = {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"]}
 DEFAULT_CONTINUITY = {"add": 0.5, "to": "only0", "drop00": False}
 #: columns the effects table adds (after the passed-through trial columns)
 EFFECT_COLUMNS = (
-    "analysis_id", "study_id", "measure", "scale", "yi", "vi", "sei", "ci_low", "ci_high",
-    "continuity_corrected", "dropped", "events_treat", "n_treat", "events_ctrl", "n_ctrl",
-    "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl", "primary_measure", "source_file", "source_row",
+    "analysis_id",
+    "study_id",
+    "measure",
+    "scale",
+    "yi",
+    "vi",
+    "sei",
+    "ci_low",
+    "ci_high",
+    "continuity_corrected",
+    "dropped",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "primary_measure",
+    "source_file",
+    "source_row",
 )
 COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 MEAN_COLUMNS = ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl")
 #: input columns of generic rows renamed in the effects table (their names are output columns)
-REPORTED_COLUMNS = {"estimate": "estimate_reported", "ci_low": "ci_low_reported", "ci_high": "ci_high_reported",
-             "yi": "yi_reported", "sei": "sei_reported", "measure": "measure_reported"}
+REPORTED_COLUMNS = {
+    "estimate": "estimate_reported",
+    "ci_low": "ci_low_reported",
+    "ci_high": "ci_high_reported",
+    "yi": "yi_reported",
+    "sei": "sei_reported",
+    "measure": "measure_reported",
+}
 
 
 # ----------------------------------------------------------------------------- the effects table
@@ -76,8 +106,10 @@ def _diagnose(df, i, kind, measure, to):
         for col, arm in (("events_treat", "n_treat"), ("events_ctrl", "n_ctrl")):
             if vals[col] == 0 or vals[col] == vals[arm]:
                 cell = "zero event cell" if vals[col] == 0 else f"= {arm}: zero non-event cell"
-                msg = (f"{cell} and no continuity correction (continuity to={to!r}): infinite or zero "
-                       "variance; use continuity to: only0")
+                msg = (
+                    f"{cell} and no continuity correction (continuity to={to!r}): infinite or zero "
+                    "variance; use continuity to: only0"
+                )
                 return col, _cell(df, col, i), msg
         return None, None, "effect size or variance not finite or vi <= 0"
     if kind == "continuous":
@@ -93,8 +125,224 @@ def _diagnose(df, i, kind, measure, to):
     return None, None, "generic row needs yi and sei, or estimate, ci_low and ci_high"
 
 
-def compute_effect_sizes(trials_df: pd.DataFrame, *, measures=None, continuity=None,
-                         level: float = 0.95) -> pd.DataFrame:
+class _EffectParts:
+    """The effect sizes computed so far, one part per (outcome type, measure), and the problems
+    found: invalid effects are collected per (row, column, value, message), one problem per row
+    and cause listing every measure it affects."""
+
+    def __init__(self, df, to):
+        self.df, self.to = df, to
+        self.parts = []  # (row indices, measure name(s), EffectSizes, rank, primary)
+        self.bad_effects = {}  # (row, column, value, message) -> ["measure: yi=..., vi=..."]
+        self.problems = []
+
+    def note_invalid(self, idx, kind, measures, es, keep=None):
+        bad = es.invalid() if keep is None else es.invalid() & keep
+        for j in np.flatnonzero(bad):
+            m = measures if isinstance(measures, str) else str(measures[j])
+            key = (int(idx[j]), *_diagnose(self.df, idx[j], kind, m, self.to))
+            self.bad_effects.setdefault(key, []).append(
+                f"{m}: yi={float(es.yi[j])!r}, vi={float(es.vi[j])!r}"
+            )
+
+    def add(self, idx, kind, measure, es, rank, primary):
+        self.note_invalid(idx, kind, measure, es)
+        self.parts.append((idx, measure, es, rank, primary))
+
+    def raise_problems(self, where):
+        for (i, col, val, msg), found in self.bad_effects.items():
+            study = _cell(self.df, "study_id", i)
+            self.problems.append(
+                Problem(*where(i), col, f"{msg} (study {study!r}; {'; '.join(found)})", value=val)
+            )
+        if self.problems:
+            raise InputError(self.problems)
+
+
+def _checked_options(measures, continuity):
+    measures = DEFAULT_MEASURES if measures is None else measures
+    cont = dict(DEFAULT_CONTINUITY)
+    cont.update(continuity or {})
+    if cont["to"] not in CONTINUITY_TO:
+        raise ValueError(f"continuity 'to' must be one of {CONTINUITY_TO}, not {cont['to']!r}")
+    for kind, allowed in (("binary", BINARY_MEASURES), ("continuous", CONTINUOUS_MEASURES)):
+        bad = [m for m in measures.get(kind, []) if m not in allowed]
+        if bad:
+            raise ValueError(f"unknown {kind} measure(s) {bad}; choose from {allowed}")
+    return measures, cont
+
+
+def _outcome_kinds(df, where, problems) -> np.ndarray:
+    """0 binary, 1 continuous, 2 generic, -1 (a problem) per row."""
+    for col in ("analysis_id", "study_id", "outcome_type"):
+        if col not in df:
+            raise InputError([Problem("trials table", None, col, "missing required column")])
+    ot = df["outcome_type"].astype(str)
+    kind_code = np.full(len(df), -1)
+    for code, kind in enumerate(("binary", "continuous", "generic")):
+        kind_code[(ot == kind).to_numpy(dtype=bool)] = code
+    for i in np.flatnonzero(kind_code < 0):
+        problems.append(
+            Problem(
+                *where(i),
+                "outcome_type",
+                "must be binary, continuous or generic",
+                value=str(df["outcome_type"].iloc[i]),
+            )
+        )
+    return kind_code
+
+
+def _binary_parts(out: _EffectParts, idx, measures, cont, groups):
+    """OR / RR / RD ... of the binary rows ``idx`` (escalc's continuity correction; ``if0all``
+    per analysis ``groups``)."""
+    a, n1, c, n2 = (_numeric(out.df, col)[idx] for col in COUNT_COLUMNS)
+    for r, m in enumerate(measures):
+        es = binary_effects(
+            a,
+            n1,
+            c,
+            n2,
+            m,
+            add=cont["add"],
+            to=cont["to"],
+            drop00=bool(cont["drop00"]),
+            group=groups,
+            check=False,
+        )
+        out.add(idx, "binary", m, es, r, r == 0)
+
+
+def _continuous_parts(out: _EffectParts, idx, measures):
+    cols = [_numeric(out.df, col)[idx] for col in MEAN_COLUMNS]
+    for r, m in enumerate(measures):
+        out.add(idx, "continuous", m, continuous_effects(*cols, m, check=False), r, r == 0)
+
+
+def _generic_parts(out: _EffectParts, idx, where, level):
+    """Generic rows: their own measure, ``yi, sei`` on the analysis scale or ``estimate, ci_low,
+    ci_high`` in natural units (always the primary measure of the row)."""
+    df = out.df
+    meas = df["measure"].astype(str).to_numpy()[idx] if "measure" in df else np.full(idx.size, "")
+    unknown = ~np.isin(meas, list(GENERIC_MEASURES))
+    for j in np.flatnonzero(unknown):
+        out.problems.append(
+            Problem(
+                *where(idx[j]),
+                "measure",
+                "unknown generic measure (one of " + ", ".join(GENERIC_MEASURES) + ")",
+                value=meas[j],
+            )
+        )
+    ok = idx[~unknown]
+    if not ok.size:
+        return
+    m_ok = meas[~unknown]
+    y, s = _numeric(df, "yi")[ok], _numeric(df, "sei")[ok]
+    logged = np.array([GENERIC_MEASURES[m][2] for m in m_ok])
+    wrong = np.isfinite(y) & np.isfinite(s) & logged
+    for j in np.flatnonzero(wrong):
+        out.problems.append(
+            Problem(
+                *where(ok[j]),
+                "measure",
+                f"yi/sei must be on the analysis scale: use {GENERIC_MEASURES[m_ok[j]][0]} "
+                f"(or give estimate, ci_low, ci_high in {m_ok[j]})",
+                value=m_ok[j],
+            )
+        )
+    y = np.where(wrong, np.nan, y)
+    s = np.where(wrong, np.nan, s)
+    es = generic_effects(
+        m_ok,
+        yi=y,
+        sei=s,
+        estimate=_numeric(df, "estimate")[ok],
+        ci_low=_numeric(df, "ci_low")[ok],
+        ci_high=_numeric(df, "ci_high")[ok],
+        level=level,
+        check=False,
+    )
+    out.note_invalid(ok, "generic", es.measure, es, keep=~wrong)
+    out.parts.append((ok, es.measure, es, 0, True))
+
+
+def _part_labels(parts, order, get) -> pd.Series:
+    """One text label per stacked row (``measure`` or ``scale``) as a categorical: one name per
+    part (binary/continuous) or per study (generic)."""
+    cats, codes = [], []
+    for p in parts:
+        u, inv = np.unique(
+            np.broadcast_to(np.asarray(get(p), dtype=str), p[0].shape), return_inverse=True
+        )
+        for x in u:
+            if x not in cats:
+                cats.append(x)
+        look = np.array([cats.index(x) for x in u], dtype=int)
+        codes.append(look[inv] if look.size else inv)
+    return pd.Series(pd.Categorical.from_codes(np.concatenate(codes)[order], cats)).astype(str)
+
+
+def _arm_columns(df, src, kind) -> dict:
+    """The arm columns of each stacked row, empty where they do not belong to its outcome type."""
+    out = {}
+    for col in COUNT_COLUMNS + ("mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl"):
+        v = _numeric(df, col)[src]
+        if col in ("events_treat", "events_ctrl"):
+            v = np.where(kind == "binary", v, np.nan)
+        elif col in ("n_treat", "n_ctrl"):
+            v = np.where(kind == "generic", np.nan, v)
+        else:
+            v = np.where(kind == "continuous", v, np.nan)
+        out[col] = v
+    return out
+
+
+def _assemble(df, parts, kind_code, z) -> pd.DataFrame:
+    """The effects table: rows in input order, measures in configuration order within a row."""
+    passthrough = df.rename(columns={k: v for k, v in REPORTED_COLUMNS.items() if k in df})
+    keep_cols = [c for c in passthrough.columns if c not in set(EFFECT_COLUMNS)]
+    if not parts:
+        return pd.DataFrame(columns=keep_cols + list(EFFECT_COLUMNS))
+    idx_all = np.concatenate([p[0] for p in parts])
+    order = np.lexsort((np.concatenate([np.full(p[0].size, p[3]) for p in parts]), idx_all))
+    src = idx_all[order]
+
+    def stacked(get):
+        return np.concatenate([np.broadcast_to(get(p), p[0].shape) for p in parts])[order]
+
+    def text(col):
+        return df[col].astype(str).take(src).reset_index(drop=True)
+
+    yi = stacked(lambda p: p[2].yi)
+    sei = stacked(lambda p: p[2].sei)
+    kind = np.array(["binary", "continuous", "generic"])[kind_code[src]]
+    out = {
+        "analysis_id": text("analysis_id"),
+        "study_id": text("study_id"),
+        "measure": _part_labels(parts, order, lambda p: p[1]),
+        "scale": _part_labels(parts, order, lambda p: p[2].scale),
+        "yi": yi,
+        "vi": stacked(lambda p: p[2].vi),
+        "sei": sei,
+        "ci_low": yi - z * sei,
+        "ci_high": yi + z * sei,
+        "continuity_corrected": stacked(lambda p: p[2].corrected),
+        "dropped": stacked(lambda p: p[2].dropped),
+        **_arm_columns(df, src, kind),
+    }
+    out["primary_measure"] = stacked(lambda p: np.asarray(bool(p[4])))
+    out["source_file"] = text("source_file") if "source_file" in df else np.full(src.size, np.nan)
+    out["source_row"] = (
+        df["source_row"].to_numpy()[src] if "source_row" in df else np.full(src.size, np.nan)
+    )
+    base = passthrough[keep_cols].take(src).reset_index(drop=True)
+    return pd.concat([base, pd.DataFrame(out)], axis=1)
+
+
+def compute_effect_sizes(
+    trials_df: pd.DataFrame, *, measures=None, continuity=None, level: float = 0.95
+) -> pd.DataFrame:
     """The effects table: one row per study x measure, from the validated trials table.
 
     Parameters
@@ -128,139 +376,21 @@ def compute_effect_sizes(trials_df: pd.DataFrame, *, measures=None, continuity=N
         Every study whose effect size or variance is not finite or whose variance is <= 0 (e.g.
         a zero cell with ``to="none"``), each naming file, row, column and study.
     """
-    measures = DEFAULT_MEASURES if measures is None else measures
-    cont = dict(DEFAULT_CONTINUITY)
-    cont.update(continuity or {})
-    if cont["to"] not in CONTINUITY_TO:
-        raise ValueError(f"continuity 'to' must be one of {CONTINUITY_TO}, not {cont['to']!r}")
-    for kind, allowed in (("binary", BINARY_MEASURES), ("continuous", CONTINUOUS_MEASURES)):
-        bad = [m for m in measures.get(kind, []) if m not in allowed]
-        if bad:
-            raise ValueError(f"unknown {kind} measure(s) {bad}; choose from {allowed}")
+    measures, cont = _checked_options(measures, continuity)
     df = trials_df.reset_index(drop=True)
-    for col in ("analysis_id", "study_id", "outcome_type"):
-        if col not in df:
-            raise InputError([Problem("trials table", None, col, "missing required column")])
-    ot = df["outcome_type"].astype(str)
-    kind_code = np.full(len(df), -1)
-    for code, kind in enumerate(("binary", "continuous", "generic")):
-        kind_code[(ot == kind).to_numpy(dtype=bool)] = code
     where = _Locations(df)
-    problems = []
-    for i in np.flatnonzero(kind_code < 0):
-        problems.append(Problem(*where(i), "outcome_type", "must be binary, continuous or generic",
-                                value=str(df["outcome_type"].iloc[i])))
-    z = float(-special.ndtri((1.0 - level) / 2.0))   # = scipy.stats.norm.isf
+    out = _EffectParts(df, cont["to"])
+    kind_code = _outcome_kinds(df, where, out.problems)
+    z = float(-special.ndtri((1.0 - level) / 2.0))  # = scipy.stats.norm.isf
     aid = pd.factorize(df["analysis_id"].astype(str))[0]  # analysis codes (``if0all`` groups)
-    parts = []  # (row indices, measure names, EffectSizes, rank, primary)
-    bad_effects = {}  # (row, column, value, message) -> measures: one problem per row and cause
-
-    def note_invalid(idx, kind, measures_, es, keep=None):
-        bad = es.invalid() if keep is None else es.invalid() & keep
-        for j in np.flatnonzero(bad):
-            m = measures_ if isinstance(measures_, str) else str(measures_[j])
-            key = (int(idx[j]), *_diagnose(df, idx[j], kind, m, cont["to"]))
-            bad_effects.setdefault(key, []).append(f"{m}: yi={float(es.yi[j])!r}, vi={float(es.vi[j])!r}")
-
-    def add_part(idx, kind, measure, es, rank, primary):
-        note_invalid(idx, kind, measure, es)
-        parts.append((idx, measure, es, rank, primary))
-
     idx = np.flatnonzero(kind_code == 0)
     if idx.size:
-        a, n1, c, n2 = (_numeric(df, col)[idx] for col in COUNT_COLUMNS)
-        for r, m in enumerate(measures.get("binary", [])):
-            es = binary_effects(a, n1, c, n2, m, add=cont["add"], to=cont["to"],
-                                drop00=bool(cont["drop00"]), group=aid[idx], check=False)
-            add_part(idx, "binary", m, es, r, r == 0)
+        _binary_parts(out, idx, measures.get("binary", []), cont, aid[idx])
     idx = np.flatnonzero(kind_code == 1)
     if idx.size:
-        cols = [_numeric(df, col)[idx] for col in MEAN_COLUMNS]
-        for r, m in enumerate(measures.get("continuous", [])):
-            es = continuous_effects(*cols, m, check=False)
-            add_part(idx, "continuous", m, es, r, r == 0)
+        _continuous_parts(out, idx, measures.get("continuous", []))
     idx = np.flatnonzero(kind_code == 2)
     if idx.size:
-        meas = df["measure"].astype(str).to_numpy()[idx] if "measure" in df else np.full(idx.size, "")
-        unknown = ~np.isin(meas, list(GENERIC_MEASURES))
-        for j in np.flatnonzero(unknown):
-            problems.append(Problem(*where(idx[j]), "measure",
-                                    "unknown generic measure (one of " + ", ".join(GENERIC_MEASURES) + ")",
-                                    value=meas[j]))
-        ok = idx[~unknown]
-        if ok.size:
-            m_ok = meas[~unknown]
-            y, s = _numeric(df, "yi")[ok], _numeric(df, "sei")[ok]
-            logged = np.array([GENERIC_MEASURES[m][2] for m in m_ok])
-            wrong = np.isfinite(y) & np.isfinite(s) & logged
-            for j in np.flatnonzero(wrong):
-                problems.append(Problem(*where(ok[j]), "measure",
-                                        f"yi/sei must be on the analysis scale: use {GENERIC_MEASURES[m_ok[j]][0]} "
-                                        f"(or give estimate, ci_low, ci_high in {m_ok[j]})", value=m_ok[j]))
-            y = np.where(wrong, np.nan, y)
-            s = np.where(wrong, np.nan, s)
-            es = generic_effects(m_ok, yi=y, sei=s, estimate=_numeric(df, "estimate")[ok],
-                                 ci_low=_numeric(df, "ci_low")[ok], ci_high=_numeric(df, "ci_high")[ok],
-                                 level=level, check=False)
-            note_invalid(ok, "generic", es.measure, es, keep=~wrong)
-            parts.append((ok, es.measure, es, 0, True))
-    for (i, col, val, msg), found in bad_effects.items():
-        study = _cell(df, "study_id", i)
-        problems.append(Problem(*where(i), col, f"{msg} (study {study!r}; {'; '.join(found)})", value=val))
-    if problems:
-        raise InputError(problems)
-
-    # assemble: rows in input order, measures in configuration order within a row
-    passthrough = df.rename(columns={k: v for k, v in REPORTED_COLUMNS.items() if k in df})
-    keep_cols = [c for c in passthrough.columns if c not in set(EFFECT_COLUMNS)]
-    if not parts:
-        return pd.DataFrame(columns=keep_cols + list(EFFECT_COLUMNS))
-    idx_all = np.concatenate([p[0] for p in parts])
-    order = np.lexsort((np.concatenate([np.full(p[0].size, p[3]) for p in parts]), idx_all))
-    src = idx_all[order]
-
-    def stacked(get):
-        return np.concatenate([np.broadcast_to(get(p), p[0].shape) for p in parts])[order]
-
-    yi = stacked(lambda p: p[2].yi)
-    sei = stacked(lambda p: p[2].sei)
-    kind = np.array(["binary", "continuous", "generic"])[kind_code[src]]
-
-    def text(col):
-        return df[col].astype(str).take(src).reset_index(drop=True)
-
-    def labels(get):
-        cats, codes = [], []
-        for p in parts:  # one name per part (binary/continuous) or per study (generic)
-            u, inv = np.unique(np.broadcast_to(np.asarray(get(p), dtype=str), p[0].shape), return_inverse=True)
-            for x in u:
-                if x not in cats:
-                    cats.append(x)
-            look = np.array([cats.index(x) for x in u], dtype=int)
-            codes.append(look[inv] if look.size else inv)
-        return pd.Series(pd.Categorical.from_codes(np.concatenate(codes)[order], cats)).astype(str)
-
-    out = {
-        "analysis_id": text("analysis_id"),
-        "study_id": text("study_id"),
-        "measure": labels(lambda p: p[1]),
-        "scale": labels(lambda p: p[2].scale),
-        "yi": yi, "vi": stacked(lambda p: p[2].vi), "sei": sei,
-        "ci_low": yi - z * sei, "ci_high": yi + z * sei,
-        "continuity_corrected": stacked(lambda p: p[2].corrected),
-        "dropped": stacked(lambda p: p[2].dropped),
-    }
-    for col in COUNT_COLUMNS + ("mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl"):
-        v = _numeric(df, col)[src]
-        if col in ("events_treat", "events_ctrl"):
-            v = np.where(kind == "binary", v, np.nan)
-        elif col in ("n_treat", "n_ctrl"):
-            v = np.where(kind == "generic", np.nan, v)
-        else:
-            v = np.where(kind == "continuous", v, np.nan)
-        out[col] = v
-    out["primary_measure"] = stacked(lambda p: np.asarray(bool(p[4])))
-    out["source_file"] = text("source_file") if "source_file" in df else np.full(src.size, np.nan)
-    out["source_row"] = df["source_row"].to_numpy()[src] if "source_row" in df else np.full(src.size, np.nan)
-    base = passthrough[keep_cols].take(src).reset_index(drop=True)
-    return pd.concat([base, pd.DataFrame(out)], axis=1)
+        _generic_parts(out, idx, where, level)
+    out.raise_problems(where)
+    return _assemble(df, out.parts, kind_code, z)

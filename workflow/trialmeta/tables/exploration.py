@@ -1,4 +1,4 @@
-"""Table builders of the heterogeneity / bias / sensitivity analyses (issue 4).
+"""Table builders of the heterogeneity / bias / sensitivity analyses.
 
 Each builder takes the effects table (one row per study x measure: ``analysis_id, study_id,
 measure, scale, yi, vi, source_file, source_row, ...``) and, where moderators or ``year`` are
@@ -14,34 +14,179 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trialmeta.inputs.settings import Settings
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels
 from trialmeta.stats.result import Status
 from trialmeta.stats.sensitivity import cumulative, estimator_disagreement, influence, leave_one_out
-from trialmeta.stats.small_study import MIN_STUDIES, egger_test, rank_test, small_study_reason, trim_and_fill
+from trialmeta.stats.small_study import (
+    MIN_STUDIES,
+    egger_test,
+    rank_test,
+    small_study_reason,
+    trim_and_fill,
+)
 from trialmeta.stats.subgroups import subgroup_analysis
+from trialmeta.tables.names import EXPLORATION_TABLES
 
-__all__ = ["SUBGROUP_COLUMNS", "METAREG_COLUMNS", "LOO_COLUMNS", "INFLUENCE_COLUMNS", "CUMUL_COLUMNS",
-           "SMALL_STUDY_COLUMNS", "SPARSE_COLUMNS", "subgroups_table", "metaregression_table",
-           "leave_one_out_table", "influence_table", "cumulative_table", "small_study_table",
-           "sparse_binary_table", "estimator_disagreement", "exploration_tables"]
+__all__ = [
+    "SUBGROUP_COLUMNS",
+    "METAREG_COLUMNS",
+    "LOO_COLUMNS",
+    "INFLUENCE_COLUMNS",
+    "CUMUL_COLUMNS",
+    "SMALL_STUDY_COLUMNS",
+    "SPARSE_COLUMNS",
+    "subgroups_table",
+    "metaregression_table",
+    "leave_one_out_table",
+    "influence_table",
+    "cumulative_table",
+    "small_study_table",
+    "sparse_binary_table",
+    "estimator_disagreement",
+    "exploration_tables",
+    "EXPLORATION_TABLES",
+]
 
-SUBGROUP_COLUMNS = ["analysis_id", "measure", "moderator", "level", "k", "estimate", "se", "ci_low", "ci_high",
-                    "tau2", "I2", "Q", "Q_pval", "Q_between", "Q_between_df", "Q_between_pval", "pval",
-                    "tau2_model", "status"]
-METAREG_COLUMNS = ["analysis_id", "measure", "moderator", "term", "coef", "se", "stat", "pval", "ci_low",
-                   "ci_high", "QM", "QM_df", "QM_pval", "tau2", "R2", "k", "I2", "QE", "QE_pval", "test", "status"]
-LOO_COLUMNS = ["analysis_id", "measure", "omitted_study_id", "estimate", "se", "ci_low", "ci_high", "tau2",
-               "I2", "Q", "pval", "Q_pval", "H2"]
-INFLUENCE_COLUMNS = ["analysis_id", "measure", "study_id", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del",
-                     "QE_del", "hat", "weight", "dfbetas", "influential"]
-CUMUL_COLUMNS = ["analysis_id", "measure", "step", "added_study_id", "year", "estimate", "se", "ci_low",
-                 "ci_high", "tau2", "I2", "pval", "Q"]
-SMALL_STUDY_COLUMNS = ["analysis_id", "measure", "egger_rma_z", "egger_rma_pval", "egger_lm_t", "egger_lm_df",
-                       "egger_lm_pval", "begg_tau", "begg_pval", "trimfill_k0", "trimfill_side",
-                       "trimfill_estimate", "trimfill_ci_low", "trimfill_ci_high", "k", "reason"]
-SPARSE_COLUMNS = ["analysis_id", "method", "measure", "scale", "k", "estimate", "se", "ci_low", "ci_high", "pval",
-                  "direction", "significant", "disagree_direction", "disagree_significance"]
+SUBGROUP_COLUMNS = [
+    "analysis_id",
+    "measure",
+    "moderator",
+    "level",
+    "k",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "tau2",
+    "I2",
+    "Q",
+    "Q_pval",
+    "Q_between",
+    "Q_between_df",
+    "Q_between_pval",
+    "pval",
+    "tau2_model",
+    "status",
+]
+METAREG_COLUMNS = [
+    "analysis_id",
+    "measure",
+    "moderator",
+    "term",
+    "coef",
+    "se",
+    "stat",
+    "pval",
+    "ci_low",
+    "ci_high",
+    "QM",
+    "QM_df",
+    "QM_pval",
+    "tau2",
+    "R2",
+    "k",
+    "I2",
+    "QE",
+    "QE_pval",
+    "test",
+    "status",
+]
+LOO_COLUMNS = [
+    "analysis_id",
+    "measure",
+    "omitted_study_id",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "tau2",
+    "I2",
+    "Q",
+    "pval",
+    "Q_pval",
+    "H2",
+]
+INFLUENCE_COLUMNS = [
+    "analysis_id",
+    "measure",
+    "study_id",
+    "rstudent",
+    "dffits",
+    "cook_d",
+    "cov_r",
+    "tau2_del",
+    "QE_del",
+    "hat",
+    "weight",
+    "dfbetas",
+    "influential",
+]
+CUMUL_COLUMNS = [
+    "analysis_id",
+    "measure",
+    "step",
+    "added_study_id",
+    "year",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "tau2",
+    "I2",
+    "pval",
+    "Q",
+]
+SMALL_STUDY_COLUMNS = [
+    "analysis_id",
+    "measure",
+    "egger_rma_z",
+    "egger_rma_pval",
+    "egger_lm_t",
+    "egger_lm_df",
+    "egger_lm_pval",
+    "begg_tau",
+    "begg_pval",
+    "trimfill_k0",
+    "trimfill_side",
+    "trimfill_estimate",
+    "trimfill_ci_low",
+    "trimfill_ci_high",
+    "k",
+    "reason",
+]
+#: small_study.csv column <- (test, field of that test's ``to_frame()``)
+_SMALL_STUDY_SOURCES = {
+    "egger_rma_z": ("egger_rma", "stat"),
+    "egger_rma_pval": ("egger_rma", "pval"),
+    "egger_lm_t": ("egger_lm", "stat"),
+    "egger_lm_df": ("egger_lm", "df"),
+    "egger_lm_pval": ("egger_lm", "pval"),
+    "begg_tau": ("begg", "tau"),
+    "begg_pval": ("begg", "pval"),
+    "trimfill_k0": ("trimfill", "k0"),
+    "trimfill_side": ("trimfill", "side"),
+    "trimfill_estimate": ("trimfill", "estimate"),
+    "trimfill_ci_low": ("trimfill", "ci_low"),
+    "trimfill_ci_high": ("trimfill", "ci_high"),
+}
+SPARSE_COLUMNS = [
+    "analysis_id",
+    "method",
+    "measure",
+    "scale",
+    "k",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "pval",
+    "direction",
+    "significant",
+    "disagree_direction",
+    "disagree_significance",
+]
 
 
 # ----------------------------------------------------------------------------------------
@@ -56,11 +201,16 @@ class _Grouped:
         uniq = np.array(sorted(set(keys)), dtype=object)
         codes = np.searchsorted(uniq, keys.to_numpy(object)) if len(eff) else np.zeros(0, int)
         self.eff = eff
-        self.keys = pd.DataFrame({"analysis_id": [u.split("\x1f")[0] for u in uniq],
-                                  "measure": [u.split("\x1f")[1] for u in uniq]})
+        self.keys = pd.DataFrame(
+            {
+                "analysis_id": [u.split("\x1f")[0] for u in uniq],
+                "measure": [u.split("\x1f")[1] for u in uniq],
+            }
+        )
         if len(eff):
-            self.batch, self.position = StudyBatch.from_long(codes, eff["yi"].to_numpy(float),
-                                                             eff["vi"].to_numpy(float))
+            self.batch, self.position = StudyBatch.from_long(
+                codes, eff["yi"].to_numpy(float), eff["vi"].to_numpy(float)
+            )
         else:
             self.batch = StudyBatch(np.zeros((0, 0)), np.ones((0, 0)), np.zeros((0, 0), bool))
             self.position = np.zeros((0, 0), int)
@@ -80,6 +230,18 @@ class _Grouped:
         b = self.batch
         return StudyBatch(b.yi[rows], b.vi[rows], b.mask[rows])
 
+    def labelled(self, frame: pd.DataFrame, rows: np.ndarray, study_column=None) -> pd.DataFrame:
+        """A statistics result's ``to_frame()`` over the sub-batch ``rows`` with ``analysis_id,
+        measure`` first and, as ``study_column``, the study id of its ``study`` column index."""
+        parent = rows[frame["analysis"].to_numpy()]
+        frame.insert(0, "analysis_id", self.keys["analysis_id"].to_numpy()[parent])
+        frame.insert(1, "measure", self.keys["measure"].to_numpy()[parent])
+        if study_column:
+            frame[study_column] = self.column("study_id", fill=None)[
+                parent, frame["study"].to_numpy()
+            ]
+        return frame
+
 
 def _join_trials(effects: pd.DataFrame, trials: pd.DataFrame, columns) -> pd.DataFrame:
     """Add trial columns to the effects rows (join on source_file, source_row). With
@@ -89,9 +251,13 @@ def _join_trials(effects: pd.DataFrame, trials: pd.DataFrame, columns) -> pd.Dat
     cols = [c for c in columns if c in trials.columns]
     if not cols:
         return effects.assign(**{c: np.nan for c in columns})
-    right = trials[["source_file", "source_row"] + cols].drop_duplicates(["source_file", "source_row"])
+    right = trials[["source_file", "source_row"] + cols].drop_duplicates(
+        ["source_file", "source_row"]
+    )
     drop = [c for c in cols if c in effects.columns]
-    out = effects.drop(columns=drop).merge(right, on=["source_file", "source_row"], how="left", sort=False)
+    out = effects.drop(columns=drop).merge(
+        right, on=["source_file", "source_row"], how="left", sort=False
+    )
     for c in columns:
         if c not in out:
             out[c] = np.nan
@@ -99,8 +265,12 @@ def _join_trials(effects: pd.DataFrame, trials: pd.DataFrame, columns) -> pd.Dat
 
 
 def _is_missing(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and v.strip() == "") \
+    return (
+        v is None
+        or (isinstance(v, float) and np.isnan(v))
+        or (isinstance(v, str) and v.strip() == "")
         or v is pd.NA
+    )
 
 
 def _empty(columns):
@@ -108,20 +278,21 @@ def _empty(columns):
 
 
 # ----------------------------------------------------------------------------------------
-def leave_one_out_table(effects: pd.DataFrame, *, tau2_method: str = "REML", level: float = 0.95) -> pd.DataFrame:
-    """leave_one_out.csv: every analysis with k >= 2, re-pooled without each study in turn."""
+def leave_one_out_table(
+    effects: pd.DataFrame,
+    *,
+    tau2_method: str = "REML",
+    level: float = 0.95,
+    ci_method: str = "wald",
+) -> pd.DataFrame:
+    """leave_one_out.csv: every analysis with k >= 2, re-pooled without each study in turn
+    (``ci_method``: the config's ``sensitivity_ci_method``)."""
     g = _Grouped(effects)
     rows = np.nonzero(g.batch.k >= 2)[0] if g.batch.n_analyses else np.zeros(0, int)
     if rows.size == 0:
         return _empty(LOO_COLUMNS)
-    res = leave_one_out(g.subset(rows), tau2_method, "wald", level)
-    p = res.pooled
-    parent = rows[res.analysis]
-    sid = g.column("study_id", fill=None)[parent, res.study]
-    df = pd.DataFrame({"analysis_id": g.keys["analysis_id"].to_numpy()[parent],
-                       "measure": g.keys["measure"].to_numpy()[parent], "omitted_study_id": sid,
-                       "estimate": p.estimate, "se": p.se, "ci_low": p.ci_low, "ci_high": p.ci_high,
-                       "tau2": p.tau2, "I2": p.I2, "Q": p.Q, "pval": p.pval, "Q_pval": p.Q_pval, "H2": p.H2})
+    res = leave_one_out(g.subset(rows), tau2_method, ci_method, level)
+    df = g.labelled(res.to_frame(), rows, "omitted_study_id")
     return df[LOO_COLUMNS].reset_index(drop=True)
 
 
@@ -131,24 +302,22 @@ def influence_table(effects: pd.DataFrame, *, tau2_method: str = "REML") -> pd.D
     rows = np.nonzero(g.batch.k >= 2)[0] if g.batch.n_analyses else np.zeros(0, int)
     if rows.size == 0:
         return _empty(INFLUENCE_COLUMNS)
-    res = influence(g.subset(rows), tau2_method)
     b = g.subset(rows)
-    ai, sj = np.nonzero(b.mask)
-    parent = rows[ai]
-    df = pd.DataFrame({"analysis_id": g.keys["analysis_id"].to_numpy()[parent],
-                       "measure": g.keys["measure"].to_numpy()[parent],
-                       "study_id": g.column("study_id", fill=None)[parent, sj]})
-    for name in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight", "dfbetas",
-                 "influential"):
-        df[name] = getattr(res, name)[ai, sj]
-    df["influential"] = df["influential"].astype(bool)
+    df = g.labelled(influence(b, tau2_method).to_frame(b.mask), rows, "study_id")
     return df[INFLUENCE_COLUMNS].reset_index(drop=True)
 
 
-def cumulative_table(effects: pd.DataFrame, trials: pd.DataFrame, *, tau2_method: str = "REML",
-                     level: float = 0.95) -> pd.DataFrame:
+def cumulative_table(
+    effects: pd.DataFrame,
+    trials: pd.DataFrame,
+    *,
+    tau2_method: str = "REML",
+    level: float = 0.95,
+    ci_method: str = "wald",
+) -> pd.DataFrame:
     """cumulative.csv: studies added by ascending year (ties: input row order); analyses where
-    any study lacks a year are left out (no order to follow)."""
+    any study lacks a year are left out (no order to follow). ``ci_method``: the config's
+    ``sensitivity_ci_method``."""
     eff = _join_trials(effects, trials, ["year"])
     eff["year"] = pd.to_numeric(eff["year"], errors="coerce")
     g = _Grouped(eff)
@@ -159,19 +328,21 @@ def cumulative_table(effects: pd.DataFrame, trials: pd.DataFrame, *, tau2_method
     rows = np.nonzero(complete & (g.batch.k >= 1))[0]
     if rows.size == 0:
         return _empty(CUMUL_COLUMNS)
-    res = cumulative(g.subset(rows), year[rows], tau2_method, "wald", level)
-    p = res.pooled
-    parent = rows[res.analysis]
-    df = pd.DataFrame({"analysis_id": g.keys["analysis_id"].to_numpy()[parent],
-                       "measure": g.keys["measure"].to_numpy()[parent], "step": res.step,
-                       "added_study_id": g.column("study_id", fill=None)[parent, res.study],
-                       "year": year[parent, res.study], "estimate": p.estimate, "se": p.se, "ci_low": p.ci_low,
-                       "ci_high": p.ci_high, "tau2": p.tau2, "I2": p.I2, "pval": p.pval, "Q": p.Q})
+    res = cumulative(g.subset(rows), year[rows], tau2_method, ci_method, level)
+    df = g.labelled(res.to_frame(), rows, "added_study_id")
+    df["year"] = year[rows[res.analysis], res.study]
     return df[CUMUL_COLUMNS].reset_index(drop=True)
 
 
-def small_study_table(effects: pd.DataFrame, *, min_k: int = MIN_STUDIES, level: float = 0.95) -> pd.DataFrame:
-    """small_study.csv: Egger (rma and lm), Begg, trim-and-fill where k >= min_k, else a reason."""
+def small_study_table(
+    effects: pd.DataFrame,
+    *,
+    min_k: int = MIN_STUDIES,
+    level: float = 0.95,
+    trimfill_method: str = "REML",
+) -> pd.DataFrame:
+    """small_study.csv: Egger (rma and lm), Begg, trim-and-fill (tau² estimator
+    ``trimfill_method``, the config's ``trimfill_tau2_method``) where k >= min_k, else a reason."""
     g = _Grouped(effects)
     K = g.batch.n_analyses
     if K == 0:
@@ -186,15 +357,15 @@ def small_study_table(effects: pd.DataFrame, *, min_k: int = MIN_STUDIES, level:
     rows = np.nonzero(k >= min_k)[0]
     if rows.size:
         b = g.subset(rows)
-        e1, e2, rk, tf = egger_test(b, "rma", level=level), egger_test(b, "lm", level=level), rank_test(b), \
-            trim_and_fill(b, "REML", level)
-        vals = {"egger_rma_z": e1.stat, "egger_rma_pval": e1.pval, "egger_lm_t": e2.stat, "egger_lm_df": e2.df,
-                "egger_lm_pval": e2.pval, "begg_tau": rk.tau, "begg_pval": rk.pval, "trimfill_k0": tf.k0,
-                "trimfill_side": tf.side, "trimfill_estimate": tf.estimate, "trimfill_ci_low": tf.ci_low,
-                "trimfill_ci_high": tf.ci_high}
-        for c, v in vals.items():
+        tests = {
+            "egger_rma": egger_test(b, "rma", level=level).to_frame(),
+            "egger_lm": egger_test(b, "lm", level=level).to_frame(),
+            "begg": rank_test(b).to_frame(),
+            "trimfill": trim_and_fill(b, trimfill_method, level).to_frame(),
+        }
+        for c, (test, name) in _SMALL_STUDY_SOURCES.items():
             col = df[c].to_numpy(object if c == "trimfill_side" else float).copy()
-            col[rows] = v
+            col[rows] = tests[test][name].to_numpy()
             df[c] = col
     df["egger_lm_df"] = df["egger_lm_df"].astype("Int64")
     df["trimfill_k0"] = df["trimfill_k0"].astype("Int64")
@@ -211,11 +382,21 @@ def _moderator_kind(trials: pd.DataFrame, name: str, effects: pd.DataFrame | Non
     if pd.api.types.is_numeric_dtype(col):
         return False
     vals = [v for v in col.tolist() if not _is_missing(v)]
-    return not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in vals)
+    return not all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        for v in vals
+    )
 
 
-def metaregression_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators, *, method: str = "REML",
-                         test: str = "z", level: float = 0.95) -> pd.DataFrame:
+def metaregression_table(
+    effects: pd.DataFrame,
+    trials: pd.DataFrame,
+    moderators,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+) -> pd.DataFrame:
     """metaregression.csv: one mixed-effects model ``~ moderator`` per analysis x measure x
     moderator (studies with a missing moderator value left out), one row per coefficient.
     Analyses where the model cannot be fitted (moderator constant, k <= p) get one row with
@@ -230,7 +411,7 @@ def metaregression_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators
             continue
         vals = g.column(mod, fill=None) if categorical else g.column(mod).astype(float)
         designs, names = [], []
-        for i in range(g.batch.n_analyses):          # builds design matrices only (no statistics)
+        for i in range(g.batch.n_analyses):  # builds design matrices only (no statistics)
             ki = int(g.batch.k[i])
             X, nm = design_matrix(list(vals[i, :ki]), categorical=categorical, name=mod)
             designs.append(X)
@@ -246,33 +427,49 @@ def metaregression_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators
             b = g.subset(rows)
             fit_rows = (k[rows] > p) & (p >= 2)
             res = meta_regression(b.yi, b.vi, b.mask, X, method=method, test=test, level=level)
+            terms = res.to_frame([names[i] for i in rows]).drop(columns=["analysis", "k"])
+            terms = terms.to_dict("records")  # p rows per analysis, analysis-major
             for r, i in enumerate(rows):
-                base = dict(analysis_id=g.keys["analysis_id"][i], measure=g.keys["measure"][i], moderator=mod,
-                            k=int(k[i]), test=test)
+                base = dict(
+                    analysis_id=g.keys["analysis_id"][i],
+                    measure=g.keys["measure"][i],
+                    moderator=mod,
+                    k=int(k[i]),
+                    test=test,
+                )
                 if not fit_rows[r] or str(res.status[r]).startswith(Status.FAILED):
                     st = str(res.status[r])
-                    why = ("moderator constant within the analysis" if p < 2 or "full rank" in st else
-                           f"k = {int(k[i])} <= {p} coefficients" if k[i] <= p else st.split(":", 1)[-1])
+                    why = (
+                        "moderator constant within the analysis"
+                        if p < 2 or "full rank" in st
+                        else f"k = {int(k[i])} <= {p} coefficients"
+                        if k[i] <= p
+                        else st.split(":", 1)[-1]
+                    )
                     out.append(dict(base, term="", status=f"{Status.FAILED}:{why}"))
                     continue
-                for j, term in enumerate(names[i]):
-                    out.append(dict(base, term=term, coef=res.coef[r, j], se=res.se[r, j], stat=res.stat[r, j],
-                                    pval=res.pval[r, j], ci_low=res.ci_low[r, j], ci_high=res.ci_high[r, j],
-                                    QM=res.QM[r], QM_df=res.QM_df[r], QM_pval=res.QM_pval[r], tau2=res.tau2[r],
-                                    R2=res.R2[r], I2=res.I2[r], QE=res.QE[r], QE_pval=res.QE_pval[r],
-                                    status=res.status[r]))
+                out.extend(dict(base, **t) for t in terms[r * p : (r + 1) * p])
     if not out:
         return _empty(METAREG_COLUMNS)
     df = pd.DataFrame(out).reindex(columns=METAREG_COLUMNS)
     order = {m: i for i, m in enumerate(moderators)}
     df["_m"] = df["moderator"].map(order)
     df["_t"] = df.groupby(["analysis_id", "measure", "moderator"]).cumcount()
-    df = df.sort_values(["analysis_id", "measure", "_m", "_t"], kind="stable").drop(columns=["_m", "_t"])
+    df = df.sort_values(["analysis_id", "measure", "_m", "_t"], kind="stable").drop(
+        columns=["_m", "_t"]
+    )
     return df.reset_index(drop=True)
 
 
-def subgroups_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators, *, tau2_method: str = "REML",
-                    common_tau2: bool = False, level: float = 0.95) -> pd.DataFrame:
+def subgroups_table(
+    effects: pd.DataFrame,
+    trials: pd.DataFrame,
+    moderators,
+    *,
+    tau2_method: str = "REML",
+    common_tau2: bool = False,
+    level: float = 0.95,
+) -> pd.DataFrame:
     """subgroups.csv: per categorical moderator, random-effects pooling within each level and the
     test for subgroup differences (see :mod:`trialmeta.stats.subgroups`). Analyses where the moderator
     has fewer than two levels (after leaving out missing values) are not listed."""
@@ -288,7 +485,9 @@ def subgroups_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators, *, 
         index = {lab: i for i, lab in enumerate(levels)}
         codes = np.full(raw.shape, -1)
         m = g.batch.mask
-        codes[m] = pd.Series(raw[m], dtype=object).map(lambda v: index[level_label(v)]).to_numpy(int)
+        codes[m] = (
+            pd.Series(raw[m], dtype=object).map(lambda v: index[level_label(v)]).to_numpy(int)
+        )
         present = np.zeros((codes.shape[0], len(levels) + 1), bool)
         ai, sj = np.nonzero(m)
         present[ai, codes[ai, sj]] = True
@@ -296,16 +495,14 @@ def subgroups_table(effects: pd.DataFrame, trials: pd.DataFrame, moderators, *, 
         rows = np.nonzero(nlev >= 2)[0]
         if rows.size == 0:
             continue
-        res = subgroup_analysis(g.subset(rows), codes[rows], tau2_method, common_tau2=common_tau2, level=level)
-        parent = rows[res.analysis]
-        frames.append(pd.DataFrame({
-            "analysis_id": g.keys["analysis_id"].to_numpy()[parent], "measure": g.keys["measure"].to_numpy()[parent],
-            "moderator": mod, "level": np.array(levels, dtype=object)[res.level], "k": res.k,
-            "estimate": res.estimate, "se": res.se, "ci_low": res.ci_low, "ci_high": res.ci_high,
-            "tau2": res.tau2, "I2": res.I2, "Q": res.Q, "Q_pval": res.Q_pval,
-            "Q_between": res.Q_between[res.analysis], "Q_between_df": res.Q_between_df[res.analysis],
-            "Q_between_pval": res.Q_between_pval[res.analysis], "pval": res.pval,
-            "tau2_model": "common" if common_tau2 else "separate", "status": res.status}))
+        res = subgroup_analysis(
+            g.subset(rows), codes[rows], tau2_method, common_tau2=common_tau2, level=level
+        )
+        part = g.labelled(res.to_frame(), rows)
+        part["moderator"] = mod
+        part["level"] = np.array(levels, dtype=object)[res.level]
+        part["tau2_model"] = "common" if common_tau2 else "separate"
+        frames.append(part[SUBGROUP_COLUMNS])
     if not frames:
         return _empty(SUBGROUP_COLUMNS)
     df = pd.concat(frames, ignore_index=True)
@@ -323,26 +520,41 @@ def sparse_binary_table(effects: pd.DataFrame, *, level: float = 0.95) -> pd.Dat
     (random effects, REML) and the risk difference (MH); flags when they disagree on the
     direction of the effect or on significance (CI excluding the null)."""
     from trialmeta.stats.sparse import sparse_panel
+
     return sparse_panel(effects, level=level).reindex(columns=SPARSE_COLUMNS)
 
 
-def exploration_tables(effects: pd.DataFrame, trials: pd.DataFrame, config: dict) -> dict:
-    """All issue-4 tables from the config (keys: subgroups, metaregression, tau2_methods, level,
-    small_study_min_k, subgroup_common_tau2, metaregression_test)."""
-    tau2 = (config.get("tau2_methods") or ["REML"])[0]
-    level = float(config.get("level", 0.95))
-    subs = list(config.get("subgroups") or [])
-    mods = list(config.get("metaregression") or [])
-    mr_method = tau2 if tau2 in ("REML", "ML", "DL") else "REML"
+def exploration_tables(effects: pd.DataFrame, trials: pd.DataFrame, settings) -> dict:
+    """All exploration tables, as the settings say (a :class:`~trialmeta.inputs.settings.Settings`
+    or a config dict: subgroups, metaregression, the primary tau² estimator, level,
+    small_study_min_k, subgroup_common_tau2, metaregression_test, metaregression_tau2_method,
+    sensitivity_ci_method, trimfill_tau2_method)."""
+    s = Settings.coerce(settings)
+    tau2, level, ci = s.primary_tau2_method, s.level, s.sensitivity_ci_method
     return {
-        "subgroups": subgroups_table(effects, trials, subs, tau2_method=tau2,
-                                     common_tau2=bool(config.get("subgroup_common_tau2", False)), level=level),
-        "metaregression": metaregression_table(effects, trials, mods, method=mr_method,
-                                               test=config.get("metaregression_test", "z"), level=level),
-        "leave_one_out": leave_one_out_table(effects, tau2_method=tau2, level=level),
+        "subgroups": subgroups_table(
+            effects,
+            trials,
+            list(s.subgroups),
+            tau2_method=tau2,
+            common_tau2=s.subgroup_common_tau2,
+            level=level,
+        ),
+        "metaregression": metaregression_table(
+            effects,
+            trials,
+            list(s.metaregression),
+            method=s.metaregression_estimator,
+            test=s.metaregression_test,
+            level=level,
+        ),
+        "leave_one_out": leave_one_out_table(effects, tau2_method=tau2, level=level, ci_method=ci),
         "influence": influence_table(effects, tau2_method=tau2),
-        "cumulative": cumulative_table(effects, trials, tau2_method=tau2, level=level),
-        "small_study": small_study_table(effects, min_k=int(config.get("small_study_min_k", MIN_STUDIES)),
-                                         level=level),
+        "cumulative": cumulative_table(
+            effects, trials, tau2_method=tau2, level=level, ci_method=ci
+        ),
+        "small_study": small_study_table(
+            effects, min_k=s.small_study_min_k, level=level, trimfill_method=s.trimfill_tau2_method
+        ),
         "sparse_binary": sparse_binary_table(effects, level=level),
     }

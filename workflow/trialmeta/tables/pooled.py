@@ -27,11 +27,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trialmeta.stats.batch import StudyBatch, pad_by_group
 from trialmeta.inputs.errors import InputError, Problem
+from trialmeta.stats.batch import StudyBatch, pad_by_group
 from trialmeta.stats.heterogeneity import q_profile_ci
-from trialmeta.stats.pooling import CI_METHODS, PREDICTION_INTERVALS, fixed_effect, join_status, random_effects_given_tau2
+from trialmeta.stats.mantel_haenszel import mantel_haenszel
+from trialmeta.stats.peto import peto
+from trialmeta.stats.pooling import (
+    CI_METHODS,
+    PREDICTION_INTERVALS,
+    fixed_effect,
+    join_status,
+    random_effects_given_tau2,
+)
 from trialmeta.stats.result import POOLED_FIELDS, PooledResult
+from trialmeta.stats.tau2 import TAU2_METHODS, estimate_tau2
 
 __all__ = ["pool_analyses", "EXP_COLUMNS", "EXTRA_COLUMNS", "STUDY_COLUMNS", "MODELS"]
 
@@ -39,14 +48,50 @@ MODELS = ("random", "fixed", "mh", "peto")
 EXP_COLUMNS = ("estimate_exp", "ci_low_exp", "ci_high_exp", "pi_low_exp", "pi_high_exp")
 #: Extra pooled.csv columns (after the back-transformed ones), in this order; ``primary`` is last.
 EXTRA_COLUMNS = (
-    "iterations", "vt", "tau_ci_low", "tau_ci_high", "H2_ci_low", "H2_ci_high", "pi_df",
-    "k_yi", "k_pos", "CMH", "CMH_pval", "CO", "CO_pval", "BD", "BD_pval", "TA", "TA_pval",
+    "iterations",
+    "vt",
+    "tau_ci_low",
+    "tau_ci_high",
+    "H2_ci_low",
+    "H2_ci_high",
+    "pi_df",
+    "k_yi",
+    "k_pos",
+    "CMH",
+    "CMH_pval",
+    "CO",
+    "CO_pval",
+    "BD",
+    "BD_pval",
+    "TA",
+    "TA_pval",
 )
 #: studies.csv columns after the key columns (then the arm columns present in the effects table).
-STUDY_COLUMNS = ("analysis_id", "study_id", "measure", "yi", "vi", "sei", "ci_low", "ci_high",
-                 "continuity_corrected", "weight_fixed", "weight_random")
-ARM_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl",
-               "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl", "source_file", "source_row")
+STUDY_COLUMNS = (
+    "analysis_id",
+    "study_id",
+    "measure",
+    "yi",
+    "vi",
+    "sei",
+    "ci_low",
+    "ci_high",
+    "continuity_corrected",
+    "weight_fixed",
+    "weight_random",
+)
+ARM_COLUMNS = (
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "source_file",
+    "source_row",
+)
 COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 MH_MEASURES = ("OR", "RR", "RD")
 PETO_MEASURES = ("OR",)
@@ -75,7 +120,9 @@ def _check_input(df: pd.DataFrame, key_cols) -> None:
     need = ["analysis_id", "study_id", "measure", "yi", "vi"]
     missing = [c for c in list(key_cols) + need if c not in df.columns]
     if missing:
-        raise InputError([Problem("effects table", None, c, "missing required column") for c in missing])
+        raise InputError(
+            [Problem("effects table", None, c, "missing required column") for c in missing]
+        )
     yi = pd.to_numeric(df["yi"], errors="coerce").to_numpy(float)
     vi = pd.to_numeric(df["vi"], errors="coerce").to_numpy(float)
     bad = np.isfinite(yi) & ~(vi > 0)
@@ -86,10 +133,16 @@ def _check_input(df: pd.DataFrame, key_cols) -> None:
         for i in np.flatnonzero(bad):
             f = files[i] if files is not None else "effects table"
             r = int(rows[i]) if rows is not None and pd.notna(rows[i]) else None
-            problems.append(Problem(
-                f, r, "vi", f"sampling variance must be > 0 (study {df['study_id'].iloc[i]!s}, "
-                            f"analysis {df['analysis_id'].iloc[i]!s}, measure {df['measure'].iloc[i]!s})",
-                value=str(vi[i])))
+            problems.append(
+                Problem(
+                    f,
+                    r,
+                    "vi",
+                    f"sampling variance must be > 0 (study {df['study_id'].iloc[i]!s}, "
+                    f"analysis {df['analysis_id'].iloc[i]!s}, measure {df['measure'].iloc[i]!s})",
+                    value=str(vi[i]),
+                )
+            )
         raise InputError(problems)
 
 
@@ -108,11 +161,14 @@ def _measure_order(df: pd.DataFrame) -> list:
 def _block(res: PooledResult, aids, measure, scale) -> dict:
     """One PooledResult as a dict of equally long columns (analysis order = ``aids``)."""
     K = len(aids)
-    cols = {"analysis_id": np.asarray(aids, dtype=object),
-            "measure": np.full(K, measure, dtype=object), "scale": np.full(K, scale, dtype=object),
-            "model": np.full(K, res.model, dtype=object),
-            "tau2_method": np.full(K, res.tau2_method, dtype=object),
-            "ci_method": np.full(K, res.ci_method, dtype=object)}
+    cols = {
+        "analysis_id": np.asarray(aids, dtype=object),
+        "measure": np.full(K, measure, dtype=object),
+        "scale": np.full(K, scale, dtype=object),
+        "model": np.full(K, res.model, dtype=object),
+        "tau2_method": np.full(K, res.tau2_method, dtype=object),
+        "ci_method": np.full(K, res.ci_method, dtype=object),
+    }
     for f in POOLED_FIELDS[6:]:
         cols[f] = np.asarray(res.column(f))
     for name, arr in res.extra.items():
@@ -141,30 +197,7 @@ def _stack_blocks(blocks, names) -> dict:
     return out
 
 
-def pool_analyses(effects_df: pd.DataFrame, key_cols, *, tau2_methods=("REML", "DL"),
-                  ci_methods=("hksj", "wald"), prediction_interval="metafor", level=0.95,
-                  models=MODELS):
-    """Pool all analyses of an effects table; returns ``(pooled_df, studies_df)``.
-
-    Parameters
-    ----------
-    effects_df : DataFrame
-        One row per study x measure (see docs: the effects table): key columns, ``analysis_id,
-        study_id, measure, scale, yi, vi, sei, ci_low, ci_high, continuity_corrected``, the arm
-        counts ``events_treat, n_treat, events_ctrl, n_ctrl`` (binary rows), ``primary_measure``.
-        Rows with a missing yi/vi (e.g. dropped double-zero studies) are listed in studies_df but
-        not pooled (status note ``studies_without_effect:N``). ``vi <= 0`` is an input error.
-    key_cols : sequence of str
-        The analysis key (``group_by``) columns, written first in both tables.
-    tau2_methods, ci_methods, prediction_interval, level, models
-        See :func:`trialmeta.stats.pooling.random_effects`. ``models`` is a subset of
-        ``("random", "fixed", "mh", "peto")``; MH rows exist for OR/RR/RD and Peto rows for OR,
-        for analyses whose rows all carry 2x2 counts.
-    """
-    key_cols = [c for c in key_cols if c != "analysis_id"]
-    tau2_methods = tuple(tau2_methods)
-    ci_methods = tuple(ci_methods)
-    models = tuple(models)
+def _check_options(models, ci_methods, tau2_methods, prediction_interval) -> None:
     bad = [m for m in models if m not in MODELS]
     if bad:
         raise ValueError(f"unknown model(s) {bad}; choose from {MODELS}")
@@ -176,113 +209,139 @@ def pool_analyses(effects_df: pd.DataFrame, key_cols, *, tau2_methods=("REML", "
     if "random" in models and not tau2_methods:
         raise ValueError("random-effects pooling needs at least one tau2 method")
     if "random" in models:
-        from trialmeta.stats.tau2 import TAU2_METHODS, estimate_tau2
         bad = [m for m in tau2_methods if m not in TAU2_METHODS]
         if bad:
             raise ValueError(f"unknown tau2 method(s) {bad}; choose from {TAU2_METHODS}")
 
-    df = effects_df.reset_index(drop=True)
-    _check_input(df, key_cols)
-    df["analysis_id"] = df["analysis_id"].astype(str)
-    df["measure"] = df["measure"].astype(str)
-    measure_all = df["measure"].to_numpy(dtype=object)
-    yi_all = pd.to_numeric(df["yi"], errors="coerce").to_numpy(float)
-    vi_all = pd.to_numeric(df["vi"], errors="coerce").to_numpy(float)
-    usable_all = np.isfinite(yi_all) & np.isfinite(vi_all)
 
-    measures = _measure_order(df)
-    m_rank = {m: i for i, m in enumerate(measures)}
-    model_rank = {m: i for i, m in enumerate(models)}
-    t_rank = {m: i for i, m in enumerate(tau2_methods)}
-    c_rank = {m: i for i, m in enumerate(ci_methods)}
-    keys = df.drop_duplicates("analysis_id").set_index("analysis_id")[key_cols]
-    # primary measure of each analysis: flagged in the table, else the first measure in order
+def _primary_measures(df: pd.DataFrame, m_rank: dict) -> pd.Series:
+    """Primary measure of each analysis (index analysis_id): flagged in the table
+    (``primary_measure``), else the first measure in :func:`_measure_order`."""
     if "primary_measure" in df:
         flagged = df[df["primary_measure"].fillna(False).astype(bool)]
         prim_measure = flagged.drop_duplicates("analysis_id").set_index("analysis_id")["measure"]
     else:
         prim_measure = pd.Series(dtype=object)
     ranks = df["measure"].map(m_rank)
-    first_measure = df.assign(_r=ranks).sort_values("_r", kind="stable").drop_duplicates(
-        "analysis_id").set_index("analysis_id")["measure"]
-    prim_measure = first_measure.where(~first_measure.index.isin(prim_measure.index),
-                                       prim_measure.reindex(first_measure.index))
+    first_measure = (
+        df.assign(_r=ranks)
+        .sort_values("_r", kind="stable")
+        .drop_duplicates("analysis_id")
+        .set_index("analysis_id")["measure"]
+    )
+    return first_measure.where(
+        ~first_measure.index.isin(prim_measure.index), prim_measure.reindex(first_measure.index)
+    )
 
-    frames = []
-    study_parts = []
-    for measure in measures:
-        rows = np.flatnonzero(measure_all == measure)
+
+class _MeasureBatch:
+    """The rows of one measure: the analyses (``aids``, sorted), each row's analysis code, the
+    :class:`~trialmeta.stats.batch.StudyBatch` of the rows with an effect, the row of ``df`` of
+    every padded slot (``slot_rows``, -1 for padding) and the ``studies_without_effect:N`` notes."""
+
+    def __init__(self, df, rows, yi_all, vi_all, usable_all):
         sub = df.iloc[rows]
         codes, aids = pd.factorize(sub["analysis_id"].to_numpy(dtype=object), sort=True)
-        aids = np.asarray(aids, dtype=object)
-        K = aids.size
+        self.rows, self.sub, self.codes = rows, sub, codes
+        self.aids = np.asarray(aids, dtype=object)
+        K = self.aids.size
         usable = usable_all[rows]
-        scale = sub["scale"].astype(str).iloc[0] if "scale" in sub else "raw"
+        self.scale = sub["scale"].astype(str).iloc[0] if "scale" in sub else "raw"
         mask, pos, y, v = _padded(codes[usable], K, yi_all[rows][usable], vi_all[rows][usable])
-        batch = StudyBatch(np.where(mask, y, 0.0), np.where(mask, v, 1.0), mask)
-        # long-row index (into df) of every padded slot
-        slot_rows = np.where(pos >= 0, rows[np.flatnonzero(usable)][np.maximum(pos, 0)], -1)
+        self.mask = mask
+        self.batch = StudyBatch(np.where(mask, y, 0.0), np.where(mask, v, 1.0), mask)
+        self.slot_rows = np.where(pos >= 0, rows[np.flatnonzero(usable)][np.maximum(pos, 0)], -1)
         n_missing = np.bincount(codes[~usable], minlength=K)
-        missing_note = np.where(n_missing > 0,
-                                np.char.add("studies_without_effect:", n_missing.astype(str)).astype(object),
-                                "")
-        results = []
-        w_fixed = np.full(len(df), np.nan)
-        w_random = np.full(len(df), np.nan)
-        if "random" in models:
-            qp = None
-            for ti, tm in enumerate(tau2_methods):
-                est = estimate_tau2(batch, tm)
-                if qp is None:
-                    qp = q_profile_ci(batch, level, tau2=est.tau2)
-                for cm in ci_methods:
-                    res = random_effects_given_tau2(
-                        batch, est.tau2, cm, prediction_interval, level, tau2_method=tm,
-                        status=est.status, qp_ci=qp,
-                        extra={"iterations": np.asarray(est.iterations)})
-                    results.append(res)
-                if ti == 0:
-                    w_random[slot_rows[mask]] = results[-1].weights[mask]
-        if "fixed" in models:
-            fe = fixed_effect(batch, level)
-            results.append(fe)
-            w_fixed[slot_rows[mask]] = fe.weights[mask]
-        frames_m = []
-        for res in results:
-            res.status = join_status(res.status, missing_note)
-            frames_m.append(_block(res, aids, measure, scale))
-        # Mantel-Haenszel / Peto from the arm counts (all rows of the analysis must have them)
-        want = [mdl for mdl in ("mh", "peto") if mdl in models
-                and measure in (MH_MEASURES if mdl == "mh" else PETO_MEASURES)]
-        if want and all(c in sub for c in COUNT_COLUMNS):
-            counts = sub[list(COUNT_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-            has = np.isfinite(counts).all(axis=1)
-            complete = np.bincount(codes[~has], minlength=K) == 0
-            sel_rows = complete[codes]
-            if complete.any():
-                sel_aids = aids[complete]
-                new_code = np.cumsum(complete) - 1
-                cm_, cpos, a, n1, c, n2 = _padded(new_code[codes[sel_rows]], int(complete.sum()),
-                                                  *[counts[sel_rows, j] for j in range(4)])
-                for mdl in want:
-                    if mdl == "mh":
-                        from trialmeta.stats.mantel_haenszel import mantel_haenszel
-                        res = mantel_haenszel(a, n1, c, n2, cm_, measure, level=level)
-                    else:
-                        from trialmeta.stats.peto import peto
-                        res = peto(a, n1, c, n2, cm_, level=level)
-                    frames_m.append(_block(res, sel_aids, measure, scale))
-        frames.extend(frames_m)
-        part = pd.DataFrame({"_row": rows, "weight_fixed": w_fixed[rows], "weight_random": w_random[rows]})
-        study_parts.append(part)
+        self.missing_note = np.where(
+            n_missing > 0,
+            np.char.add("studies_without_effect:", n_missing.astype(str)).astype(object),
+            "",
+        )
 
+
+def _inverse_variance_models(
+    mb: _MeasureBatch, n_rows, models, tau2_methods, ci_methods, prediction_interval, level
+):
+    """Random-effects results (tau2 once per tau2 method, reused for every CI method; the
+    Q-profile CI of tau2 once, searched up to ``max(100, 10 tau2)`` of the first tau2 method) and
+    the fixed-effect result. Returns ``(results, weight_fixed, weight_random)``, the weights per
+    row of the effects table (random: of the first tau2 method)."""
+    results = []
+    w_fixed = np.full(n_rows, np.nan)
+    w_random = np.full(n_rows, np.nan)
+    filled = mb.slot_rows[mb.mask]
+    if "random" in models:
+        qp = None
+        for ti, tm in enumerate(tau2_methods):
+            est = estimate_tau2(mb.batch, tm)
+            if qp is None:
+                qp = q_profile_ci(mb.batch, level, tau2=est.tau2)
+            for cm in ci_methods:
+                results.append(
+                    random_effects_given_tau2(
+                        mb.batch,
+                        est.tau2,
+                        cm,
+                        prediction_interval,
+                        level,
+                        tau2_method=tm,
+                        status=est.status,
+                        qp_ci=qp,
+                        extra={"iterations": np.asarray(est.iterations)},
+                    )
+                )
+            if ti == 0:
+                w_random[filled] = results[-1].weights[mb.mask]
+    if "fixed" in models:
+        fe = fixed_effect(mb.batch, level)
+        results.append(fe)
+        w_fixed[filled] = fe.weights[mb.mask]
+    return results, w_fixed, w_random
+
+
+def _count_models(mb: _MeasureBatch, measure, models, level) -> list:
+    """Mantel-Haenszel (OR, RR, RD) and Peto (OR) blocks from the arm counts, for the analyses
+    whose rows all carry the four counts."""
+    want = [
+        mdl
+        for mdl in ("mh", "peto")
+        if mdl in models and measure in (MH_MEASURES if mdl == "mh" else PETO_MEASURES)
+    ]
+    if not want or not all(c in mb.sub for c in COUNT_COLUMNS):
+        return []
+    counts = mb.sub[list(COUNT_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    has = np.isfinite(counts).all(axis=1)
+    complete = np.bincount(mb.codes[~has], minlength=mb.aids.size) == 0
+    if not complete.any():
+        return []
+    sel_rows = complete[mb.codes]
+    sel_aids = mb.aids[complete]
+    new_code = np.cumsum(complete) - 1
+    cm_, cpos, a, n1, c, n2 = _padded(
+        new_code[mb.codes[sel_rows]], int(complete.sum()), *[counts[sel_rows, j] for j in range(4)]
+    )
+    blocks = []
+    for mdl in want:
+        if mdl == "mh":
+            res = mantel_haenszel(a, n1, c, n2, cm_, measure, level=level)
+        else:
+            res = peto(a, n1, c, n2, cm_, level=level)
+        blocks.append(_block(res, sel_aids, measure, mb.scale))
+    return blocks
+
+
+def _sorted_rows(frames, prim_measure, ranks, models, tau2_methods, ci_methods):
+    """All blocks stacked into columns (the extra columns in first-seen order after
+    :data:`EXTRA_COLUMNS`), rows in the contract order (analysis, measure with the primary first,
+    model, tau2 method, CI method), and the ``primary`` flag. Returns
+    ``(data, extra_seen, is_primary)``."""
+    m_rank, model_rank, t_rank, c_rank = ranks
     extra_seen = []
     for b in frames:
         for name in b:
-            if (name not in POOLED_FIELDS and name not in EXTRA_COLUMNS and name not in extra_seen):
+            if name not in POOLED_FIELDS and name not in EXTRA_COLUMNS and name not in extra_seen:
                 extra_seen.append(name)
     data = _stack_blocks(frames, list(POOLED_FIELDS) + list(EXTRA_COLUMNS) + extra_seen)
-    # deterministic order: analysis, measure (primary first), model, tau2 method, CI method
     aid = data["analysis_id"]
     meas = data["measure"]
     prim_of_row = prim_measure.reindex(aid).to_numpy(dtype=object)
@@ -303,11 +362,18 @@ def pool_analyses(effects_df: pd.DataFrame, key_cols, *, tau2_methods=("REML", "
     is_prim = (m_key == -1) & (data["model"] == primary_model)
     if primary_model == "random":
         is_prim &= (data["tau2_method"] == tau2_methods[0]) & (data["ci_method"] == ci_methods[0])
-    # back-transformed ratio columns for log-scale measures
+    return data, extra_seen, is_prim
+
+
+def _pooled_table(data, extra_seen, is_prim, keys, key_cols) -> pd.DataFrame:
+    """``pooled.csv``: key columns, POOLED_FIELDS, the back-transformed ratio columns of
+    log-scale measures, EXTRA_COLUMNS and the other extras, ``primary``."""
     log = data["scale"] == "log"
     with np.errstate(over="ignore"):
-        exp_cols = {dst: np.where(log, np.exp(data[src].astype(float)), np.nan)
-                    for src, dst in zip(("estimate", "ci_low", "ci_high", "pi_low", "pi_high"), EXP_COLUMNS)}
+        exp_cols = {
+            dst: np.where(log, np.exp(data[src].astype(float)), np.nan)
+            for src, dst in zip(("estimate", "ci_low", "ci_high", "pi_low", "pi_high"), EXP_COLUMNS)
+        }
     key_rows = keys.reindex(data["analysis_id"]) if len(key_cols) else None
     columns_out = {}
     for c in key_cols:
@@ -324,8 +390,12 @@ def pool_analyses(effects_df: pd.DataFrame, key_cols, *, tau2_methods=("REML", "
             pooled[c] = _to_int(pooled[c])
     for c in ("tau2_method", "ci_method", "status"):
         pooled[c] = pooled[c].astype(object)
+    return pooled
 
-    # studies table
+
+def _studies_table(df, study_parts, m_rank, prim_measure, key_cols) -> pd.DataFrame:
+    """``studies.csv``: the effects rows with their fixed and random weights, sorted by
+    analysis, measure (primary first) and input order."""
     sp = pd.concat(study_parts, ignore_index=True).set_index("_row").sort_index()
     studies = df.copy()
     studies["weight_fixed"] = sp["weight_fixed"]
@@ -338,8 +408,79 @@ def pool_analyses(effects_df: pd.DataFrame, key_cols, *, tau2_methods=("REML", "
     studies["_i"] = np.arange(len(studies))
     studies = studies.sort_values(["analysis_id", "_m", "_i"], kind="stable")
     arm = [c for c in ARM_COLUMNS if c in studies]
-    studies = studies[key_cols + list(STUDY_COLUMNS) + arm].reset_index(drop=True)
-    return pooled, studies
+    return studies[key_cols + list(STUDY_COLUMNS) + arm].reset_index(drop=True)
+
+
+def pool_analyses(
+    effects_df: pd.DataFrame,
+    key_cols,
+    *,
+    tau2_methods=("REML", "DL"),
+    ci_methods=("hksj", "wald"),
+    prediction_interval="metafor",
+    level=0.95,
+    models=MODELS,
+):
+    """Pool all analyses of an effects table; returns ``(pooled_df, studies_df)``.
+
+    Parameters
+    ----------
+    effects_df : DataFrame
+        One row per study x measure (see docs: the effects table): key columns, ``analysis_id,
+        study_id, measure, scale, yi, vi, sei, ci_low, ci_high, continuity_corrected``, the arm
+        counts ``events_treat, n_treat, events_ctrl, n_ctrl`` (binary rows), ``primary_measure``.
+        Rows with a missing yi/vi (e.g. dropped double-zero studies) are listed in studies_df but
+        not pooled (status note ``studies_without_effect:N``). ``vi <= 0`` is an input error.
+    key_cols : sequence of str
+        The analysis key (``group_by``) columns, written first in both tables.
+    tau2_methods, ci_methods, prediction_interval, level, models
+        See :func:`trialmeta.stats.pooling.random_effects`. ``models`` is a subset of
+        ``("random", "fixed", "mh", "peto")``; MH rows exist for OR/RR/RD and Peto rows for OR,
+        for analyses whose rows all carry 2x2 counts.
+    """
+    key_cols = [c for c in key_cols if c != "analysis_id"]
+    tau2_methods, ci_methods, models = tuple(tau2_methods), tuple(ci_methods), tuple(models)
+    _check_options(models, ci_methods, tau2_methods, prediction_interval)
+    df = effects_df.reset_index(drop=True)
+    _check_input(df, key_cols)
+    df["analysis_id"] = df["analysis_id"].astype(str)
+    df["measure"] = df["measure"].astype(str)
+    measure_all = df["measure"].to_numpy(dtype=object)
+    yi_all = pd.to_numeric(df["yi"], errors="coerce").to_numpy(float)
+    vi_all = pd.to_numeric(df["vi"], errors="coerce").to_numpy(float)
+    usable_all = np.isfinite(yi_all) & np.isfinite(vi_all)
+    measures = _measure_order(df)
+    ranks = tuple(
+        {m: i for i, m in enumerate(order)}
+        for order in (measures, models, tau2_methods, ci_methods)
+    )
+    keys = df.drop_duplicates("analysis_id").set_index("analysis_id")[key_cols]
+    prim_measure = _primary_measures(df, ranks[0])
+    frames = []
+    study_parts = []
+    for measure in measures:
+        mb = _MeasureBatch(df, np.flatnonzero(measure_all == measure), yi_all, vi_all, usable_all)
+        results, w_fixed, w_random = _inverse_variance_models(
+            mb, len(df), models, tau2_methods, ci_methods, prediction_interval, level
+        )
+        for res in results:
+            res.status = join_status(res.status, mb.missing_note)
+            frames.append(_block(res, mb.aids, measure, mb.scale))
+        frames.extend(_count_models(mb, measure, models, level))
+        study_parts.append(
+            pd.DataFrame(
+                {
+                    "_row": mb.rows,
+                    "weight_fixed": w_fixed[mb.rows],
+                    "weight_random": w_random[mb.rows],
+                }
+            )
+        )
+    data, extra_seen, is_prim = _sorted_rows(
+        frames, prim_measure, ranks, models, tau2_methods, ci_methods
+    )
+    pooled = _pooled_table(data, extra_seen, is_prim, keys, key_cols)
+    return pooled, _studies_table(df, study_parts, ranks[0], prim_measure, key_cols)
 
 
 def _to_int(s: pd.Series) -> pd.Series:

@@ -1,29 +1,30 @@
-"""Rule forest_b*: the forest plots and the exploration figures of one batch of analyses, rendered
-in one process.
+"""Rule figures_b*: the forest plots and the exploration figures of one batch of analyses,
+rendered in one process.
 
 Writes <analysis_id>.<format> (forest plot) and <analysis_id>.<kind>.<format> (subgroup forest,
 bubble, leave-one-out, cumulative and funnel plots; trialmeta.plots.names) into the job's output
-directory (forest_<batch>.<digest>); the directories of the same batch with an older digest are
+directory (figures_<batch>.<digest>); the directories of the same batch with an older digest are
 removed afterwards. Analyses whose digest (rows, settings, code) is in the render cache are not
-drawn again: their files are linked from the cache (trialmeta.pipeline.render_cache), so a one-row edit
-redraws one analysis, not its whole batch.
+drawn again: their files are linked from the cache (trialmeta.pipeline.render_cache), so a one-row
+edit redraws one analysis, not its whole batch.
 """
 
 import shutil
 import time
 from pathlib import Path
 
+from trialmeta.inputs.settings import Settings
+from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.jobs import read_parquet, run_step
 from trialmeta.plots.exploration_figures import render_exploration_figures
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.plots.names import split_figure_name
-from trialmeta.pipeline import render_cache
-from trialmeta.pipeline.jobs import read_parquet, run_step
 
 
 def main(snakemake, log):
-    config = snakemake.params.config
+    settings = Settings.coerce(snakemake.params.config)
     ids = list(snakemake.params.analysis_ids)
-    formats = tuple(config["figures"]["formats"])
+    formats = settings.figures.formats
     out_dir = Path(snakemake.output[0])
 
     def rows(path):
@@ -32,16 +33,29 @@ def main(snakemake, log):
 
     cache, digests = snakemake.params.cache_dir, dict(snakemake.params.digests)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cached = {aid for aid in ids if render_cache.restore(cache, aid, digests[aid], out_dir) is not None}
+    cached = {
+        aid for aid in ids if render_cache.restore(cache, aid, digests[aid], out_dir) is not None
+    }
     ids = [aid for aid in ids if aid not in cached]
-    pooled, studies, trials = rows(snakemake.input.pooled), rows(snakemake.input.studies), rows(snakemake.input.trials)
+    pooled, studies, trials = (
+        rows(snakemake.input.pooled),
+        rows(snakemake.input.studies),
+        rows(snakemake.input.trials),
+    )
     tables = {Path(p).stem: rows(p) for p in snakemake.input.exploration}
     started = time.perf_counter()
-    written = render_forest_plots(pooled, studies, trials, config, out_dir, ids, formats=formats)
+    written = render_forest_plots(pooled, studies, trials, settings, out_dir, ids, formats=formats)
     forest_s = time.perf_counter() - started
-    extra = render_exploration_figures(pooled, studies, trials, tables, config, out_dir, ids, formats=formats)
-    log.info("render seconds: forest %.3f, exploration %.3f (%d files; %d analyses from the cache)", forest_s,
-             time.perf_counter() - started - forest_s, len(extra), len(cached))
+    extra = render_exploration_figures(
+        pooled, studies, trials, tables, settings, out_dir, ids, formats=formats
+    )
+    log.info(
+        "render seconds: forest %.3f, exploration %.3f (%d files; %d analyses from the cache)",
+        forest_s,
+        time.perf_counter() - started - forest_s,
+        len(extra),
+        len(cached),
+    )
     by_id = {}
     for p in [*written, *extra]:
         by_id.setdefault(split_figure_name(Path(p).name)[0], []).append(p)
@@ -53,11 +67,15 @@ def main(snakemake, log):
     missing = expected - {p.name for p in out_dir.iterdir()}
     if missing:
         raise RuntimeError(f"forest plots not written: {sorted(missing)[:5]}")
-    stale = [d for d in out_dir.parent.glob(f"forest_{snakemake.params.batch}.*") if d != out_dir]
+    stale = [d for d in out_dir.parent.glob(f"figures_{snakemake.params.batch}.*") if d != out_dir]
     for d in stale:
         shutil.rmtree(d, ignore_errors=True)
-    log.info("%d analyses -> %d files (%d stale batch directories removed)", len(ids), len(written) + len(extra),
-             len(stale))
+    log.info(
+        "%d analyses -> %d files (%d stale batch directories removed)",
+        len(ids),
+        len(written) + len(extra),
+        len(stale),
+    )
 
 
 run_step(snakemake, main)  # noqa: F821 - injected by Snakemake
