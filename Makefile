@@ -11,13 +11,15 @@ SNAKEMAKE := $(VENV)/bin/snakemake
 RUFF := $(VENV)/bin/ruff
 PY_DIRS := workflow/ tests/
 
-.PHONY: run test setup lint format bench bench-slurm clean help
+.PHONY: run test setup lint format bench bench-slurm clean help check
 
 help:
 	@echo "make run    # set up .venv, run the workflow on data/trials into results/"
+	@echo "make run TRIALS='my_review/*.csv' RESULTS=my_results  # your own tables"
 	@echo "make test   # set up .venv, run the whole test suite"
 	@echo "make lint   # ruff check, ruff format --check, snakemake --lint, snakefmt --check"
 	@echo "make format # rewrite in place: ruff format, ruff check --fix, snakefmt"
+	@echo "make check RESULTS=new REF=old  # CI gate: exit 1 when a number or file differs"
 	@echo "make bench  # pooling and workflow benchmarks in tests/benchmarks (not part of make test)"
 	@echo "make bench-slurm  # the workflow through a local single-node SLURM (root, Debian packages)"
 
@@ -31,9 +33,21 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
+# make run                                    the shipped example (config/example.yaml)
+# make run TRIALS='my_review/*.csv' RESULTS=my_results   your own tables (config/config.yaml)
+# TRIALS: paths or globs separated by spaces; the run ends with a summary naming the report.
+TRIALS ?=
+RESULTS ?= results
+comma := ,
+empty :=
+space := $(empty) $(empty)
+TRIALS_YAML = [$(subst $(space),$(comma),$(foreach t,$(TRIALS),"$(t)"))]
+RUN_CONFIG = $(if $(strip $(TRIALS)),,--configfile config/example.yaml) \
+	--config $(if $(strip $(TRIALS)),'trials=$(TRIALS_YAML)') 'results=$(RESULTS)'
+
 run: setup
-	$(SNAKEMAKE) --snakefile workflow/Snakefile --workflow-profile workflow/profiles/default --cores $(CORES)
-	@echo "Report: $(CURDIR)/results/report/index.html"
+	$(SNAKEMAKE) --snakefile workflow/Snakefile --workflow-profile workflow/profiles/default \
+		--cores $(CORES) $(RUN_CONFIG)
 
 test: setup
 	$(PY) -m pytest -n $(CORES) --dist loadgroup
@@ -49,6 +63,14 @@ format: setup
 	$(RUFF) check --fix --exit-zero $(PY_DIRS)
 	$(RUFF) format $(PY_DIRS)
 	$(VENV)/bin/snakefmt workflow/
+
+# CI gate (README, "Continuous integration"): 0 when RESULTS agrees with REF (numbers within
+# tolerances, other files byte-identical), 1 otherwise. CHECK_ARGS: e.g. --tolerances tol.yaml.
+REF ?=
+CHECK_ARGS ?=
+check: setup
+	@test -n "$(REF)" || { echo "usage: make check RESULTS=new REF=old" >&2; exit 2; }
+	$(VENV)/bin/trialmeta-check $(CHECK_ARGS) '$(RESULTS)' '$(REF)'
 
 bench: setup
 	$(PY) tests/benchmarks/bench_pooling.py

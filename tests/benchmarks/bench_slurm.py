@@ -3,9 +3,9 @@
     .venv/bin/python tests/benchmarks/bench_slurm.py [--analyses 1000] [--studies 10] [--shipped] [--json out.json]
 
 Not part of `make test` (minutes of CPU). Needs root and the Debian SLURM packages (installed
-like tests/test_slurm.py does). Builds the SYNTHETIC tables of tests/benchmarks/bench_workflow.py
+like tests/workflow/test_slurm.py does). Builds the SYNTHETIC tables of tests/benchmarks/bench_workflow.py
 (random numbers, labelled SYNTHETIC) in a temporary project copy, starts a private single-node
-SLURM (tests/slurm_cluster.py), and runs the workflow from clean twice:
+SLURM (tests/helpers/slurm_cluster.py), and runs the workflow from clean twice:
 
 * locally: ``--workflow-profile workflow/profiles/default --cores N``;
 * on SLURM: ``--workflow-profile workflow/profiles/slurm`` (as shipped, plus
@@ -27,7 +27,7 @@ Per kind of SLURM job (the prepare group, figures_b*, report, ...) it reports th
 ``mem_mb`` / ``runtime`` values in workflow/profiles/slurm/profile.yaml.
 
 Also compares the outputs of the two runs byte for byte (same recorded command for both, see
-tests/test_slurm.py) and exits 1 when they differ.
+tests/workflow/test_slurm.py) and exits 1 when they differ.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def make_project(dst: Path, rows) -> None:
     for name in (*COPY, *(("data",) if rows is None else ())):
         shutil.copytree(ROOT / name, dst / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
-    if rows is None:  # the shipped data and config/config.yaml as they are
-        (dst / "bench_config.yaml").write_text("{}\n", encoding="utf-8")
+    if rows is None:  # the shipped data and config as `make run` uses them (config/example.yaml)
+        shutil.copyfile(ROOT / "config" / "example.yaml", dst / "bench_config.yaml")
         return
     write_table(rows, dst / "synthetic" / "SYNTHETIC_trials.csv")
     (dst / "bench_config.yaml").write_text(

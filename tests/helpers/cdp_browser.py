@@ -2,7 +2,7 @@
 
 Opens pages in real headless Debian ``chromium`` and records what a page did: console calls,
 uncaught exceptions, browser log entries (CSP violations and failed loads are logged at level
-``error``), JavaScript dialogs and every network request. Used by ``tests/test_report_browser.py``.
+``error``), JavaScript dialogs and every network request. Used by ``tests/workflow/test_report_browser.py``.
 
 Pipe protocol: chromium reads JSON messages from fd 3 and writes to fd 4, each terminated by NUL.
 """

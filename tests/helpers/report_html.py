@@ -31,7 +31,11 @@ def parse(path: Path) -> Page:
 
 
 def all_pages(out: Path):
-    return [out / "index.html"] + sorted((out / "analyses").glob("*.html"))
+    return (
+        [out / "index.html"]
+        + sorted((out / "conditions").glob("*.html"))
+        + sorted((out / "analyses").glob("*.html"))
+    )
 
 
 def check_offline(out: Path, allowed_external: set):

@@ -266,10 +266,11 @@ def test_exploration_equals_the_workflow_tables(result, shipped):
     trials, effects, _ = shipped
     measures = {"RR", "MD"}
     expected = {
-        "leave_one_out": ex.leave_one_out_table(effects),
+        # the result's CI method (hksj), as the workflow's default sensitivity_ci_method: primary
+        "leave_one_out": ex.leave_one_out_table(effects, ci_method="hksj"),
         "influence": ex.influence_table(effects),
-        "cumulative": ex.cumulative_table(effects, trials),
-        "subgroups": ex.subgroups_table(effects, trials, ["biomarker_selected"]),
+        "cumulative": ex.cumulative_table(effects, trials, ci_method="hksj"),
+        "subgroups": ex.subgroups_table(effects, trials, ["biomarker_selected"], ci_method="hksj"),
         "metaregression": ex.metaregression_table(effects, trials, ["year", "timepoint_weeks"]),
         "small_study": ex.small_study_table(effects, min_k=2),
     }

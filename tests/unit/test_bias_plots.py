@@ -3,6 +3,8 @@ funnel plot draws trim-and-fill studies hollow."""
 
 import numpy as np
 import pandas as pd
+import pytest
+from matplotlib.text import Text
 
 from helpers.bias_reference_helpers import load_case
 from trialmeta.plots.bubble import bubble_plot
@@ -164,3 +166,125 @@ def test_render_exploration_figures(tmp_path):
     assert (
         render_exploration_figures(pooled, studies, t, tables, cfg, tmp_path / "c", ["other"]) == []
     )
+
+
+def _cumulative_rows():
+    """Cumulative RR steps whose CIs reach 4.42 (the shipped IL-6 receptor analysis)."""
+    return pd.DataFrame(
+        {
+            "step": [1, 2, 3, 4],
+            "added_study_id": ["OPTION 2008", "TOWARD 2008", "RADIATE 2008", "LITHE 2011"],
+            "year": [2008, 2008, 2008, 2011],
+            "estimate": np.log([2.21, 2.37, 2.85, 2.58]),
+            "ci_low": np.log([1.71, 2.05, 1.84, 1.89]),
+            "ci_high": np.log([2.86, 2.74, 4.42, 3.51]),
+            "I2": [0.0, 0.0, 87.0, 85.0],
+        }
+    )
+
+
+def test_cumulative_and_leave_one_out_ticks_cover_every_ci():
+    """RevMan's symmetric axis: ticks on both sides of the null and beyond every CI (not only
+    1 and 2 while a CI reaches 4.42); the overall row (estimate and CI) is drawn last."""
+    rows = _cumulative_rows()
+    overall = tuple(np.log([2.58, 1.46, 4.53]))
+    fig = cumulative_plot(rows, measure="RR", scale="log", overall=overall, notes=["a note"])
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["0.2", "0.5", "1", "2", "5"]
+    lo, hi = ax.get_xlim()
+    assert lo == pytest.approx(0.2) and hi == pytest.approx(5.0) and hi >= 4.53
+    texts = {t.get_gid(): t.get_text() for t in fig.findobj(Text) if t.get_gid()}
+    assert texts["overall-effect"] == "2.58 [1.46, 4.53]"
+    assert ax.xaxis.get_label().get_text().startswith("Risk Ratio")
+    loo = rows.rename(columns={"added_study_id": "omitted_study_id"}).assign(tau2=0.1, I2=50.0)
+    fig = leave_one_out_plot(loo, measure="MD", scale="raw", overall=(0.9, 0.2, 1.6))
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (-2.0, 2.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["\u22122", "\u22121", "0", "1", "2"]
+
+
+def _shipped_figures(aid_part: str, moderators=("biomarker_selected",)):
+    """(forest figure, {stem: exploration figure}) of a shipped analysis, drawn from the real
+    engine's tables (primary CI: HKSJ)."""
+    from helpers.report_tables import CONFIG, engine_tables, load_shipped_trials
+    from trialmeta.plots.exploration_figures import analysis_exploration_figures
+    from trialmeta.tables import exploration as ex
+    from trialmeta.tables.effects import compute_effect_sizes
+
+    trials, _ = load_shipped_trials()
+    pooled, studies, _ = engine_tables(trials)
+    aid = next(a for a in sorted(pooled["analysis_id"].unique()) if aid_part in a)
+    eff = compute_effect_sizes(
+        trials[trials.analysis_id == aid],
+        measures=CONFIG["measures"],
+        continuity=CONFIG["continuity"],
+    )
+    tables = {
+        "subgroups": ex.subgroups_table(eff, trials, list(moderators)),
+        "leave_one_out": ex.leave_one_out_table(eff),
+        "cumulative": ex.cumulative_table(eff, trials),
+    }
+    pa, sa = pooled[pooled.analysis_id == aid], studies[studies.analysis_id == aid]
+    ta = trials[trials.analysis_id == aid]
+    figs = dict(analysis_exploration_figures(aid, pa, sa, ta, tables, CONFIG))
+    return aid, pa, sa, ta, figs
+
+
+def _forest_pooled_text(aid, pa, sa, ta):
+    from helpers.report_tables import CONFIG
+    from trialmeta.plots.forest import forest_plot, select_rows
+    from trialmeta.plots.labels import analysis_labels
+
+    lab = analysis_labels(ta)
+    measure = select_rows(pa, aid, None, CONFIG)["measure"]
+    fig = forest_plot(
+        {"analysis_id": aid},
+        sa,
+        pa,
+        measure=measure,
+        therapy_label=lab["therapy"],
+        comparator_label=lab["comparator"],
+        higher_is_better=lab["higher_is_better"],
+        outcome_type=lab["outcome_type"],
+        config=CONFIG,
+    )
+    return {t.get_gid(): t.get_text() for t in fig.findobj(Text) if t.get_gid()}
+
+
+def test_subgroup_forest_events_weights_favours_and_forest_overall():
+    """The subgroup forest plot of the shipped intralipid analysis: events/totals per arm and
+    weights for every study and the total, favours labels, and a total equal to the forest
+    plot's primary result (HKSJ 1.59 [0.01, 192.50], not the Wald 0.76-3.32)."""
+    aid, pa, sa, ta, figs = _shipped_figures("intralipid-lipid")
+    stem = next(s for s in figs if ".subgroups-biomarker_selected" in s)
+    fig = figs[stem]
+    texts = {t.get_gid(): t.get_text() for t in fig.findobj(Text) if t.get_gid()}
+    forest = _forest_pooled_text(aid, pa, sa, ta)
+    assert texts["overall-effect"] == forest["pooled-effect"] == "1.59 [0.01, 192.50]"
+    assert texts["header-t"] == texts["header-c"] == "Events/Total"
+    assert texts["header-weight"] == "Weight"
+    cells = [t.get_text() for t in fig.findobj(Text)]
+    st = sa[sa.measure == "RR"]
+    for _, row in st.iterrows():
+        assert f"{row.events_treat:.0f}/{row.n_treat:.0f}" in cells
+        assert f"{row.events_ctrl:.0f}/{row.n_ctrl:.0f}" in cells
+        assert f"{row.weight_random:.1f}%" in cells
+    assert f"{st.events_treat.sum():.0f}/{st.n_treat.sum():.0f}" in cells and "100.0%" in cells
+    assert texts["favours-left"].startswith("Favours") and texts["favours-right"]
+    assert "Hartung-Knapp-Sidik-Jonkman" in " ".join(cells)
+    svg = figure_bytes(fig, "svg")
+    for gid in ("overall-effect", "header-weight", "favours-left", "favours-right", "axis-title"):
+        assert f'id="{gid}"'.encode() in svg
+    assert svg == figure_bytes(_shipped_figures("intralipid-lipid")[4][stem], "svg")
+
+
+def test_sequence_plots_overall_is_the_forest_primary_result():
+    aid, pa, sa, ta, figs = _shipped_figures(
+        "il-6-receptor-placebo-csdmard-rheumatoid-arthritis-acr20"
+    )
+    forest = _forest_pooled_text(aid, pa, sa, ta)
+    for kind in ("leave_one_out", "cumulative"):
+        fig = figs[f"{aid}.{kind}"]
+        texts = {t.get_gid(): t.get_text() for t in fig.findobj(Text) if t.get_gid()}
+        assert texts["overall-effect"] == forest["pooled-effect"]

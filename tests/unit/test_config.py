@@ -38,6 +38,8 @@ def test_defaults(data_dir):
     assert cfg == {
         "trials": ["data/trials/*.csv"],
         "results": "results",
+        "compare_to": None,
+        "changes_move_fraction": 0.25,
         "group_by": ["therapy", "comparator", "condition", "outcome", "outcome_type"],
         "measures": {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"]},
         "tau2_methods": ["REML", "DL"],
@@ -45,6 +47,7 @@ def test_defaults(data_dir):
         "prediction_interval": "metafor",
         "continuity": {"add": 0.5, "to": "only0", "drop00": False},
         "min_studies": 1,
+        "duplicates": "warn",
         "level": 0.95,
         "models": ["random", "fixed", "mh", "peto"],
         "subgroups": [],
@@ -52,7 +55,7 @@ def test_defaults(data_dir):
         "subgroup_common_tau2": False,
         "metaregression_test": "z",
         "metaregression_tau2_method": "primary",
-        "sensitivity_ci_method": "wald",
+        "sensitivity_ci_method": "primary",
         "small_study_min_k": 10,
         "trimfill_tau2_method": "REML",
         "report": {"per_analysis_figures_in_snakemake_report": False},
@@ -82,7 +85,7 @@ def test_single_string_becomes_list(data_dir):
     [
         (
             {"colour": "red"},
-            "config: colour: unknown key (known keys: trials, results, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, level, models, subgroups, metaregression, subgroup_common_tau2, metaregression_test, metaregression_tau2_method, sensitivity_ci_method, small_study_min_k, trimfill_tau2_method, report, figures)",
+            "config: colour: unknown key (known keys: trials, results, compare_to, changes_move_fraction, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, duplicates, level, models, subgroups, metaregression, subgroup_common_tau2, metaregression_test, metaregression_tau2_method, sensitivity_ci_method, small_study_min_k, trimfill_tau2_method, report, figures)",
         ),
         (
             {"tau2_method": ["DL"]},
@@ -94,7 +97,7 @@ def test_single_string_becomes_list(data_dir):
         ),
         (
             {"tau2_methods": ["REML", "REM"]},
-            "config: tau2_methods[1]: unknown tau2 method 'REM' (one of DL, REML, ML, PM, HE, SJ, EB, HS)",
+            "config: tau2_methods[1]: unknown tau2 method 'REM' (did you mean 'REML'? one of DL, REML, ML, PM, HE, SJ, EB, HS)",
         ),
         (
             {"measures": {"binary": ["OR", "HR"]}},
@@ -213,7 +216,15 @@ def test_shipped_config_is_valid(project_root):
     path = project_root / "config" / "config.yaml"
     if not path.exists():
         pytest.skip("config/config.yaml not written yet (owned by the workflow helper)")
-    cfg = load_config(yaml.safe_load(path.read_text()), base_dir=project_root)
+    raw = yaml.safe_load(path.read_text())
+    cfg = load_config(raw, base_dir=project_root)
+    # generic: the data dictionary's key columns, no moderators (any table that follows it runs)
+    assert cfg["group_by"] == ["therapy", "comparator", "condition", "outcome", "outcome_type"]
+    assert cfg["subgroups"] == [] and cfg["metaregression"] == []
+    assert cfg["tau2_methods"][0] == "REML" and cfg["ci_methods"][0] == "hksj"
+    # the shipped example's choices (`make run`: --configfile config/example.yaml on top)
+    example = yaml.safe_load((project_root / "config" / "example.yaml").read_text())
+    cfg = load_config({**raw, **example}, base_dir=project_root)
     assert cfg["group_by"] == [
         "therapy_class",
         "comparator",
@@ -221,4 +232,111 @@ def test_shipped_config_is_valid(project_root):
         "outcome",
         "outcome_type",
     ]
-    assert cfg["tau2_methods"][0] == "REML" and cfg["ci_methods"][0] == "hksj"
+    assert cfg["subgroups"] == ["biomarker_selected"]
+    assert cfg["metaregression"] == ["year", "timepoint_weeks"]
+
+
+# ------------------------------------------------------------------ forgiving names
+def test_method_and_measure_names_are_case_insensitive(data_dir):
+    cfg = load_config(
+        {
+            "tau2_methods": ["reml", "Dl"],
+            "ci_methods": "HKSJ",
+            "measures": {"binary": ["rr", "Or"], "continuous": ["smd"]},
+            "models": ["RANDOM", "mh"],
+            "prediction_interval": "Higgins",
+            "continuity": {"to": "ONLY0"},
+            "metaregression_tau2_method": "Primary",
+            "sensitivity_ci_method": " Wald ",
+            "trimfill_tau2_method": "dl",
+            "duplicates": "Error",
+            "figures": {"formats": ["SVG", "png"]},
+        },
+        base_dir=data_dir,
+    )
+    assert cfg["tau2_methods"] == ["REML", "DL"] and cfg["ci_methods"] == ["hksj"]
+    assert cfg["measures"] == {"binary": ["RR", "OR"], "continuous": ["SMD"]}
+    assert cfg["models"] == ["random", "mh"] and cfg["prediction_interval"] == "higgins"
+    assert cfg["continuity"]["to"] == "only0" and cfg["metaregression_tau2_method"] == "primary"
+    assert cfg["sensitivity_ci_method"] == "wald" and cfg["trimfill_tau2_method"] == "DL"
+    assert cfg["duplicates"] == "error" and cfg["figures"]["formats"] == ["svg", "png"]
+
+
+def test_canonical_names_reach_the_settings():
+    from trialmeta.inputs.settings import Settings
+
+    settings = Settings.coerce({"tau2_methods": ["pm", "reml"], "measures": {"binary": ["rd"]}})
+    assert settings.primary_tau2_method == "PM" and settings.measures.binary == ("RD",)
+    assert settings.to_config()["tau2_methods"] == ["PM", "REML"]
+
+
+def test_case_variants_of_one_name_are_the_same_item(data_dir):
+    assert messages({"tau2_methods": ["REML", "reml"]}, base_dir=data_dir) == [
+        "config: tau2_methods: lists an item twice (['REML', 'REML'])"
+    ]
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (
+            {"ci_methods": ["hksk"]},
+            "config: ci_methods[0]: unknown CI method 'hksk' (did you mean 'hksj'? one of wald, hksj)",
+        ),
+        (
+            {"models": ["ramdom"]},
+            "config: models[0]: unknown model 'ramdom' (did you mean 'random'? one of random, fixed, mh, peto)",
+        ),
+        (
+            {"duplicates": "warning"},
+            "config: duplicates: unknown value 'warning' (did you mean 'warn'? one of warn, error)",
+        ),
+        (
+            {"measures": {"binary": ["RRR"]}},
+            "config: measures.binary[0]: unknown binary measure 'RRR' (did you mean 'RR'? one of OR, RR, RD)",
+        ),
+    ],
+)
+def test_did_you_mean_for_unknown_values(data_dir, config, expected):
+    assert messages(config, base_dir=data_dir) == [expected]
+
+
+def test_missing_config_column_names_file_and_sheet(tmp_path):
+    from helpers.trial_tables import HEADER, row, write_xlsx
+    from trialmeta.inputs.ingest import load_trials
+
+    renamed = {"comparator": "Comparator arm"}
+    header = [renamed.get(c, c) for c in HEADER]
+    p = write_xlsx(
+        tmp_path / "review.xlsx",
+        {
+            "README": [["Extraction form v2", "reviewer JS"]],
+            "trials": [header, [row("A")[c] for c in HEADER]],
+        },
+    )
+    raw = load_trials([p])
+    with pytest.raises(ConfigError) as exc:
+        check_config_columns({"group_by": ["comparator", "outcome"], "subgroups": ["region"]}, raw)
+    lines = str(exc.value).splitlines()
+    assert lines[0] == (
+        f"config: group_by[0]: column 'comparator' is not in the trial tables read from {p}, sheet 'trials' "
+        "(did you mean 'Comparator arm'?)"
+    )
+    assert lines[1].startswith(
+        f"config: subgroups[0]: column 'region' is not in the trial tables read from {p}, sheet 'trials' "
+        "(available: study_id, therapy, Comparator arm, condition"
+    )
+
+
+def test_missing_config_column_names_several_files(tmp_path):
+    from helpers.trial_tables import row, write_csv
+    from trialmeta.inputs.ingest import load_trials
+
+    a = write_csv(tmp_path / "a.csv", [row("A")])
+    b = write_csv(tmp_path / "b.csv", [row("B")])
+    with pytest.raises(ConfigError) as exc:
+        check_config_columns({"group_by": ["therapy_class"]}, load_trials([a, b]))
+    assert str(exc.value) == (
+        f"config: group_by[0]: column 'therapy_class' is not in the trial tables read from {a}; {b} "
+        "(did you mean 'therapy'?)"
+    )

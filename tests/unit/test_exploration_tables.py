@@ -252,3 +252,129 @@ def test_estimator_disagreement_flag():
         out.loc["a", "methods_significant"] == "DL/wald;REML/wald"
         and out.loc["a", "n_methods"] == 3
     )
+
+
+# ---------------------------------------------------------------- scale, *_exp, CI method
+def test_scale_and_back_transformed_columns(tables):
+    """Every table with estimates: ``scale`` after ``measure`` and ``<col>_exp`` = exp(<col>) on
+    log-scale rows (OR, RR here), empty on raw rows (RD), right after the estimate/CI columns."""
+    effects, _, t = tables
+    scale_of = effects.drop_duplicates("measure").set_index("measure")["scale"]
+    sources = {
+        "subgroups": ("estimate", "ci_low", "ci_high", "overall_estimate"),
+        "metaregression": ("coef", "ci_low", "ci_high"),
+        "leave_one_out": ("estimate", "ci_low", "ci_high"),
+        "cumulative": ("estimate", "ci_low", "ci_high"),
+        "small_study": ("trimfill_estimate", "trimfill_ci_low", "trimfill_ci_high"),
+    }
+    for name, cols in sources.items():
+        df = t[name]
+        assert list(df.columns[1:3]) == ["measure", "scale"], name
+        assert (df["scale"] == df["measure"].map(scale_of)).all(), name
+        log = (df["scale"] == "log").to_numpy()
+        assert log.any() and (~log).any(), name
+        for c in cols:
+            got = df[f"{c}_exp"].to_numpy(float)
+            np.testing.assert_allclose(got[log], np.exp(df[c].to_numpy(float)[log]), rtol=1e-15)
+            assert np.isnan(got[~log]).all(), (name, c)
+    assert "scale" not in t["influence"]  # diagnostics only
+
+
+def test_sparse_binary_back_transformed():
+    from trialmeta.tables.ratio import with_exp
+
+    df = pd.DataFrame(
+        {
+            "measure": ["OR", "RD"],
+            "scale": ["log", "raw"],
+            "estimate": [np.log(2.0), 0.1],
+            "ci_low": [0.0, -0.1],
+            "ci_high": [1.0, 0.3],
+        }
+    )
+    out = with_exp(df, ("estimate", "ci_low", "ci_high"))
+    assert list(out.columns[-3:]) == ["estimate_exp", "ci_low_exp", "ci_high_exp"]
+    assert out["estimate_exp"].iloc[0] == pytest.approx(2.0) and np.isnan(out["ci_low_exp"].iloc[1])
+    assert ex.SPARSE_COLUMNS.index("estimate_exp") == ex.SPARSE_COLUMNS.index("ci_high") + 1
+
+
+def _hksj_by_hand(y, v, tau2, level=0.95):
+    """Random-effects estimate and HKSJ CI given tau2 (Hartung & Knapp 2001), computed here."""
+    from scipy import stats
+
+    w = 1 / (v + tau2)
+    mu = (w * y).sum() / w.sum()
+    se = np.sqrt((w * (y - mu) ** 2).sum() / ((y.size - 1) * w.sum()))
+    q = stats.t.ppf(1 - (1 - level) / 2, y.size - 1)
+    return mu, mu - q * se, mu + q * se
+
+
+def test_leave_one_out_and_cumulative_with_hksj(tables):
+    """ci_method="hksj": same estimates and tau2 as the Wald rows (metafor's), CIs the HKSJ ones
+    computed independently from each sub-analysis' studies."""
+    effects, trials, t = tables
+    loo = ex.leave_one_out_table(effects, ci_method="hksj")
+    wald = t["leave_one_out"]
+    assert (loo["ci_method"] == "hksj").all() and (wald["ci_method"] == "wald").all()
+    np.testing.assert_allclose(loo["estimate"], wald["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(loo["tau2"], wald["tau2"], rtol=1e-12, atol=1e-15)
+    sel = effects[(effects.analysis_id == "bcg_tb") & (effects.measure == "RR")]
+    rows = loo[(loo.analysis_id == "bcg_tb") & (loo.measure == "RR")]
+    for _, r in rows.iterrows():
+        keep = sel[sel.study_id != r["omitted_study_id"]]
+        mu, lo, hi = _hksj_by_hand(keep.yi.to_numpy(float), keep.vi.to_numpy(float), r["tau2"])
+        np.testing.assert_allclose([r.estimate, r.ci_low, r.ci_high], [mu, lo, hi], rtol=1e-10)
+        assert r.ci_high_exp == pytest.approx(np.exp(hi), rel=1e-12)
+    cu = ex.cumulative_table(effects, trials, ci_method="hksj")
+    assert (cu["ci_method"] == "hksj").all()
+    one = cu[cu.step == 1]  # one study: its own Wald CI, as pooled.csv's k = 1 rows
+    wald_cu = t["cumulative"][t["cumulative"].step == 1]
+    np.testing.assert_allclose(one["ci_low"], wald_cu["ci_low"], rtol=1e-12)
+
+
+def test_subgroups_with_the_primary_ci_method(tables):
+    """ci_method="hksj": level CIs are HKSJ (single-trial levels keep Wald and say so), the test
+    for subgroup differences is unchanged (model-based SEs, metafor's), and overall_* is the
+    pooled estimate of all studies with the moderator: pooled.csv's primary row."""
+    from trialmeta.tables.pooled import pool_analyses
+
+    effects, trials, t = tables
+    wald = t["subgroups"]
+    hk = ex.subgroups_table(effects, trials, ["alloc", "prevtype"], ci_method="hksj")
+    assert list(hk.columns) == ex.SUBGROUP_COLUMNS
+    assert set(wald["ci_method"]) == {"wald"}
+    single = hk["k"] == 1
+    assert (hk.loc[single, "ci_method"] == "wald").all()
+    assert (hk.loc[~single, "ci_method"] == "hksj").all()
+    np.testing.assert_allclose(hk["estimate"], wald["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(hk["Q_between"], wald["Q_between"], rtol=1e-12)
+    assert not np.allclose(hk.loc[~single, "ci_low"], wald.loc[~single, "ci_low"])
+    r = hk[(hk.analysis_id == "bcg_tb") & (hk.measure == "RR") & (hk.level == "random")].iloc[0]
+    lv = trials[trials.source_file.str.startswith("dat.bcg") & (trials.alloc == "random")]
+    sel = effects[(effects.analysis_id == "bcg_tb") & (effects.measure == "RR")]
+    sel = sel[sel.source_row.isin(lv.source_row)]
+    mu, lo, hi = _hksj_by_hand(sel.yi.to_numpy(float), sel.vi.to_numpy(float), r["tau2"])
+    np.testing.assert_allclose([r.estimate, r.ci_low, r.ci_high], [mu, lo, hi], rtol=1e-10)
+    pooled, _ = pool_analyses(effects, [], tau2_methods=("REML",), ci_methods=("hksj",))
+    prim = pooled[pooled.model == "random"].set_index(["analysis_id", "measure"])
+    for (aid, m), g in hk[hk.analysis_id == "bcg_tb"].groupby(["analysis_id", "measure"]):
+        p = prim.loc[(aid, m)]
+        assert (g["overall_k"] == p["k"]).all()
+        for c in ("estimate", "ci_low", "ci_high", "pval"):
+            np.testing.assert_allclose(g[f"overall_{c}"], p[c], rtol=1e-9, err_msg=c)
+
+
+def test_exploration_tables_follow_the_primary_ci_method(tables):
+    """The workflow's builder: subgroups always, leave-one-out and cumulative by default
+    (sensitivity_ci_method: primary) carry the primary CI method; wald stays selectable."""
+    effects, trials, _ = tables
+    cfg = {"subgroups": ["alloc"], "tau2_methods": ["REML"], "ci_methods": ["hksj", "wald"]}
+    out = ex.exploration_tables(effects, trials, cfg)
+    for name in ("leave_one_out", "cumulative"):
+        assert set(out[name]["ci_method"]) == {"hksj"}, name
+    assert set(out["subgroups"].loc[out["subgroups"].k > 1, "ci_method"]) == {"hksj"}
+    chosen = ex.exploration_tables(effects, trials, dict(cfg, sensitivity_ci_method="wald"))
+    assert set(chosen["leave_one_out"]["ci_method"]) == {"wald"}
+    assert set(chosen["subgroups"].loc[chosen["subgroups"].k > 1, "ci_method"]) == {"hksj"}
+    wald_first = ex.exploration_tables(effects, trials, dict(cfg, ci_methods=["wald", "hksj"]))
+    assert set(wald_first["cumulative"]["ci_method"]) == {"wald"}

@@ -111,6 +111,88 @@ def test_axis_ticks_symmetric():
     assert lo == pytest.approx(1 / hi) and hi == 5 and 1 in ticks and 0.2 in ticks and 5 in ticks
     (lo, hi), ticks = axis_ticks([-0.4, 0.05], False)
     assert (lo, hi) == (-0.5, 0.5) and ticks == [-0.5, -0.25, 0.0, 0.25, 0.5]
+    (lo, hi), ticks = axis_ticks([0.002, 1.2, 500.0], True)  # capped, not 0.002-500
+    assert (lo, hi) == pytest.approx((0.01, 100.0)) and ticks == [0.01, 0.1, 1, 10, 100]
+
+
+def _huge_ci_tables():
+    """Two trials whose HKSJ pooled CI is 0.01-192.5 (the shipped intralipid analysis)."""
+    studies = pd.DataFrame(
+        {
+            "analysis_id": "a",
+            "measure": "RR",
+            "scale": "log",
+            "study_id": ["Dakhly 2016", "Singh 2019"],
+            "yi": np.log([1.17, 2.52]),
+            "ci_low": np.log([0.95, 1.23]),
+            "ci_high": np.log([1.44, 5.16]),
+            "weight_random": [60.2, 39.8],
+            "events_treat": [84, 21],
+            "n_treat": [144, 52],
+            "events_ctrl": [76, 8],
+            "n_ctrl": [152, 50],
+        }
+    )
+    pooled = pd.DataFrame(
+        {
+            "analysis_id": "a",
+            "measure": "RR",
+            "scale": "log",
+            "model": ["random", "fixed"],
+            "tau2_method": ["REML", ""],
+            "ci_method": ["hksj", "wald"],
+            "estimate": np.log([1.586, 1.24]),
+            "ci_low": np.log([0.0131, 1.01]),
+            "ci_high": np.log([192.5, 1.52]),
+            "pi_low": np.log([0.0005, np.nan]),
+            "pi_high": np.log([3528.0, np.nan]),
+            "primary": [True, False],
+        }
+    )
+    return studies, pooled
+
+
+def test_huge_ci_axis_capped_with_arrows_and_axis_title():
+    studies, pooled = _huge_ci_tables()
+    fig = forest_plot(
+        {"analysis_id": "a"},
+        studies,
+        pooled,
+        measure="RR",
+        therapy_label="intralipid",
+        comparator_label="saline",
+        higher_is_better=True,
+        outcome_type="binary",
+        config=CONFIG,
+    )
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((0.01, 100.0))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.1", "1", "10", "100"]
+    assert ax.xaxis.get_label().get_text() == "Risk Ratio (IV, Random, 95% CI)"
+    arrows = [ln.get_gid() for ln in ax.get_lines() if ln.get_gid()]
+    # the diamond (0.01-192.5) is cut on the right; the prediction interval on both sides
+    assert arrows.count("arrow-right") == 2 and arrows.count("arrow-left") == 1
+    diamond = next(p for p in ax.patches if p.get_gid() == "diamond-primary")
+    xs = diamond.get_xy()[:, 0]
+    assert xs.max() <= 100.0 + 1e-9 and xs.min() >= 0.01 - 1e-12
+    by_gid, _ = texts(fig)
+    assert by_gid["pooled-effect"] == "1.59 [0.01, 192.50]"  # the text keeps the real CI
+
+
+def test_long_favours_label_wraps_and_plot_grows():
+    studies, pooled = _huge_ci_tables()
+    therapy = "hydrocortisone / prednisolone / dexamethasone / methylprednisolone / budesonide"
+    kw = dict(measure="RR", comparator_label="placebo", outcome_type="binary", config=CONFIG)
+    short = forest_plot({"analysis_id": "a"}, studies, pooled, therapy_label="x",
+                        higher_is_better=False, **kw)  # fmt: skip
+    fig = forest_plot({"analysis_id": "a"}, studies, pooled, therapy_label=therapy,
+                      higher_is_better=False, **kw)  # fmt: skip
+    by_gid, _ = texts(fig)
+    lines = by_gid["favours-left"].split("\n")
+    assert len(lines) >= 4 and all(len(line) <= 24 for line in lines)
+    for name in therapy.split(" / "):
+        assert name in " ".join(lines)
+    assert fig.get_figheight() > short.get_figheight()  # room for the extra lines
 
 
 # ------------------------------------------------------------------------- real plots

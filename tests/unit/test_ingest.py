@@ -240,20 +240,74 @@ def test_xlsx_sheet_named_trials_wins_without_warning(tmp_path):
     assert df["study_id"].tolist() == ["A"] and df.attrs["warnings"] == []
 
 
-def test_xlsx_several_sheets_reads_first_with_warning(tmp_path):
+def _data_sheet(*study_ids):
+    return [HEADER] + [[row(s)[c] for c in HEADER] for s in study_ids]
+
+
+def test_xlsx_readme_tab_first_reads_the_sheet_with_the_required_columns(tmp_path):
+    """The issue's case: a README tab first used to be read and fail with a config error."""
     p = write_xlsx(
         tmp_path / "s.xlsx",
         {
-            "extraction": [["study_id", "therapy"], ["A", "t"], [None, None], ["B", "u"]],
-            "notes": [["x"]],
+            "README": [["Extraction form v2", "reviewer JS"], ["read me first", None]],
+            "extraction": _data_sheet("A", "B"),
+            "notes": [["free text"]],
         },
     )
     df = load_trials([p])
     assert df["study_id"].tolist() == ["A", "B"]
-    assert df["source_row"].tolist() == [2, 4]
+    assert df.attrs["warnings"] == []  # the other sheets do not look like trial data
+    assert df.attrs["sheets"] == {str(p): "extraction"}
+
+
+def test_xlsx_sheet_like_trial_data_that_is_not_read_gets_a_warning(tmp_path):
+    p = write_xlsx(
+        tmp_path / "s.xlsx",
+        {
+            "binary": _data_sheet("A"),
+            "continuous": [["study_id", "therapy", "Comparator"], ["B", "t", "p"]],
+        },
+    )
+    df = load_trials([p])
+    assert df["study_id"].tolist() == ["A"]
     assert [str(w) for w in df.attrs["warnings"]] == [
-        f"{p}: warning: workbook has 2 sheets ('extraction', 'notes'); read only the first, 'extraction' (name a sheet 'trials' to choose it)"
+        f"{p}: warning: workbook has 2 sheets ('binary', 'continuous'); read 'binary', the only one with the required columns; not read: sheet 'continuous': first row lacks comparator, condition, outcome, outcome_type (it has 'study_id', 'therapy', 'Comparator') (name the sheet to read 'trials'; to read several tables, save each as its own file)"
     ]
+
+
+def test_xlsx_no_sheet_qualifies_names_file_and_sheets(tmp_path):
+    p = write_xlsx(
+        tmp_path / "s.xlsx",
+        {
+            "README": [["Extraction form v2", "reviewer JS"]],
+            "extraction": [["study_id", "therapy"], ["A", "t"]],
+            "empty": [],
+        },
+    )
+    with pytest.raises(InputError) as exc:
+        load_trials([p])
+    assert lines(exc) == [
+        f"{p}: workbook with sheets 'README', 'extraction', 'empty': no sheet is named 'trials' and none has the required columns (study_id, therapy, comparator, condition, outcome, outcome_type) in its first row: sheet 'README': first row lacks study_id, therapy, comparator, condition, outcome, outcome_type (it has 'Extraction form v2', 'reviewer JS'); sheet 'extraction': first row lacks comparator, condition, outcome, outcome_type (it has 'study_id', 'therapy'); sheet 'empty': empty"
+    ]
+
+
+def test_xlsx_several_sheets_qualify_is_an_error(tmp_path):
+    p = write_xlsx(
+        tmp_path / "s.xlsx",
+        {"2023": _data_sheet("A"), "2024": _data_sheet("B"), "notes": [["x"]]},
+    )
+    with pytest.raises(InputError) as exc:
+        load_trials([p])
+    assert lines(exc) == [
+        f"{p}: workbook with sheets '2023', '2024', 'notes': 2 sheets ('2023', '2024') have the required columns and none is named 'trials': name the sheet to read 'trials' (one table per workbook)"
+    ]
+
+
+def test_xlsx_single_sheet_is_read_whatever_its_columns(tmp_path):
+    """One sheet: read it; the validation then names the missing columns."""
+    p = write_xlsx(tmp_path / "s.xlsx", {"Sheet1": [["study_id", "therapy"], ["A", "t"]]})
+    df = load_trials([p])
+    assert df["study_id"].tolist() == ["A"] and df.attrs["sheets"] == {str(p): "Sheet1"}
 
 
 def test_xlsx_header_only(tmp_path):

@@ -7,8 +7,9 @@ more corruptions and runs ``load_trials`` + ``validate_trials``. The outcome mus
   for whole-file problems, says what is wrong with the file / which column is missing -- and, for
   the corruptions that must fail, contains the expected line;
 * success (possibly with warnings) whose typed table equals the one from the clean table, for the
-  corruptions that must be accepted (UTF-8 BOM, Latin-1 bytes, CRLF, several xlsx sheets, xlsx
-  formulas with saved values).
+  corruptions that must be accepted (UTF-8 BOM, Latin-1 bytes, CRLF, several xlsx sheets, a README
+  sheet before the data sheet, xlsx formulas with saved values, a possible duplicate trial under
+  ``duplicates: warn`` -- with its warning).
 
 Any other exception fails the test. The number of cases tried per corruption kind is reported at
 the end of the module (terminal line ``ingest fuzz: ...``) and stored in the pytest cache under
@@ -30,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers.trial_tables import HEADER, KEY, csv_text, write_xlsx
-from trialmeta.inputs.errors import InputError
+from trialmeta.inputs.errors import InputError, show_value
 from trialmeta.inputs.ingest import load_trials
 from trialmeta.inputs.validate import NUMERIC_COLUMNS, REQUIRED_COLUMNS, validate_trials
 
@@ -57,8 +58,19 @@ MUST_FAIL = [
     "ci_low_gt_high",
     "xlsx_formula_without_value",
     "wrong_cell_count",
+    "possible_duplicate_error",
+    "xlsx_no_trial_sheet",
+    "xlsx_two_trial_sheets",
 ]
-MUST_PASS = ["utf8_bom", "latin1", "crlf", "xlsx_several_sheets", "xlsx_formula_with_value"]
+MUST_PASS = [
+    "utf8_bom",
+    "latin1",
+    "crlf",
+    "xlsx_several_sheets",
+    "xlsx_formula_with_value",
+    "xlsx_readme_first",
+    "possible_duplicate_warn",
+]
 ANYTHING = ["random_cell", "random_bytes"]
 
 
@@ -127,6 +139,7 @@ def corrupted(draw, kind=None):
     raw = None
     sheets = None
     group_by = list(KEY)
+    duplicates = "warn"
     target = draw(st.integers(0, len(rows) - 1))
     r = rows[target]
     line = target + 2
@@ -247,7 +260,24 @@ def corrupted(draw, kind=None):
     elif kind == "duplicate_study_id":
         dup = dict(r)
         rows.append(dup)
-        expect = f"{{f}}:{len(rows) + 1}: study_id={dup['study_id']!r}: duplicate within one analysis (also at {{f}}:{line})"
+        expect = f"{{f}}:{len(rows) + 1}: study_id={dup['study_id']!r}: duplicate within one analysis (also at {{f}}:{line}, with the same arm data)"
+    elif kind in ("possible_duplicate_error", "possible_duplicate_warn"):
+        # the same trial again under a label that differs only in case, spaces and punctuation
+        dup = dict(r)
+        dup["study_id"] = draw(
+            st.sampled_from(
+                [
+                    r["study_id"].upper(),
+                    r["study_id"].replace(" ", ""),
+                    r["study_id"].replace("(", "").replace(")", ""),
+                ]
+            )
+        )
+        rows.append(dup)
+        duplicates = "error" if kind == "possible_duplicate_error" else "warn"
+        expect = (
+            f"{{f}}:{len(rows) + 1}: study_id={show_value(dup['study_id'])}: possible duplicate of "
+        )
     elif kind in ("mixed_outcome_type", "mixed_comparator"):
         col = "outcome_type" if kind == "mixed_outcome_type" else "comparator"
         group_by = (
@@ -300,6 +330,17 @@ def corrupted(draw, kind=None):
             pick_row("binary")
         extra = {"notes": [["free text"], ["more"]]} if kind == "xlsx_several_sheets" else {}
         sheets = {"extraction": None, **extra}
+    elif kind in ("xlsx_readme_first", "xlsx_no_trial_sheet", "xlsx_two_trial_sheets"):
+        fmt = "xlsx"
+        readme = [["Extraction form v2", "reviewer JS"], ["read me first"]]
+        if kind == "xlsx_readme_first":
+            sheets = {"README": readme, "extraction": None}
+        elif kind == "xlsx_no_trial_sheet":
+            sheets = {"README": readme, "notes": [["free text"], ["more"]]}
+            expect = "{f}: workbook with sheets 'README', 'notes': no sheet is named 'trials'"
+        else:
+            sheets = {"extraction": None, "copy": None}
+            expect = "{f}: workbook with sheets 'extraction', 'copy': 2 sheets"
     elif kind == "random_cell":
         col = draw(st.sampled_from(HEADER))
         r[col] = draw(st.text(max_size=20))
@@ -318,6 +359,7 @@ def corrupted(draw, kind=None):
         sheets=sheets,
         group_by=group_by,
         target=target,
+        duplicates=duplicates,
     )
 
 
@@ -404,7 +446,7 @@ def check_error_lines(exc: InputError, path: Path):
         assert m, line
         if m.group("row") is None:  # file-level: must say what is wrong with the file / column
             assert re.search(
-                r"missing column '|file is empty|has a header row|not valid|unsupported|cannot be read|not found|NUL|UTF-16",
+                r"missing column '|file is empty|has a header row|not valid|unsupported|cannot be read|not found|NUL|UTF-16|workbook with sheets",
                 line,
             ), line
     assert all(p.file == str(path) for p in exc.problems)
@@ -469,7 +511,7 @@ def check_case(case):
         COUNTS[kind] += 1
         try:
             df = load_trials([str(path)])
-            typed, warnings = validate_trials(df, case["group_by"])
+            typed, warnings = validate_trials(df, case["group_by"], duplicates=case["duplicates"])
         except InputError as exc:
             OUTCOMES[f"{kind}:InputError"] += 1
             assert kind not in MUST_PASS, str(exc)
@@ -498,8 +540,12 @@ def check_case(case):
             if kind == "latin1":
                 assert any("read as Latin-1" in str(w) for w in warnings)
                 assert typed["study_id"].iloc[case["target"]].endswith("Müller-Søndergård")
-            if kind == "xlsx_several_sheets":
-                assert any("workbook has 2 sheets" in str(w) for w in warnings)
+            if kind in ("xlsx_several_sheets", "xlsx_readme_first"):
+                # the other sheet has none of the required columns: passed over without a word
+                assert not any("sheet" in str(w) for w in warnings)
+            if kind == "possible_duplicate_warn":
+                want = case["expect"].format(f=path).replace(": study_id=", ": warning: study_id=")
+                assert any(str(w).startswith(want) for w in warnings), (want, warnings)
 
 
 @settings(
@@ -618,6 +664,11 @@ def test_fuzz_kinds_cover_every_named_case():
         "xlsx_formula_without_value",
         "xlsx_formula_with_value",
         "xlsx_several_sheets",
+        "xlsx_readme_first",
+        "xlsx_no_trial_sheet",
+        "xlsx_two_trial_sheets",
+        "possible_duplicate_error",
+        "possible_duplicate_warn",
     }
     assert wanted <= set(MUST_FAIL + MUST_PASS)
     assert set(NUMERIC_COLUMNS) >= {"events_treat", "n_treat", "sd_treat", "ci_low"}

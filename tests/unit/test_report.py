@@ -17,8 +17,9 @@ from helpers.report_tables import (
 )
 from trialmeta.inputs.errors import Problem
 from trialmeta.plots.forest import render_forest_plots
-from trialmeta.report import build_report, safe_http_url
+from trialmeta.report import build_report, index_page, safe_http_url
 from trialmeta.report.build import CSP, EXPLORATION_SECTIONS
+from trialmeta.report.index_page import group_anchor, index_columns, natural_key
 
 PROVENANCE = {
     "git_commit": "0" * 40,
@@ -384,3 +385,195 @@ def test_rebuild_removes_pages_of_vanished_analyses(shipped, tmp_path):
         and (out / "figures" / f"{ids[1]}.svg").exists()
     )
     assert f"analyses/{ids[0]}.html" not in (out / "index.html").read_text()
+
+
+# ------------------------------------------------------------------------- the index: grouping
+def test_natural_key_sorts_numbers_as_numbers():
+    names = ["drug 100", "Drug 2", "drug 19", "drug", "drug 2a", "Drug 10 mg", "drug 9 mg"]
+    assert sorted(names, key=natural_key) == [
+        "drug",
+        "Drug 2",
+        "drug 2a",
+        "drug 9 mg",
+        "Drug 10 mg",
+        "drug 19",
+        "drug 100",
+    ]
+    assert sorted(["b", "B", "a"], key=natural_key) == ["a", "B", "b"]  # ties by exact text
+
+
+@pytest.mark.parametrize(
+    "group_by, heads, columns",
+    [
+        (
+            ["therapy_class", "comparator", "condition", "outcome", "outcome_type"],
+            ["condition", "therapy_class"],
+            ["comparator", "outcome", "outcome_type"],
+        ),
+        (
+            ["therapy", "comparator", "condition", "outcome"],
+            ["condition", "therapy"],
+            ["comparator", "outcome"],
+        ),
+        (["comparator", "intervention", "outcome"], ["intervention", "comparator"], ["outcome"]),
+        (["outcome", "condition"], ["condition"], ["outcome"]),
+        (["outcome"], [], ["outcome"]),
+    ],
+)
+def test_index_columns_condition_then_therapy_then_rest(group_by, heads, columns):
+    assert index_columns(group_by) == (heads, columns)
+
+
+def _ids_and_links(page):
+    ids = {a["id"] for _, a in page.tags if "id" in a}
+    hrefs = [a["href"] for t, a in page.tags if t == "a" and "href" in a]
+    return ids, hrefs
+
+
+def test_index_grouped_with_toc_counts_and_keys(shipped):
+    out, trials = shipped["out"], shipped["trials"]
+    html = (out / "index.html").read_text()
+    page = parse(out / "index.html")
+    ids, hrefs = _ids_and_links(page)
+    # every in-page link (the table of contents) resolves to an element of the page
+    local = [h[1:] for h in hrefs if h.startswith("#")]
+    assert local and all(h in ids for h in local)
+    keys = trials.drop_duplicates("analysis_id")
+    conditions = sorted(set(keys.condition), key=natural_key)
+    # one <h2> per condition, in natural order, with its count; one <h3> per therapy class
+    h2 = re.findall(r'<section class="group" id="([^"]+)">\n<h2><bdi>([^<]*)</bdi>', html)
+    assert [t for _, t in h2] == [_html_escape(c) for c in conditions]
+    for cond in conditions:
+        n = int((keys.condition == cond).sum())
+        assert f'<bdi>{_html_escape(cond)}</bdi> <span class="count">({n} analys' in html
+        for cls in set(keys[keys.condition == cond].therapy_class):
+            anchor = group_anchor("g", [cond, cls])
+            assert anchor in ids and f"#{anchor}" in hrefs
+            m = int(((keys.condition == cond) & (keys.therapy_class == cls)).sum())
+            assert f'<h3 id="{anchor}"><bdi>{_html_escape(cls)}</bdi>' in html
+            assert f'<span class="count">({m} analys' in html
+    # the rows show the grouping key (comparator, outcome, outcome_type), and every analysis id
+    # (its file name) is on the page, once per analysis row
+    for _, r in keys.iterrows():
+        assert f'<tr id="a-{r.analysis_id}">' in html
+        row = html.split(f'<tr id="a-{r.analysis_id}">')[1].split("</tr>")[0]
+        for col in ("comparator", "outcome", "outcome_type"):
+            assert f"<bdi>{_html_escape(str(r[col]))}</bdi>" in row
+        assert f">{r.analysis_id}<" in row and f'href="analyses/{r.analysis_id}.html"' in row
+
+
+def _html_escape(text):
+    import html as _h
+
+    return _h.escape(text, quote=True)
+
+
+def _numbered_trials(n_conditions=3, per=4):
+    """Tiny trials: conditions and outcomes numbered without padding (2, 10, 19, 100)."""
+    nums = [100, 2, 19, 10][:per]
+    rows = []
+    for c in range(1, n_conditions + 1):
+        for j, num in enumerate(nums):
+            for s in range(2):
+                rows.append(
+                    {
+                        "study_id": f"S{c}-{num}-{s}",
+                        "therapy": f"first trial text {s}",
+                        "therapy_class": f"class {num % 3}",
+                        "comparator": "placebo",
+                        "condition": f"condition {c * 9}",
+                        "outcome": f"outcome {num}",
+                        "outcome_type": "binary",
+                        "events_treat": 5 + s + j,
+                        "n_treat": 50,
+                        "events_ctrl": 8 + s,
+                        "n_ctrl": 50,
+                        "year": 2000 + s,
+                        "source_file": "t.csv",
+                        "source_row": len(rows) + 2,
+                    }
+                )
+    from trialmeta.inputs.analyses import assign_analysis_ids
+
+    return assign_analysis_ids(pd.DataFrame(rows), CONFIG["group_by"])
+
+
+def test_index_natural_order_and_group_key_not_trial_text(tmp_path):
+    trials = _numbered_trials()
+    pooled, studies, _ = engine_tables(trials)
+    out = build(tmp_path, trials, pooled, studies, figures=False)
+    html = (out / "index.html").read_text()
+    heads = re.findall(r'<section class="group" id="[^"]+">\n<h2><bdi>([^<]*)</bdi>', html)
+    assert heads == ["condition 9", "condition 18", "condition 27"]
+    section = html.split("<bdi>condition 9</bdi>")[2].split("</section>")[0]
+    assert re.findall(r"<h3 id=[^>]+><bdi>([^<]*)</bdi>", section) == ["class 1", "class 2"]
+    # class 1 holds outcome 10, outcome 19 and outcome 100, in natural order (class 2: outcome 2)
+    cls1 = section.split("<bdi>class 1</bdi>")[1].split("<bdi>class 2</bdi>")[0]
+    assert re.findall(r"<bdi>(outcome \d+)</bdi>", cls1) == [
+        "outcome 10",
+        "outcome 19",
+        "outcome 100",
+    ]
+    assert "first trial text" not in html  # the grouping key, not a trial's therapy text
+    plain = html.split('id="summaries"')[1].split("</section>")[0]
+    firsts = re.findall(r"<dt><a [^>]+><bdi>([^<]*)</bdi>", plain)
+    assert firsts[0] == "class 1 \u00b7 placebo \u00b7 condition 9 \u00b7 outcome 10 \u00b7 binary"
+
+
+def test_large_index_split_into_condition_pages(tmp_path, monkeypatch):
+    trials = _numbered_trials()
+    pooled, studies, _ = engine_tables(trials)
+    monkeypatch.setattr(index_page, "SPLIT_ABOVE", 5)
+    out = build(tmp_path, trials, pooled, studies, figures=False)
+    pages = sorted((out / "conditions").glob("*.html"))
+    assert len(pages) == 3
+    index = parse(out / "index.html")
+    _, hrefs = _ids_and_links(index)
+    assert not any(h.startswith("analyses/") for h in hrefs)  # the index lists groups only
+    for page in pages:
+        assert f"conditions/{page.name}" in hrefs
+        ids, links = _ids_and_links(parse(page))
+        assert all(h[1:] in ids for h in links if h.startswith("#"))
+        text = page.read_text()
+        metas = [a for t, a in parse(page).tags if a.get("http-equiv") == "Content-Security-Policy"]
+        assert [m["content"] for m in metas] == [CSP]
+        assert text.count('<tr id="a-') == 4 and 'href="../analyses/' in text
+    for h in hrefs:  # links into a condition page land on an element of it
+        if h.startswith("conditions/") and "#" in h:
+            name, frag = h.split("/")[1].split("#")
+            assert frag in _ids_and_links(parse(out / "conditions" / name))[0]
+    check_offline(out, set())
+    # a smaller rerun into the same folder is not split: the condition pages are removed
+    monkeypatch.setattr(index_page, "SPLIT_ABOVE", 2000)
+    out = build(tmp_path, trials, pooled, studies, figures=False)
+    assert not list((out / "conditions").glob("*.html"))
+    assert "conditions/" not in (out / "index.html").read_text()
+
+
+def test_readme_documents_file_names():
+    """The README's example analysis id is what :func:`analysis_id` gives for its values, and it
+    names the files the report and the figure jobs write."""
+    from trialmeta.inputs.analyses import analysis_id
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Finding an analysis: the index and file names")[1].split("\n### ")[
+        0
+    ]
+    values = [
+        "anti-CD20 B-cell-depleting monoclonal antibody",
+        "placebo + MTX",
+        "rheumatoid arthritis",
+        "ACR20 response",
+        "binary",
+    ]
+    assert f"`{analysis_id(values)}`" in section
+    for name in (
+        "report/analyses/<analysis_id>.html",
+        "figures/forest/<analysis_id>.svg",
+        "figures/exploration/<analysis_id>.<kind>.svg",
+        "report/conditions/c-<condition>-<hash>.html",
+        f"{index_page.SPLIT_ABOVE:,}",
+    ):
+        assert name in section, name
+    for kind in ("subgroups-<moderator>", "bubble-<moderator>", "leave_one_out", "cumulative"):
+        assert kind in section

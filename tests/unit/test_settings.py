@@ -46,13 +46,7 @@ def _settings_value(settings: Settings, dotted: str):
 def test_built_from_the_shipped_config(project_root):
     raw = yaml.safe_load((project_root / "config" / "config.yaml").read_text(encoding="utf-8"))
     settings = Settings.from_config(load_config(raw, base_dir=project_root))
-    assert settings.group_by == (
-        "therapy_class",
-        "comparator",
-        "condition",
-        "outcome",
-        "outcome_type",
-    )
+    assert settings.group_by == ("therapy", "comparator", "condition", "outcome", "outcome_type")
     assert settings.measures.binary == ("RR", "OR", "RD")
     assert settings.measures.for_outcome("binary")[0] == "RR"
     assert settings.measures.for_outcome("generic") == ()
@@ -60,7 +54,8 @@ def test_built_from_the_shipped_config(project_root):
     assert settings.continuity.add == 0.5 and settings.continuity.to == "only0"
     assert settings.figures.formats == ("svg", "png")
     assert settings.metaregression_estimator == "REML"
-    assert settings.sensitivity_ci_method == "wald" and settings.trimfill_tau2_method == "REML"
+    assert settings.sensitivity_ci_method == "primary" and settings.trimfill_tau2_method == "REML"
+    assert settings.sensitivity_ci == "hksj"  # primary = the first of ci_methods
 
 
 def test_fields_mirror_the_schema_key_for_key():
@@ -122,8 +117,10 @@ def test_to_config_round_trips_and_records_every_setting(project_root):
     assert list(settings.to_config()) == list(config_schema()["properties"])
     assert Settings.coerce(settings.to_config()) == settings
     assert settings_digest(settings) == settings_digest(cfg)
-    changed = dataclasses.replace(settings, sensitivity_ci_method="hksj")
-    assert changed.to_config()["sensitivity_ci_method"] == "hksj"
+    changed = dataclasses.replace(settings, sensitivity_ci_method="wald")
+    assert (
+        changed.to_config()["sensitivity_ci_method"] == "wald" and changed.sensitivity_ci == "wald"
+    )
     assert settings_digest(changed) != settings_digest(settings)
 
 
@@ -226,7 +223,7 @@ def test_exploration_fits_follow_the_settings():
         dict(
             base,
             metaregression_tau2_method="DL",
-            sensitivity_ci_method="hksj",
+            sensitivity_ci_method="wald",
             trimfill_tau2_method="DL",
         ),
     )
@@ -234,12 +231,23 @@ def test_exploration_fits_follow_the_settings():
         chosen["metaregression"], ex.metaregression_table(effects, trials, ["dose"], method="DL")
     )
     pd.testing.assert_frame_equal(
-        chosen["leave_one_out"], ex.leave_one_out_table(effects, tau2_method="PM", ci_method="hksj")
+        chosen["leave_one_out"], ex.leave_one_out_table(effects, tau2_method="PM", ci_method="wald")
     )
     pd.testing.assert_frame_equal(
         chosen["cumulative"],
+        ex.cumulative_table(effects, trials, tau2_method="PM", ci_method="wald"),
+    )
+    # default sensitivity_ci_method: primary = the first of ci_methods (hksj)
+    pd.testing.assert_frame_equal(
+        default["leave_one_out"],
+        ex.leave_one_out_table(effects, tau2_method="PM", ci_method="hksj"),
+    )
+    pd.testing.assert_frame_equal(
+        default["cumulative"],
         ex.cumulative_table(effects, trials, tau2_method="PM", ci_method="hksj"),
     )
+    assert (default["cumulative"]["ci_method"] == "hksj").all()
+    assert (chosen["cumulative"]["ci_method"] == "wald").all()
     pd.testing.assert_frame_equal(
         chosen["small_study"], ex.small_study_table(effects, trimfill_method="DL")
     )

@@ -159,7 +159,7 @@ def test_all_problems_reported_at_once(tmp_path):
         "x.csv:5: higher_is_better='maybe': must be true or false (also accepted: 1/0, yes/no)",
         "x.csv:5: n_ctrl='inf': not a finite number",
         "x.csv:5: year=2001.5: must be a whole number (a year)",
-        "x.csv:6: study_id='A': duplicate within one analysis (also at x.csv:2); give each row of an analysis its own label",
+        "x.csv:6: study_id='A': duplicate within one analysis (also at x.csv:2, with the same arm data): the same trial entered twice? keep one of the two rows (pooling both counts the trial twice)",
         "x.csv:7: n_ctrl=1: must be >= 2 for an arm with a mean and SD",
         "x.csv:7: sd_ctrl=-1: must be > 0",
         "x.csv:7: sd_treat=0: must be > 0",
@@ -251,7 +251,7 @@ def test_duplicates_across_files(tmp_path):
         validate_trials(load_trials([a, b]), KEY)
     assert (
         str(exc.value)
-        == f"{b}:2: study_id='B': duplicate within one analysis (also at {a}:3); give each row of an analysis its own label"
+        == f"{b}:2: study_id='B': duplicate within one analysis (also at {a}:3, with the same arm data): the same trial entered twice? keep one of the two rows (pooling both counts the trial twice)"
     )
 
 
@@ -360,7 +360,7 @@ def test_warning_keys_differing_in_case(tmp_path):
     rows = [row("A"), row("B", comparator="Placebo ")]
     df, warnings = run(tmp_path / "x.csv", rows)
     assert [str(w).replace(str(tmp_path / "x.csv"), "x.csv") for w in warnings] == [
-        "x.csv:3: warning: group_by values differ only in case or spaces from x.csv:2: they form two separate analyses"
+        "x.csv:3: warning: comparator='Placebo': differs only in case or spaces from 'placebo' (x.csv:2): the rows with 'Placebo' (x.csv:3) are kept as a separate analysis; if both mean the same, write them the same way"
     ]
     # white space around cells is stripped, so 'Placebo ' became 'Placebo'
     assert df["comparator"].tolist() == ["placebo", "Placebo"]
@@ -386,3 +386,122 @@ def test_only_ascii_decimal_numbers_are_numbers(tmp_path):
         "x.csv:4: n_treat='１２': not a number",
         "x.csv:5: n_treat='0x1A': not a number",
     ]
+
+
+# ------------------------------------------------------------------------------- duplicates
+def _binary(study_id, et, nt, ec, nc, **kw):
+    return row(study_id, events_treat=et, n_treat=nt, events_ctrl=ec, n_ctrl=nc, **kw)
+
+
+def test_possible_duplicate_same_trial_under_a_second_label(tmp_path):
+    """The issue's case: 'Meijvis et al. 2011' twice, once without the dot, identical 7/151 vs 9/153."""
+    rows = [
+        _binary("Meijvis et al. 2011", "7", "151", "9", "153"),
+        _binary("Other 2012", "3", "40", "5", "41"),
+        _binary("Meijvis et al 2011", "7", "151", "9", "153"),
+    ]
+    assert warning_lines(tmp_path / "x.csv", rows) == [
+        "x.csv:4: warning: study_id='Meijvis et al 2011': possible duplicate of 'Meijvis et al. 2011' at x.csv:2 (the same arm data (events_treat=7, n_treat=151, events_ctrl=9, n_ctrl=153) and labels that differ only in case, spaces or punctuation): if these are the same trial, keep one row (pooling both counts it twice); if they are different trials, give them clearly different labels"
+    ]
+
+
+def test_possible_duplicate_by_data_or_by_label_alone(tmp_path):
+    rows = [
+        _binary("Smith 2001", "7", "151", "9", "153"),
+        _binary("Jones 2003", "7", "151", "9", "153.0"),  # the same numbers as written differently
+        _binary("SMITH-2001", "1", "20", "2", "20"),
+        row("C1", outcome_type="continuous"),
+        row("C2", outcome_type="continuous"),
+        row("G1", outcome_type="generic"),
+        row("G2", outcome_type="generic", estimate="0.8", ci_low="0.64", ci_high="1"),
+    ]
+    lines = warning_lines(tmp_path / "x.csv", rows, group_by=["therapy", "outcome_type"])
+    assert lines == [
+        "x.csv:3: warning: study_id='Jones 2003': possible duplicate of 'Smith 2001' at x.csv:2 (the same arm data (events_treat=7, n_treat=151, events_ctrl=9, n_ctrl=153.0)): if these are the same trial, keep one row (pooling both counts it twice); if they are different trials, check that the numbers were not copied from the other row",
+        "x.csv:4: warning: study_id='SMITH-2001': possible duplicate of 'Smith 2001' at x.csv:2 (labels that differ only in case, spaces or punctuation): if these are the same trial, keep one row (pooling both counts it twice); if they are different trials, give them clearly different labels",
+        "x.csv:6: warning: study_id='C2': possible duplicate of 'C1' at x.csv:5 (the same arm data (mean_treat=-0.4, sd_treat=0.5, n_treat=60, mean_ctrl=-0.1, sd_ctrl=0.55, n_ctrl=58)): if these are the same trial, keep one row (pooling both counts it twice); if they are different trials, check that the numbers were not copied from the other row",
+        "x.csv:8: warning: study_id='G2': possible duplicate of 'G1' at x.csv:7 (the same arm data (measure=HR, estimate=0.8, ci_low=0.64, ci_high=1)): if these are the same trial, keep one row (pooling both counts it twice); if they are different trials, check that the numbers were not copied from the other row",
+    ]
+
+
+def test_no_duplicate_warning_across_analyses_or_for_different_data(tmp_path):
+    rows = [
+        _binary("A 2001", "7", "151", "9", "153"),
+        _binary("A 2001", "7", "151", "9", "153", outcome="mortality"),  # another analysis
+        _binary("B 2002", "7", "151", "9", "152"),
+    ]
+    assert warning_lines(tmp_path / "x.csv", rows) == []
+
+
+def test_duplicates_error_setting_makes_them_input_errors(tmp_path):
+    rows = [
+        _binary("Meijvis et al. 2011", "7", "151", "9", "153"),
+        _binary("Meijvis et al 2011", "7", "151", "9", "153"),
+    ]
+    path = write_csv(tmp_path / "x.csv", rows)
+    with pytest.raises(InputError) as exc:
+        validate_trials(load_trials([path]), KEY, duplicates="error")
+    (line,) = str(exc.value).replace(str(path), "x.csv").splitlines()
+    assert line.startswith(
+        "x.csv:3: study_id='Meijvis et al 2011': possible duplicate of 'Meijvis et al. 2011' at x.csv:2"
+    )
+    assert line.endswith("(an error: duplicates is set to error)")
+    assert exc.value.problems[0].severity == "error"
+    with pytest.raises(ValueError, match="duplicates"):
+        validate_trials(load_trials([path]), KEY, duplicates="ignore")
+
+
+def test_same_label_with_different_data_advice_does_not_double_count(tmp_path):
+    rows = [_binary("A", "7", "151", "9", "153"), _binary("A", "3", "60", "9", "153")]
+    assert error_lines(tmp_path / "x.csv", rows) == [
+        "x.csv:3: study_id='A': duplicate within one analysis (also at x.csv:2): if both rows are the same trial (e.g. two doses or time points), keep one row per analysis (combine the arms, or give the other row its own outcome); if they are different trials, give them distinguishable labels"
+    ]
+
+
+def test_case_variants_name_every_row_and_are_kept_apart(tmp_path):
+    rows = [row(f"P{i}", events_treat=str(i + 1)) for i in range(7)]
+    rows += [row("Q1", comparator="Placebo"), row("Q2", comparator="Placebo", events_treat="9")]
+    rows += [row("R1", comparator="PLACEBO", events_treat="20")]
+    df, warnings = run(tmp_path / "x.csv", rows)
+    lines = [str(w).replace(str(tmp_path / "x.csv"), "x.csv") for w in warnings]
+    assert lines == [
+        "x.csv:9: warning: comparator='Placebo': differs only in case or spaces from 'placebo' (x.csv:2, x.csv:3, x.csv:4, x.csv:5, x.csv:6 and 2 more rows): the rows with 'Placebo' (x.csv:9, x.csv:10) are kept as a separate analysis; if both mean the same, write them the same way",
+        "x.csv:11: warning: comparator='PLACEBO': differs only in case or spaces from 'placebo' (x.csv:2, x.csv:3, x.csv:4, x.csv:5, x.csv:6 and 2 more rows): the rows with 'PLACEBO' (x.csv:11) are kept as a separate analysis; if both mean the same, write them the same way",
+    ]
+    assert df["comparator"].tolist() == ["placebo"] * 7 + ["Placebo"] * 2 + ["PLACEBO"]
+
+
+def test_outcome_type_case_is_one_analysis(tmp_path):
+    """outcome_type is case-insensitive: 'Binary' and 'binary' rows are one analysis (no case
+    warning), so a trial entered under both is found."""
+    rows = [row("A"), row("A", outcome_type="Binary")]
+    assert error_lines(tmp_path / "x.csv", rows)[0].startswith(
+        "x.csv:3: study_id='A': duplicate within one analysis (also at x.csv:2"
+    )
+    rows = [row("A"), row("B", outcome_type="Binary", events_treat="3")]
+    assert warning_lines(tmp_path / "x.csv", rows) == []
+
+
+# ------------------------------------------------------------------------------- near-miss columns
+def test_near_miss_column_names_get_a_suggestion(tmp_path):
+    renamed = {"events_treat": "Events (treatment)", "n_ctrl": "N control", "study_id": "Study"}
+    header = [renamed.get(c, c) for c in HEADER]
+    rows = [{renamed.get(k, k): v for k, v in row("A").items()}]
+    assert error_lines(tmp_path / "x.csv", rows, header=header) == [
+        "x.csv: missing column 'events_treat' (needed by the file's binary rows) (did you mean 'Events (treatment)'? rename that column to 'events_treat': names are not guessed)",
+        "x.csv: missing column 'n_ctrl' (needed by the file's binary rows) (did you mean 'N control'? rename that column to 'n_ctrl': names are not guessed)",
+        "x.csv: missing column 'study_id' (required) (did you mean 'Study'? rename that column to 'study_id': names are not guessed)",
+    ]
+
+
+def test_a_known_column_is_never_offered_for_another(tmp_path):
+    header = [c for c in HEADER if c != "events_treat"]
+    rows = [row("A")]
+    assert error_lines(tmp_path / "x.csv", rows, header=header) == [
+        "x.csv: missing column 'events_treat' (needed by the file's binary rows)"
+    ]
+
+
+def test_labels_of_punctuation_only_are_not_the_same_label(tmp_path):
+    rows = [_binary("-", "7", "151", "9", "153"), _binary("?", "3", "60", "4", "61")]
+    assert warning_lines(tmp_path / "x.csv", rows) == []

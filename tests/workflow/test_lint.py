@@ -79,7 +79,7 @@ def test_workflow_catalog_file_describes_the_workflow():
     configfiles = re.findall(r'^configfile:\s*"([^"]+)"', snakefile, flags=re.M)
     assert configfiles == ["config/config.yaml"], configfiles
     named = set(re.findall(r"config/\w+(?:\.\w+)*", usage["mandatory-flags"]["desc"]))
-    assert named == {"config/config.yaml", "config/README.md"}, named
+    assert named == {"config/config.yaml", "config/example.yaml", "config/README.md"}, named
     assert all((ROOT / path).is_file() for path in named)
     # conda: true holds only if every rule with a conda directive uses the shipped environment.
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")

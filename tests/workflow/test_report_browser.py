@@ -207,3 +207,38 @@ def test_detector_sees_uncaught_exception(browser, tmp_path):
     )
     rec = browser.open(page)
     assert any("deliberate exception" in e for e in rec.errors), rec.errors
+
+
+TOC_OK = (
+    "Array.from(document.querySelectorAll('nav.toc a')).every(a => a.hash === '' || "
+    "a.pathname !== location.pathname || "
+    "document.getElementById(decodeURIComponent(a.hash.slice(1))) !== null)"
+)
+N_TOC = "document.querySelectorAll('nav.toc a').length"
+N_ROWS = "document.querySelectorAll('table.index tbody tr').length"
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_grouped_index_and_condition_pages(browser, tmp_path, monkeypatch, split):
+    """The grouped index renders cleanly; every table-of-contents link lands on an element (in
+    this page, or in a condition page when the index is split)."""
+    from trialmeta.report import index_page
+
+    monkeypatch.setattr(index_page, "SPLIT_ABOVE", 5 if split else 2000)
+    trials, _ = load_shipped_trials()
+    pooled, studies, _ = engine_tables(trials)
+    out = tmp_path / "report"
+    build_report(pooled, studies, trials, CONFIG, [], None, out)
+    n = trials.analysis_id.nunique()
+    pages = [out / "index.html"] + sorted((out / "conditions").glob("*.html"))
+    assert len(pages) == (1 + trials.condition.nunique() if split else 1)
+    rows = 0
+    for page in pages:
+        rec = browser.open(
+            page, evaluate={"toc_ok": TOC_OK, "n_toc": N_TOC, "n_rows": N_ROWS, "n": N_SCRIPTS}
+        )
+        assert rec.loaded and rec.errors == [] and rec.console == [], (page, rec.errors)
+        assert _only_local(rec, out) == [] and rec.values["n"] == 0
+        assert rec.values["n_toc"] > 0 and rec.values["toc_ok"] is True, page
+        rows += rec.values["n_rows"]
+    assert rows == n  # every analysis listed exactly once (in the index or a condition page)

@@ -2,7 +2,7 @@
 numbers equal the committed expected table (tests/data/expected_pooled.csv) at 1e-10.
 
 The expected table was written by this workflow on the shipped data after the pooling engine
-passed its metafor reference tests (tests/test_pooling_reference.py); regenerate it only when a
+passed its metafor reference tests (tests/metafor/test_pooling_reference.py); regenerate it only when a
 deliberate change of the numbers has been checked against metafor again:
 
     cp <project>/results/tables/pooled.csv tests/data/expected_pooled.csv

@@ -25,6 +25,7 @@ WHOLE_TABLE_STEPS = {
     "tables",
     "explore",
     "provenance",
+    "changes",
     "report",
     "publish",
     "all",

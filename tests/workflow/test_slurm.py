@@ -8,7 +8,7 @@ job id each rule saw in ``$SLURM_JOB_ID``), and compares every output byte for b
 run. Every Snakemake run has a hard timeout: a misconfigured scheduler hangs silently, it does
 not fail. Skipped, with the reason, only when SLURM cannot be installed (not root, no apt).
 
-    .venv/bin/python -m pytest tests/test_slurm.py -q
+    .venv/bin/python -m pytest tests/workflow/test_slurm.py -q
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ def test_harness_tiny_workflow_through_slurm(cluster, tmp_path):
 # ---------------------------------------------------------------------------- the shipped workflow
 # The command is the one input a run records about itself (provenance.json and the report show
 # it). Both runs get the same one, so every output file can be compared byte for byte.
-RECORDED_COMMAND = "snakemake --snakefile workflow/Snakefile (tests/test_slurm.py)"
+RECORDED_COMMAND = "snakemake --snakefile workflow/Snakefile (tests/workflow/test_slurm.py)"
 
 
 def copy_project(dst: Path) -> Path:
@@ -375,7 +375,7 @@ def test_shipped_workflow_through_slurm_matches_local_run(cluster, tmp_path, mon
     monkeypatch.setenv("TRIALMETA_COMMAND", RECORDED_COMMAND)
     local = copy_project(tmp_path / "local")
     slurm = copy_project(tmp_path / "slurm")
-    snakefile = ["--snakefile", "workflow/Snakefile"]
+    snakefile = ["--snakefile", "workflow/Snakefile", "--configfile", "config/example.yaml"]
 
     # A job asking for more memory than the node has would wait in the queue forever.
     assert profile_max_mem_mb() <= cluster.real_memory_mb, (

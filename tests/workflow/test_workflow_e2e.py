@@ -6,13 +6,16 @@ and checks what a user gets in results/: 16 analyses, the tables, one forest plo
 """
 
 import hashlib
+import html
 import json
+import re
 import zipfile
 
 import pandas as pd
 import pytest
 
 from helpers.workflow_project import TRIALS, shipped_run, snakemake
+from trialmeta.report.index_page import natural_key
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("workflow")]
 
@@ -97,6 +100,14 @@ def test_exploration_figures_published_and_in_report(results):
     assert (results / "report" / "figures" / f"{aid}.subgroups-biomarker_selected.svg").is_file()
     assert "a demonstration contrast, not a powered subgroup analysis" in page
     assert "Small-study tests not run: k = 2 &lt; 10" in page and "No funnel plot is drawn." in page
+    # the subgroup forest plot has the forest plot's parts (weights, totals, favours
+    # labels, axis title, the primary total; the texts themselves: tests/unit/test_bias_plots.py)
+    svg = (exploration / f"{aid}.subgroups-biomarker_selected.svg").read_text(encoding="utf-8")
+    for gid in ("header-t", "header-weight", "overall-effect", "favours-left", "axis-title"):
+        assert f'id="{gid}"' in svg, gid
+    forest = (results / "figures" / "forest" / f"{aid}.svg").read_text(encoding="utf-8")
+    # the intralipid pooled CI (0.01-192.5) is cut at the capped axis (0.01-100) with an arrow
+    assert 'id="axis-title"' in forest and 'id="arrow-right"' in forest
 
 
 def test_report_index_and_pages(results):
@@ -111,6 +122,16 @@ def test_report_index_and_pages(results):
     assert (
         "http://" not in index.split("<body", 1)[0] and "https://" not in index.split("<body", 1)[0]
     ), "the report head must not load anything from the network"
+    # grouped by condition, then therapy_class (the example's group_by), conditions in natural
+    # order, each heading with its count; every table-of-contents link lands on the page
+    keys = pd.read_csv(results / "tables" / "pooled.csv").drop_duplicates("analysis_id")
+    assert 'Contents <span class="muted">by condition, then therapy_class</span>' in index
+    links = re.findall(r'href="#([^"]+)"', index)
+    assert links and set(links) <= set(re.findall(r' id="([^"]+)"', index))
+    heads = re.findall(r'<section class="group" id="[^"]+">\n<h2><bdi>([^<]*)</bdi>', index)
+    assert heads == [html.escape(c) for c in sorted(set(keys.condition), key=natural_key)]
+    for cls in set(keys.therapy_class):
+        assert f'<bdi>{html.escape(cls)}</bdi> <span class="count">(' in index
 
 
 def test_provenance(project, results):
@@ -118,11 +139,13 @@ def test_provenance(project, results):
     (inp,) = prov["inputs"]
     assert inp["path"] == str(TRIALS)
     assert inp["sha256"] == hashlib.sha256((project / TRIALS).read_bytes()).hexdigest()
-    (cfg,) = prov["config_files"]
-    assert (
-        cfg["sha256"]
-        == hashlib.sha256((project / "config" / "config.yaml").read_bytes()).hexdigest()
-    )
+    # the Snakefile's config, then the example's --configfile (given relative, recorded relative)
+    assert [c["path"] for c in prov["config_files"]] == [
+        "config/config.yaml",
+        "config/example.yaml",
+    ]
+    for cfg in prov["config_files"]:
+        assert cfg["sha256"] == hashlib.sha256((project / cfg["path"]).read_bytes()).hexdigest()
     assert prov["packages"]["snakemake"] == "9.27.1"
     assert prov["packages"]["numpy"] and prov["packages"]["pandas"]
     assert "snakemake" in prov["command"] and "--cores" in prov["command"]

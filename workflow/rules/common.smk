@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import sys
+import time
 
 from snakemake.utils import min_version, validate
 
@@ -17,6 +18,14 @@ from snakemake.utils import min_version, validate
 from trialmeta.inputs.config import CONFIG_SCHEMA_PATH, load_config, trial_paths
 from trialmeta.inputs.errors import ConfigError
 from trialmeta.inputs.settings import Settings
+from trialmeta.pipeline.compare import changes_key, changes_line
+from trialmeta.pipeline.console import (
+    crosscheck_lines,
+    print_at_exit,
+    problem_lists,
+    run_summary,
+)
+from trialmeta.pipeline.jobs import PROBLEMS_AT_END_ENV
 from trialmeta.pipeline.plan import figure_batches, ids_digest, make_plan
 from trialmeta.tables.names import EXPLORATION_TABLES, FIGURE_TABLES
 

@@ -14,7 +14,11 @@ rule provenance:
         CONDA_ENV
     params:
         config=CFG,
-        configfiles=[str(f) for f in workflow.configfiles],
+        # in the order they are applied: the Snakefile's configfile, then the --configfile ones
+        configfiles=sorted(
+            (str(f) for f in workflow.configfiles),
+            key=lambda f: f in map(str, workflow.overwrite_configfiles),
+        ),
         code=PLAN["code"],
     script:
         "../scripts/provenance.py"

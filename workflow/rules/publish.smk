@@ -10,6 +10,9 @@ rule publish:
             "studies.parquet",
         ),
         exploration=rules.explore.output.csv,
+        crosscheck=rules.crosscheck.output.csv,
+        changes_csv=rules.changes.output.csv,
+        changes_json=rules.changes.output.json,
         figures=FIGURE_DIRS,
         report=rules.report.output.report,
         provenance=rules.provenance.output.provenance,
@@ -21,5 +24,6 @@ rule publish:
         CONDA_ENV
     params:
         results=RESULTS,
+        changes_key=CHANGES_KEY,
     script:
         "../scripts/publish.py"

@@ -6,6 +6,8 @@ rule report:
         trials=rules.validate.output.trials,
         warnings=rules.validate.output.warnings,
         provenance=rules.provenance.output.provenance,
+        changes=rules.changes.output.json,
+        crosscheck=rules.crosscheck.output.summary,
         exploration=rules.explore.output.parquet,
         figures=FIGURE_DIRS,
     output:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.console import chunks_with_progress
 from trialmeta.pipeline.jobs import read_parquet, run_step
 from trialmeta.plots.exploration_figures import render_exploration_figures
 from trialmeta.plots.forest import render_forest_plots
@@ -43,12 +44,23 @@ def main(snakemake, log):
         rows(snakemake.input.trials),
     )
     tables = {Path(p).stem: rows(p) for p in snakemake.input.exploration}
+
+    def draw(chunk):
+        t0 = time.perf_counter()
+        forest = render_forest_plots(
+            pooled, studies, trials, settings, out_dir, chunk, formats=formats
+        )
+        t1 = time.perf_counter()
+        more = render_exploration_figures(
+            pooled, studies, trials, tables, settings, out_dir, chunk, formats=formats
+        )
+        return forest, more, t1 - t0
+
     started = time.perf_counter()
-    written = render_forest_plots(pooled, studies, trials, settings, out_dir, ids, formats=formats)
-    forest_s = time.perf_counter() - started
-    extra = render_exploration_figures(
-        pooled, studies, trials, tables, settings, out_dir, ids, formats=formats
-    )
+    written, extra, forest_s = [], [], 0.0
+    for chunk in chunks_with_progress(ids, snakemake.params.batch, what="analyses (figures)"):
+        chunk_written, chunk_extra, chunk_s = draw(chunk)
+        written, extra, forest_s = written + chunk_written, extra + chunk_extra, forest_s + chunk_s
     log.info(
         "render seconds: forest %.3f, exploration %.3f (%d files; %d analyses from the cache)",
         forest_s,

@@ -1,7 +1,8 @@
 """Rule provenance: what went in (SHA-256 of every trial table and config file), with what.
 
-Deterministic on purpose (no time stamps, no host names, no absolute paths): two runs of the
-same command on the same inputs and code write the same bytes.
+Deterministic on purpose (no time stamps, no host names, no absolute paths for files inside the
+project: they are recorded relative to it): two runs of the same command on the same inputs and
+code write the same bytes.
 """
 
 import os
@@ -9,6 +10,7 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import run_step, write_json
@@ -46,8 +48,19 @@ def _git(*args):
     return out.stdout.strip()
 
 
+def project_path(path, project=None) -> str:
+    """``path`` relative to the project (the directory snakemake runs in) when it is inside it
+    (a ``--configfile`` is given to the jobs by absolute path); other paths as they are."""
+    project = Path(project or os.getcwd()).resolve()
+    absolute = Path(os.path.abspath(path))
+    for candidate in (absolute, absolute.resolve()):
+        if candidate.is_relative_to(project):
+            return candidate.relative_to(project).as_posix()
+    return str(path)
+
+
 def _file_record(path):
-    return {"path": str(path), "sha256": sha256_file(path), "bytes": os.path.getsize(path)}
+    return {"path": project_path(path), "sha256": sha256_file(path), "bytes": os.path.getsize(path)}
 
 
 def main(snakemake, log):

@@ -25,6 +25,8 @@ def main(snakemake, log):
         provenance=provenance,
         exploration={Path(p).stem: read_parquet(p) for p in snakemake.input.exploration},
         cache_dir=snakemake.params.cache_dir,
+        changes=json.loads(Path(snakemake.input.changes).read_text(encoding="utf-8")),
+        crosscheck=json.loads(Path(snakemake.input.crosscheck).read_text(encoding="utf-8")),
     )
     log.info("report: %s", index)
 

@@ -19,8 +19,10 @@ def main(snakemake, log):
     files = list(snakemake.input.trials)
     log.info("reading %d trial table(s): %s", len(files), ", ".join(files))
     raw = load_trials(files)
-    check_config_columns(settings, raw.columns)
-    trials, warnings = validate_trials(raw, group_by, min_studies=settings.min_studies)
+    check_config_columns(settings, raw)
+    trials, warnings = validate_trials(
+        raw, group_by, min_studies=settings.min_studies, duplicates=settings.duplicates
+    )
     trials = assign_analysis_ids(trials, group_by)
     ids = sorted(set(trials["analysis_id"]))
     if snakemake.params.plan_ok and ids_digest(ids) != snakemake.params.plan_ids:

@@ -373,11 +373,15 @@ class MetaAnalysisResult:
 
     def leave_one_out(self) -> ExplorationResult:
         """Each analysis (k >= 2) re-pooled without each study in turn (metafor ``leave1out``;
-        random effects with this result's tau2 estimator, Wald CI)."""
+        random effects with this result's tau2 estimator and CI method, as the workflow's
+        default ``sensitivity_ci_method: primary``)."""
         return ExplorationResult(
             "leave_one_out",
             tables.leave_one_out_table(
-                self.effects, tau2_method=self._tau2_method, level=self.settings["level"]
+                self.effects,
+                tau2_method=self._tau2_method,
+                level=self.settings["level"],
+                ci_method=self.settings["ci_method"],
             ),
         )
 
@@ -391,7 +395,8 @@ class MetaAnalysisResult:
     def cumulative(self, order_by: str | None = "year") -> ExplorationResult:
         """Cumulative meta-analysis: studies added by ascending ``order_by`` (a numeric column,
         ties in table order; None: table order). Analyses where a study lacks the value are left
-        out. The ordering column is reported under its own name (``order`` for table order)."""
+        out. The ordering column is reported under its own name (``order`` for table order).
+        Random effects with this result's tau2 estimator and CI method."""
         trials = self.trials
         if order_by is None:
             trials = trials.assign(year=np.arange(len(trials), dtype=float))
@@ -400,7 +405,11 @@ class MetaAnalysisResult:
                 raise KeyError(f"no column {order_by!r} in the trials table")
             trials = trials.assign(year=trials[order_by])
         frame = tables.cumulative_table(
-            self.effects, trials, tau2_method=self._tau2_method, level=self.settings["level"]
+            self.effects,
+            trials,
+            tau2_method=self._tau2_method,
+            level=self.settings["level"],
+            ci_method=self.settings["ci_method"],
         )
         if order_by != "year":
             frame = frame.rename(columns={"year": order_by or "order"})
@@ -408,7 +417,8 @@ class MetaAnalysisResult:
 
     def subgroups(self, moderator, *, common_tau2: bool = False) -> ExplorationResult:
         """Random-effects pooling within each level of a categorical moderator (or a list of
-        them) and the test for subgroup differences (Borenstein et al. 2009, ch. 19)."""
+        them) and the test for subgroup differences (Borenstein et al. 2009, ch. 19); CIs of the
+        levels and of the overall estimate with this result's CI method (column ``ci_method``)."""
         mods = [moderator] if isinstance(moderator, str) else list(moderator)
         return ExplorationResult(
             "subgroups",
@@ -419,6 +429,7 @@ class MetaAnalysisResult:
                 tau2_method=self._tau2_method,
                 common_tau2=common_tau2,
                 level=self.settings["level"],
+                ci_method=self.settings["ci_method"],
             ),
         )
 

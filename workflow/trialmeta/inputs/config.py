@@ -5,9 +5,12 @@ same schema the Snakefile hands to ``snakemake.utils.validate``), fills in the d
 every ``trials`` pattern matches a file, and raises :class:`~trialmeta.inputs.errors.ConfigError` whose
 lines each name the key, e.g.::
 
-    config: tau2_methods[1]: unknown value 'REM' (one of DL, REML, ML, PM, HE, SJ, EB, HS)
+    config: tau2_methods[1]: unknown tau2 method 'REM' (did you mean 'REML'? one of DL, REML, ...)
     config: trials: 'data/x/*.csv' matches no file
     config: colour: unknown key (known keys: trials, results, ...)
+
+Values from a fixed list are case-insensitive: ``reml``, ``HKSJ`` and ``rr`` are read as ``REML``,
+``hksj`` and ``RR`` before the schema check (see :mod:`trialmeta.inputs.names`).
 
 Checks that need the data (``group_by``, ``subgroups`` and ``metaregression`` columns must exist)
 are in :func:`check_config_columns`, called after the tables are loaded.
@@ -23,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from trialmeta.inputs.errors import ConfigError
+from trialmeta.inputs.names import canonical_choice, close_choice, suggest_column
 
 __all__ = [
     "load_config",
@@ -108,7 +112,10 @@ def _message(e) -> list[str]:
     if v == "enum":
         name = _item_name(e.path)
         what = f"unknown {name}" if name else "unknown value"
-        return [f"config: {key}: {what} {inst!r} (one of {', '.join(map(str, e.validator_value))})"]
+        close = close_choice(inst, e.validator_value)
+        hint = f"did you mean {close!r}? " if close else ""
+        choices = ", ".join(map(str, e.validator_value))
+        return [f"config: {key}: {what} {inst!r} ({hint}one of {choices})"]
     if v == "type":
         want = e.validator_value if isinstance(e.validator_value, str) else e.validator_value[0]
         return [
@@ -127,6 +134,22 @@ def _message(e) -> list[str]:
         hint = " (a proportion, e.g. 0.95)" if key == "level" else ""
         return [f"config: {key}: must be {op} {e.validator_value}, got {inst!r}{hint}"]
     return [f"config: {key}: {e.message}"]
+
+
+def _canonical_names(node: dict, schema: dict) -> None:
+    """Values from a fixed list written in another case get the schema's spelling, in place
+    (``reml`` -> ``REML``, ``HKSJ`` -> ``hksj``, ``rr`` -> ``RR``), so that the schema check, the
+    settings and every output see one spelling."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in node:
+            continue
+        value = node[key]
+        if isinstance(value, dict) and sub.get("type") == "object":
+            _canonical_names(value, sub)
+        elif "enum" in sub:
+            node[key] = canonical_choice(value, sub["enum"])
+        elif isinstance(value, list) and "enum" in sub.get("items", {}):
+            node[key] = [canonical_choice(v, sub["items"]["enum"]) for v in value]
 
 
 def trial_paths(config: dict, base_dir=None) -> list[str]:
@@ -170,6 +193,8 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
 
     * every key is checked against ``config.schema.yaml`` (unknown keys, types, enums, ranges);
     * a single string where a list is expected (``--config trials=data/x.csv``) becomes a list;
+    * a value from a fixed list written in another case gets the canonical spelling
+      (``reml`` -> ``REML``); an unknown value gets a "did you mean" when one is close;
     * with ``check_files`` (default) every ``trials`` pattern must match a file (relative to
       ``base_dir``, default the working directory).
 
@@ -190,6 +215,7 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
         if isinstance(cfg.get(k), str):
             cfg[k] = [cfg[k]]
     schema = config_schema()
+    _canonical_names(cfg, schema)
     _fill_defaults(cfg, schema)
     validator = Draft202012Validator(schema)
     messages: list[str] = []
@@ -208,27 +234,40 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
     return cfg
 
 
+def _tables_named(attrs: dict) -> str:
+    """``the trial tables read from x.xlsx, sheet 'data'`` (files and sheets, when known)."""
+    files = list(attrs.get("columns_by_file") or {})
+    sheets = attrs.get("sheets") or {}
+    if not files:
+        return "the trial tables"
+    named = [f"{f}, sheet {sheets[f]!r}" if sheets.get(f) else f for f in files]
+    if len(named) > 5:
+        named = named[:4] + [f"... ({len(named)} files)"]
+    return "the trial tables read from " + "; ".join(named)
+
+
 def check_config_columns(settings, columns) -> None:
     """After loading the tables: every group_by / subgroups / metaregression column must exist.
 
-    ``settings``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict. Raises
-    ConfigError, one line per missing column, naming the key.
+    ``settings``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict. ``columns``:
+    the table from :func:`~trialmeta.inputs.ingest.load_trials` (its files and workbook sheets
+    are named in the message) or a list of column names. Raises ConfigError, one line per
+    missing column, naming the key, the tables and the closest column name.
     """
     from trialmeta.inputs.settings import Settings
 
     settings = Settings.coerce(settings)
+    where = _tables_named(getattr(columns, "attrs", None) or {})
     columns = list(columns)
     available = [c for c in columns if c not in ("source_file", "source_row", "analysis_id")]
     messages = []
     for key in ("group_by", "subgroups", "metaregression"):
         for i, col in enumerate(getattr(settings, key)):
             if col not in columns:
-                close = difflib.get_close_matches(col, available, n=1)
-                hint = (
-                    f"did you mean {close[0]!r}?" if close else "available: " + ", ".join(available)
+                close = suggest_column(col, available) or next(
+                    iter(difflib.get_close_matches(col, available, n=1)), None
                 )
-                messages.append(
-                    f"config: {key}[{i}]: column {col!r} is not in the trial tables ({hint})"
-                )
+                hint = f"did you mean {close!r}?" if close else "available: " + ", ".join(available)
+                messages.append(f"config: {key}[{i}]: column {col!r} is not in {where} ({hint})")
     if messages:
         raise ConfigError(messages)

@@ -22,9 +22,11 @@ Rules (documented for users in ``data/README.md``):
   error unless the extra cells are empty; a shorter CSV/TSV row is an error too (a lost delimiter
   usually shifts values into the wrong column). Short Excel rows are padded with empty cells.
 * Every cell is stripped of surrounding white space.
-* Excel: the sheet named ``trials`` (any case) if there is one, otherwise the first sheet; when
-  the workbook has several sheets and none is named ``trials`` a **warning** says which sheet was
-  read. Formula cells contribute their cached value (what Excel last displayed); a formula without
+* Excel: the sheet named ``trials`` (any case) if there is one; otherwise the only sheet; otherwise
+  the only sheet whose first non-empty row has every required column (so a README or notes tab
+  is passed over). When several sheets or none qualify it is an error naming the file, every
+  sheet and why it does not qualify; a **warning** names a passed-over sheet that has some of the
+  required columns (it looks like trial data but is not read). Formula cells contribute their cached value (what Excel last displayed); a formula without
   a cached value (a file written by a program that does not compute formulas) is an error naming
   the cell (``Sheet1!C7``) -- open and save it in Excel/LibreOffice, or paste values. Numbers are
   written back as the shortest text that round-trips, booleans as ``true``/``false``, dates ISO.
@@ -51,6 +53,7 @@ from pathlib import Path
 import pandas as pd
 
 from trialmeta.inputs.errors import InputError, Problem
+from trialmeta.inputs.validate import REQUIRED_COLUMNS
 
 __all__ = ["load_trials", "read_table", "TableText", "SOURCE_COLUMNS"]
 
@@ -72,6 +75,7 @@ class TableText:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     header_failed: bool = False
+    sheet: str | None = None  # the worksheet read from a workbook
 
 
 # --------------------------------------------------------------------------------------- text files
@@ -114,21 +118,55 @@ def _record_pattern(delim: str) -> re.Pattern:
     return re.compile(rf"{cell}(?:{d}{cell})*\Z", re.S)
 
 
+def _has_nul(text: str, table: TableText) -> bool:
+    """A NUL byte means a binary file: a problem on its line, and no header."""
+    if "\x00" not in text:
+        return False
+    line = text[: text.index("\x00")].count("\n") + 1
+    table.problems.append(
+        Problem(
+            table.file,
+            line,
+            None,
+            "contains a NUL byte: this is not a text table (is it a binary or .xls file?)",
+        )
+    )
+    table.header_failed = True
+    return True
+
+
+def _no_header_yet(records) -> bool:
+    return not any(any(c.strip() for c in r[2]) for r in records)
+
+
+def _csv_error(msg: str, start: int, bad: int, records, table: TableText) -> bool:
+    """Record a csv parse error of the record starting on line ``start`` (failing on line
+    ``bad``); True when reading must stop (an unclosed quote swallows the rest of the file)."""
+    if _no_header_yet(records):
+        table.header_failed = True
+    if "unexpected end of data" in msg or "newline inside string" in msg:
+        table.problems.append(
+            Problem(
+                table.file,
+                start,
+                None,
+                f'unbalanced quote: a quoted cell starting on line {start} is never closed (a stray " character?)',
+            )
+        )
+        return True
+    if "expected after" in msg:
+        text_msg = f'stray quote on line {bad}: {msg} (quote a cell containing " and double the inner quotes: "5"" tablet")'
+    else:
+        text_msg = f"cannot parse line {bad}: {msg}"
+    table.problems.append(Problem(table.file, bad, None, text_msg))
+    return False
+
+
 def _read_delimited(
     text: str, delim: str | None, table: TableText
 ) -> list[tuple[int, int, list[str]]]:
     """Return (record number, first line, cells) for every record; parse errors go to table.problems."""
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        table.problems.append(
-            Problem(
-                table.file,
-                line,
-                None,
-                "contains a NUL byte: this is not a text table (is it a binary or .xls file?)",
-            )
-        )
-        table.header_failed = True
+    if _has_nul(text, table):
         return []
     lines = list(io.StringIO(text, newline=""))  # splits on \n, \r\n and \r only
     if delim is None:  # .txt: tab if the header has a tab, else comma
@@ -158,27 +196,9 @@ def _read_delimited(
         except StopIteration:
             break
         except csv.Error as exc:
-            msg = str(exc)
-            if "unexpected end of data" in msg or "newline inside string" in msg:
-                if not any(any(c.strip() for c in r[2]) for r in records):
-                    table.header_failed = True
-                table.problems.append(
-                    Problem(
-                        table.file,
-                        start,
-                        None,
-                        f'unbalanced quote: a quoted cell starting on line {start} is never closed (a stray " character?)',
-                    )
-                )
-                return records
             bad = line_no + len(consumed)
-            if not any(any(c.strip() for c in r[2]) for r in records):
-                table.header_failed = True
-            if "expected after" in msg:
-                text_msg = f'stray quote on line {bad}: {msg} (quote a cell containing " and double the inner quotes: "5"" tablet")'
-            else:
-                text_msg = f"cannot parse line {bad}: {msg}"
-            table.problems.append(Problem(table.file, bad, None, text_msg))
+            if _csv_error(str(exc), start, bad, records, table):
+                return records
             # skip the rest of the bad line and go on with a fresh reader, to report later problems too
             line_no = bad
             record_no += 1
@@ -188,7 +208,7 @@ def _read_delimited(
         record_no += 1
         raw = "".join(consumed)
         if '"' in raw and not pattern.match(raw.rstrip("\r\n")):
-            if not any(any(c.strip() for c in r[2]) for r in records):
+            if _no_header_yet(records):
                 table.header_failed = True
             table.problems.append(
                 Problem(
@@ -220,6 +240,68 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+def _sheet_header(ws) -> list[str]:
+    """The names in the first non-empty row of a worksheet ([] for an empty sheet)."""
+    for row in ws.iter_rows(values_only=True):
+        cells = [_cell_text(v).strip() for v in row]
+        if any(cells):
+            return [c for c in cells if c]
+    return []
+
+
+def _why_not(header: list[str]) -> str:
+    """Why a sheet with this header row is not a trial table."""
+    if not header:
+        return "empty"
+    missing = ", ".join(c for c in REQUIRED_COLUMNS if c not in header)
+    shown = ", ".join(repr(c) for c in header[:6]) + (", ..." if len(header) > 6 else "")
+    return f"first row lacks {missing} (it has {shown})"
+
+
+def _choose_sheet(wb, table: TableText) -> str | None:
+    """The sheet to read: the one named ``trials`` (any case), else the only sheet, else the only
+    sheet whose first row has the required columns; None (and a problem) otherwise."""
+    names = [ws.title for ws in wb.worksheets]  # chart sheets have no cells
+    if not names:
+        table.problems.append(Problem(table.file, None, None, "workbook has no worksheet"))
+        return None
+    named = [n for n in names if n.strip().casefold() == "trials"]
+    if named or len(names) == 1:
+        return (named or names)[0]
+    headers = {n: _sheet_header(wb[n]) for n in names}
+    fits = [n for n in names if all(c in headers[n] for c in REQUIRED_COLUMNS)]
+    listed = ", ".join(repr(n) for n in names)
+    if len(fits) == 1:
+        partial = [n for n in names if n != fits[0] and set(headers[n]) & set(REQUIRED_COLUMNS)]
+        if partial:  # another sheet looks like trial data: say that it was not read
+            skipped = "; ".join(f"sheet {n!r}: {_why_not(headers[n])}" for n in partial)
+            table.warnings.append(
+                Problem(
+                    table.file,
+                    None,
+                    None,
+                    f"workbook has {len(names)} sheets ({listed}); read {fits[0]!r}, the only one "
+                    f"with the required columns; not read: {skipped} (name the sheet to read "
+                    "'trials'; to read several tables, save each as its own file)",
+                    severity="warning",
+                )
+            )
+        return fits[0]
+    if fits:
+        why = (
+            f"{len(fits)} sheets ({', '.join(repr(n) for n in fits)}) have the required columns "
+            "and none is named 'trials': name the sheet to read 'trials' (one table per workbook)"
+        )
+    else:
+        why = (
+            f"no sheet is named 'trials' and none has the required columns "
+            f"({', '.join(REQUIRED_COLUMNS)}) in its first row: "
+            + "; ".join(f"sheet {n!r}: {_why_not(headers[n])}" for n in names)
+        )
+    table.problems.append(Problem(table.file, None, None, f"workbook with sheets {listed}: {why}"))
+    return None
+
+
 def _read_xlsx(path: Path, table: TableText) -> list[tuple[int, int, list[str]]]:
     import warnings as _w
 
@@ -243,25 +325,10 @@ def _read_xlsx(path: Path, table: TableText) -> list[tuple[int, int, list[str]]]
         )
         return []
     try:
-        names = [ws.title for ws in wb_values.worksheets]  # chart sheets have no cells
-        if not names:
-            table.problems.append(Problem(table.file, None, None, "workbook has no worksheet"))
-            return []
-        chosen = next((n for n in names if n.strip().casefold() == "trials"), None)
+        chosen = _choose_sheet(wb_values, table)
         if chosen is None:
-            chosen = names[0]
-            if len(names) > 1:
-                listed = ", ".join(repr(n) for n in names)
-                table.warnings.append(
-                    Problem(
-                        table.file,
-                        None,
-                        None,
-                        f"workbook has {len(names)} sheets ({listed}); read only the first, {chosen!r} "
-                        "(name a sheet 'trials' to choose it)",
-                        severity="warning",
-                    )
-                )
+            return []
+        table.sheet = chosen
         ws_v = wb_values[chosen]
         ws_f = wb_formulas[chosen]
         records = []
@@ -394,6 +461,21 @@ def _split_header(records, table: TableText) -> None:
     ):
         width -= 1
     header = header[:width]
+    _check_header_names(header, header_no, table)
+    if not body:
+        if not table.problems:  # after a parse error the data rows were not readable: said already
+            table.problems.append(
+                Problem(
+                    table.file, None, None, f"has a header row (row {header_no}) but no data rows"
+                )
+            )
+        return
+    _body_rows(body, width, excel, table)
+    table.header = header
+
+
+def _check_header_names(header: list[str], header_no: int, table: TableText) -> None:
+    """Empty, duplicate and reserved column names are problems of the header row."""
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name == "":
@@ -425,14 +507,11 @@ def _split_header(records, table: TableText) -> None:
                     "column name is reserved (added by trialmeta); rename it",
                 )
             )
-    if not body:
-        if not table.problems:  # after a parse error the data rows were not readable: said already
-            table.problems.append(
-                Problem(
-                    table.file, None, None, f"has a header row (row {header_no}) but no data rows"
-                )
-            )
-        return
+
+
+def _body_rows(body, width: int, excel: bool, table: TableText) -> None:
+    """The data rows with as many cells as the header (short Excel rows padded) into ``table``;
+    a row with more non-empty cells, or a short CSV row, is a problem."""
     for n, _start, cells in body:
         if len(cells) > width:
             extra = [c for c in cells[width:] if c != ""]
@@ -461,7 +540,6 @@ def _split_header(records, table: TableText) -> None:
             continue
         table.rows.append(cells)
         table.row_numbers.append(n)
-    table.header = header
 
 
 # ------------------------------------------------------------------------------------------ public
@@ -479,7 +557,8 @@ def load_trials(paths) -> pd.DataFrame:
         Columns: the union of all headers (in order of first appearance), then ``source_file`` and
         ``source_row``. Every cell is a ``str`` (``""`` when empty or when the file lacks the
         column). ``attrs["warnings"]``: list of warning :class:`Problem`;
-        ``attrs["columns_by_file"]``: ``{file: [header columns]}``.
+        ``attrs["columns_by_file"]``: ``{file: [header columns]}``; ``attrs["sheets"]``:
+        ``{file: sheet read}`` for the workbooks.
 
     Raises
     ------
@@ -531,4 +610,5 @@ def load_trials(paths) -> pd.DataFrame:
     df["source_row"] = pd.Series(source_row, dtype="int64")
     df.attrs["warnings"] = warnings
     df.attrs["columns_by_file"] = {t.file: list(t.header) for t in tables}
+    df.attrs["sheets"] = {t.file: t.sheet for t in tables if t.sheet is not None}
     return df

@@ -85,6 +85,8 @@ class Settings:
 
     trials: tuple[str, ...]
     results: str
+    compare_to: str | None
+    changes_move_fraction: float
     group_by: tuple[str, ...]
     measures: Measures
     tau2_methods: tuple[str, ...]
@@ -92,6 +94,7 @@ class Settings:
     prediction_interval: str
     continuity: Continuity
     min_studies: int
+    duplicates: str
     level: float
     models: tuple[str, ...]
     subgroups: tuple[str, ...]
@@ -134,6 +137,13 @@ class Settings:
     def primary_ci_method(self) -> str:
         """The CI method of the primary analysis (first of ``ci_methods``)."""
         return self.ci_methods[0]
+
+    @property
+    def sensitivity_ci(self) -> str:
+        """The CI method of the leave-one-out and cumulative re-analyses: ``sensitivity_ci_method``,
+        where ``primary`` (the default) means the primary CI method (first of ``ci_methods``)."""
+        chosen = self.sensitivity_ci_method
+        return self.primary_ci_method if chosen == "primary" else chosen
 
     @property
     def metaregression_estimator(self) -> str:

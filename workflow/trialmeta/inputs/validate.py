@@ -18,7 +18,8 @@ The rest is checked here:
   ``estimate``/CI (``HR``, ``OR``, ``RR``, ``IRR``) must be > 0, ``yi``/``sei`` must be on the analysis
   scale (``logHR``, not ``HR``);
 * ``higher_is_better`` one of true/false/1/0/yes/no (any case), ``year`` a whole number;
-* within one analysis (rows sharing the ``group_by`` values): unique ``study_id``; a single
+* within one analysis (rows sharing the ``group_by`` values): unique ``study_id`` (the message
+  says whether the two rows also have the same arm data, i.e. the same trial entered twice); a single
   ``comparator`` and a single ``outcome_type`` (only possible to violate when ``group_by`` leaves
   the column out, since otherwise different values are different analyses); a single
   ``higher_is_better``; generic rows on a single scale (``HR`` and ``logHR`` are the same scale).
@@ -41,8 +42,15 @@ Warnings (severity ``"warning"``; the run continues, the report shows them):
   metafor keeps it with a continuity correction unless ``continuity.drop00`` is set.
 * Cells of another outcome type's columns that are filled but ignored (e.g. ``mean_treat`` on a
   binary row); ``yi``/``sei`` and estimate/CI both given (``yi``/``sei`` are used).
-* Analyses with fewer than ``min_studies`` trials; keys that differ only in case or white space
-  (``Placebo`` vs ``placebo`` make two analyses).
+* Analyses with fewer than ``min_studies`` trials.
+* **Possible duplicates** within one analysis (errors with ``duplicates="error"``): a row with the
+  same arm data as an earlier row (the numbers the effect is computed from: events/n,
+  mean/SD/n, or measure with yi/sei or estimate/CI), or whose study label equals an earlier one
+  after dropping case, spaces and punctuation (``Meijvis et al. 2011`` / ``Meijvis et al 2011``).
+  The warning names both rows and advises keeping one row if they are the same trial.
+* Values of a ``group_by`` column that differ only in case or white space (``Placebo`` /
+  ``placebo``): they are **not merged** (they make separate analyses, as written); the warning
+  names the column, both spellings and their rows.
 
 After validation: numeric columns are ``float64`` (NaN for empty), ``year`` float, ``outcome_type``
 lower case, ``higher_is_better`` pandas ``boolean`` (nullable), moderator columns whose non-empty
@@ -62,6 +70,7 @@ import pandas as pd
 
 from trialmeta.inputs.booleans import parse_bool
 from trialmeta.inputs.errors import InputError, Problem, show_value
+from trialmeta.inputs.names import suggest_column
 
 __all__ = [
     "validate_trials",
@@ -187,10 +196,11 @@ def _decimals(text: str) -> int:
 
 # ------------------------------------------------------------------------------------------ checks
 class _Checker:
-    def __init__(self, df: pd.DataFrame, group_by, min_studies: int):
+    def __init__(self, df: pd.DataFrame, group_by, min_studies: int, duplicates: str = "warn"):
         self.df = df
         self.group_by = list(group_by)
         self.min_studies = int(min_studies)
+        self.duplicates = duplicates
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = list(df.attrs.get("warnings", []) or [])
         self.columns_by_file = dict(df.attrs.get("columns_by_file") or {})
@@ -273,11 +283,9 @@ class _Checker:
                         + " rows"
                     )
                 )
-                hint = ""
-                alt = lower.get(c)
-                if alt is not None and alt != c:
-                    hint = f" (found {alt!r}: column names are case-sensitive, use {c!r})"
-                self.problems.append(Problem(f, None, None, f"missing column {c!r} ({why}){hint}"))
+                self.problems.append(
+                    Problem(f, None, None, f"missing column {c!r} ({why}){_hint(c, header, lower)}")
+                )
 
     # -- 2. parse cells
     def parse(self):
@@ -574,46 +582,23 @@ class _Checker:
     def analysis_rules(self):
         if any(c not in self.df for c in self.group_by):
             return
-        keys = (
-            list(zip(*[self.df[c].tolist() for c in self.group_by]))
-            if self.group_by
-            else [()] * self.n
-        )
+        # the analysis key as the typed table has it (outcome_type in lower case)
+        columns = [
+            [t or "" for t in self.types] if c == "outcome_type" else self.df[c].tolist()
+            for c in self.group_by
+        ]
+        keys = list(zip(*columns)) if self.group_by else [()] * self.n
         groups: dict[tuple, list[int]] = {}
         for i, k in enumerate(keys):
             groups.setdefault(k, []).append(i)
         gb = "[" + ", ".join(self.group_by) + "]"
-        # near-duplicate keys
-        norm: dict[tuple, tuple] = {}
-        for k, idx in groups.items():
-            nk = tuple(" ".join(str(x).split()).casefold() for x in k)
-            if nk in norm and norm[nk][0] != k:
-                j = norm[nk][1]
-                self.warn(
-                    idx[0],
-                    None,
-                    f"group_by values differ only in case or spaces from {self.loc(j)}: they form two separate analyses",
-                )
-            else:
-                norm.setdefault(nk, (k, idx[0]))
+        for c, values in zip(self.group_by, columns):
+            self._case_variants(c, values)
         for k, idx in groups.items():
             if self.group_by and any(str(x) == "" for x in k):
                 continue  # empty key cells are reported as 'empty: required' / below
-            seen: dict[str, int] = {}
             if "study_id" in self.df:
-                for i in idx:
-                    sid = self.cell(i, "study_id")
-                    if sid == "":
-                        continue
-                    if sid in seen:
-                        self.err(
-                            i,
-                            "study_id",
-                            f"duplicate within one analysis (also at {self.loc(seen[sid])}); give each row of an analysis its own label",
-                            sid,
-                        )
-                    else:
-                        seen[sid] = i
+                self._duplicates(idx)
             for col in ("comparator", "outcome_type"):
                 if col in self.group_by or col not in self.df:
                     continue
@@ -674,6 +659,114 @@ class _Checker:
                 )
             self._se_across_studies(idx)
 
+    def _case_variants(self, column, values):
+        """Values of one group_by column that differ only in case or white space (``Placebo`` /
+        ``placebo``) make separate analyses: they are kept apart, with a warning at the first row
+        of each less common spelling naming the rows of both spellings."""
+        spellings: dict[str, dict[str, list[int]]] = {}
+        for i, x in enumerate(values):
+            if x != "":
+                spellings.setdefault(" ".join(x.split()).casefold(), {}).setdefault(x, []).append(i)
+        for variants in spellings.values():
+            if len(variants) < 2:
+                continue
+            ordered = sorted(variants.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
+            ref, ref_rows = ordered[0]
+            for value, rows in ordered[1:]:
+                self.warn(
+                    rows[0],
+                    column,
+                    f"differs only in case or spaces from {show_value(ref)} "
+                    f"({self._rows_text(ref_rows)}): the rows with {show_value(value)} "
+                    f"({self._rows_text(rows)}) are kept as a separate analysis; if both mean the "
+                    "same, write them the same way",
+                    value,
+                )
+
+    def _rows_text(self, rows, limit: int = 5) -> str:
+        """``x.csv:2, x.csv:5 and 3 more rows``."""
+        shown = ", ".join(self.loc(i) for i in rows[:limit])
+        more = len(rows) - limit
+        return shown + (f" and {more} more row{'s' if more != 1 else ''}" if more > 0 else "")
+
+    def _arm_data(self, i):
+        """The numbers of row i that the effect is computed from, as ((column, text), ...), or
+        None when the row has none or has a cell that did not parse."""
+        t = self.types[i]
+        if t is None:
+            return None
+        cols = [c for c in TYPE_COLUMNS[t] if c in NUMERIC_COLUMNS]
+        if any((i, c) in self.bad for c in cols) or all(self.val(i, c) is None for c in cols):
+            return None
+        measure = (("measure", self.cell(i, "measure")),) if t == "generic" else ()
+        return (("outcome_type", t),) + measure + tuple((c, self.val(i, c)) for c in cols)
+
+    def _duplicates(self, idx):
+        """The same study label twice in one analysis is an error; a possible duplicate (the same
+        arm data, or labels equal after dropping case, spaces and punctuation) is a warning, or
+        an error with ``duplicates: error``. Each row is compared with the earlier rows."""
+        seen: dict[str, int] = {}
+        earlier: list[tuple[int, str, object]] = []
+        for i in idx:
+            sid = self.cell(i, "study_id")
+            if sid == "":
+                continue
+            data = self._arm_data(i)
+            if sid in seen:
+                self.err(i, "study_id", self._same_label(i, seen[sid], data), sid)
+                continue
+            seen[sid] = i
+            label = _label_key(sid)
+            for j, label_j, data_j in earlier:
+                same_label = label != "" and label == label_j  # '-' and '?' are no label
+                same_data = data is not None and data == data_j
+                if same_label or same_data:
+                    self._possible_duplicate(i, j, same_label, same_data)
+                    break
+            earlier.append((i, label, data))
+
+    def _same_label(self, i, j, data) -> str:
+        if data is not None and data == self._arm_data(j):
+            return (
+                f"duplicate within one analysis (also at {self.loc(j)}, with the same arm data): "
+                "the same trial entered twice? keep one of the two rows (pooling both counts "
+                "the trial twice)"
+            )
+        return (
+            f"duplicate within one analysis (also at {self.loc(j)}): if both rows are the same "
+            "trial (e.g. two doses or time points), keep one row per analysis (combine the arms, "
+            "or give the other row its own outcome); if they are different trials, give them "
+            "distinguishable labels"
+        )
+
+    def _possible_duplicate(self, i, j, same_label: bool, same_data: bool):
+        why = []
+        if same_data:
+            cells = [(c, self.cell(i, c)) for c, _ in self._arm_data(i)[1:]]
+            data = ", ".join(f"{c}={x}" for c, x in cells if x != "")
+            why.append(f"the same arm data ({data})")
+        if same_label:
+            why.append("labels that differ only in case, spaces or punctuation")
+        advice = (
+            "give them clearly different labels"
+            if same_label
+            else "check that the numbers were not copied from the other row"
+        )
+        message = (
+            f"possible duplicate of {show_value(self.cell(j, 'study_id'))} at {self.loc(j)} "
+            f"({' and '.join(why)}): if these are the same trial, keep one row (pooling both "
+            f"counts it twice); if they are different trials, {advice}"
+        )
+        if self.duplicates == "error":
+            self.err(
+                i,
+                "study_id",
+                message + " (an error: duplicates is set to error)",
+                self.cell(i, "study_id"),
+            )
+        else:
+            self.warn(i, "study_id", message, self.cell(i, "study_id"))
+
     def _se_across_studies(self, idx):
         cont = [i for i in idx if self.types[i] == "continuous"]
         if len(cont) < 3:
@@ -732,6 +825,19 @@ class _Checker:
         return df
 
 
+def _hint(column: str, header: list, lower: dict) -> str:
+    """A suggestion for a missing column: a header that differs only in case, or a near miss
+    (``Events (treatment)`` for ``events_treat``); headers that are known columns are not offered."""
+    alt = lower.get(column)
+    if alt is not None and alt != column:
+        return f" (found {alt!r}: column names are case-sensitive, use {column!r})"
+    known = set(trials_schema()["properties"])
+    alt = suggest_column(column, [h for h in header if h not in known])
+    if alt is None:
+        return ""
+    return f" (did you mean {alt!r}? rename that column to {column!r}: names are not guessed)"
+
+
 def _hashable(x):
     if isinstance(x, list):
         return tuple(_hashable(v) for v in x)
@@ -763,6 +869,12 @@ def _schema_bounds() -> tuple:
 
     walk(trials_schema())
     return tuple(sorted(found))
+
+
+def _label_key(label: str) -> str:
+    """A study label without case, spaces and punctuation (``Meijvis et al. 2011`` and
+    ``meijvis et al 2011`` give the same key)."""
+    return re.sub(r"[\W_]+", "", label.casefold())
 
 
 def _looks_like_se(sd: float, n: float, ref_sd: float) -> bool:
@@ -803,7 +915,7 @@ def _asymmetric(measure: str, est_s: str, lo_s: str, hi_s: str) -> bool:
     return best > SYMMETRY_TOLERANCE
 
 
-def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1):
+def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1, duplicates: str = "warn"):
     """Validate the text table from :func:`~trialmeta.inputs.ingest.load_trials` and type it.
 
     Parameters
@@ -815,6 +927,9 @@ def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1):
         Columns that define one analysis.
     min_studies : int
         Analyses with fewer rows get a warning (they are not removed).
+    duplicates : {"warn", "error"}
+        Possible duplicate trials within one analysis (the same arm data, or study labels equal
+        after dropping case, spaces and punctuation) are warnings or errors.
 
     Returns
     -------
@@ -838,7 +953,9 @@ def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1):
             df[col] = pd.Series([_as_text(x) for x in df[col]], dtype=object)
     df["source_file"] = df["source_file"].astype(object)
     df.attrs = attrs
-    checker = _Checker(df, group_by, min_studies)
+    if duplicates not in ("warn", "error"):
+        raise ValueError(f"duplicates must be 'warn' or 'error', not {duplicates!r}")
+    checker = _Checker(df, group_by, min_studies, duplicates)
     if len(df) == 0:
         raise InputError([Problem("<input>", None, None, "no data rows in any trial table")])
     checker.check_columns()

@@ -4,8 +4,10 @@
   ``os.replace``-d over the destination, so a killed job never leaves a half-written file.
 * :func:`run_step` wraps a script's body: it logs to the rule's ``log:`` file, and turns a user
   error (:class:`~trialmeta.inputs.errors.InputError`, :class:`~trialmeta.inputs.errors.ConfigError`) into its
-  message on stderr and in the log, exit status 1, no traceback. Anything else is a bug: the
-  traceback goes to the log and to stderr.
+  message in the log and in ``<log>.problems`` (the workflow prints it last, once: its
+  ``onerror:`` handler; outside the workflow it goes to stderr), exit status 1, no traceback.
+  Anything else is a bug: the traceback goes to the log and to stderr. Records of the
+  :data:`PROGRESS_LOGGER` logger also go to the console (progress of long jobs).
 * Intermediate tables between jobs are Parquet (exact floats, types kept); the user-facing tables
   are written by :func:`trialmeta.pipeline.safe_csv.write_csv_safely` and Parquet.
 """
@@ -24,6 +26,7 @@ import traceback
 from pathlib import Path
 
 from trialmeta.inputs.errors import ConfigError, InputError, Problem
+from trialmeta.pipeline.console import PROGRESS_LOGGER, problems_path
 
 __all__ = [
     "atomic_path",
@@ -36,7 +39,13 @@ __all__ = [
     "problems_to_records",
     "problems_from_records",
     "run_step",
+    "PROGRESS_LOGGER",
+    "PROBLEMS_AT_END_ENV",
 ]
+
+#: Set (to "1") by the workflow, whose ``onerror:`` handler prints the problem list of a step that
+#: failed on input at the very end of the run; the step then does not print it itself.
+PROBLEMS_AT_END_ENV = "TRIALMETA_PROBLEMS_AT_END"
 
 PROBLEM_FIELDS = ("file", "row", "column", "value", "severity", "message")
 
@@ -151,6 +160,30 @@ def _user_error(exc) -> bool:
     return isinstance(exc, (InputError, ConfigError))
 
 
+def _progress_to_console(rule: str) -> None:
+    """Records of :data:`PROGRESS_LOGGER` also go to stderr (the console of a local run)."""
+    progress = logging.getLogger(PROGRESS_LOGGER)
+    for handler in list(progress.handlers):
+        progress.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"[{rule}] %(message)s"))
+    progress.addHandler(handler)
+
+
+def _report_user_error(text: str, log_path, log) -> None:
+    """The problem list of a user error: in ``<log>.problems``; in the workflow (which prints it
+    at the end of the run, once) the log and stderr only point to it, else both get the list."""
+    if log_path is not None:
+        write_text(text + "\n", problems_path(log_path))
+    if os.environ.get(PROBLEMS_AT_END_ENV) == "1" and log_path is not None:
+        pointer = f"input problems: listed at the end of the run and in {problems_path(log_path)}"
+        log.error("%s", pointer)
+        print(f"trialmeta: {pointer}", file=sys.stderr, flush=True)
+    else:
+        log.error(text)
+        print(text, file=sys.stderr, flush=True)
+
+
 def run_step(snakemake, main) -> None:
     """Run ``main(snakemake, log)`` with the rule's log file; exit 1 with the message on user errors."""
     log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
@@ -158,9 +191,11 @@ def run_step(snakemake, main) -> None:
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+        problems_path(log_path).unlink(missing_ok=True)
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=handlers or None, force=True
     )
+    _progress_to_console(snakemake.rule)
     logging.captureWarnings(True)
     log = logging.getLogger(f"trialmeta.{snakemake.rule}")
     started = time.perf_counter()
@@ -168,9 +203,7 @@ def run_step(snakemake, main) -> None:
         main(snakemake, log)
     except Exception as exc:  # noqa: BLE001 - user errors end the run with their message only
         if _user_error(exc):
-            text = str(exc)
-            log.error(text)
-            print(text, file=sys.stderr, flush=True)
+            _report_user_error(str(exc), log_path, log)
             logging.shutdown()
             sys.exit(1)
         log.error("".join(traceback.format_exception(exc)))

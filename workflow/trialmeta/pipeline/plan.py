@@ -48,7 +48,7 @@ PLAN_VERSION = 1
 #: The ``trialmeta`` package (this module is ``trialmeta/pipeline/plan.py``).
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Config keys that do not change any table, figure or page of an analysis.
-_NOT_SETTINGS = ("trials", "results", "report")
+_NOT_SETTINGS = ("trials", "results", "report", "compare_to", "changes_move_fraction")
 #: Analyses per figure job aimed at (one Python start-up, ~2 s here, per job).
 FIGURES_PER_JOB = 40
 #: At least this many figure jobs when there are that many analyses (uses the cores of a laptop).
@@ -128,6 +128,7 @@ def _cache_key(files, settings, code: str) -> str:
         "files": [[str(f), sha256_file(f)] for f in files],
         "group_by": list(settings.group_by),
         "min_studies": settings.min_studies,
+        "duplicates": settings.duplicates,
         "code": code,
     }
     return hashlib.sha256(_json(parts).encode()).hexdigest()
@@ -144,8 +145,10 @@ def _build(files, settings) -> dict:
     group_by = list(settings.group_by)
     try:
         raw = load_trials(list(files))
-        check_config_columns(settings, raw.columns)
-        typed, _ = validate_trials(raw, group_by, min_studies=settings.min_studies)
+        check_config_columns(settings, raw)
+        typed, _ = validate_trials(
+            raw, group_by, min_studies=settings.min_studies, duplicates=settings.duplicates
+        )
     except ConfigError as exc:
         # e.g. a group_by column missing from the tables: the workflow stops at parse time
         return {"ok": False, "error": str(exc), "config_error": True, "analyses": {}}

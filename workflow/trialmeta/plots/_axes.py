@@ -19,11 +19,20 @@ def _fmt(v, _pos=None):
     return f"{v:.3f}".rstrip("0").rstrip(".")
 
 
-def log_ticks(ax, axis: str = "x", max_ticks: int = MAX_TICKS):
+def log_ticks(ax, axis: str = "x", max_ticks: int = MAX_TICKS, expand: bool = True):
     """Nice ratio ticks (0.1, 0.2, 0.5, 1, 2, 5, ...) with plain labels on a log axis; on a wide
-    axis only the powers of ten (and the null, 1), so labels never overlap."""
-    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    axis only the powers of ten (and the null, 1), so labels never overlap. ``expand``: widen the
+    limits to the nice values just outside them, so a labelled tick brackets the data on each
+    side (a CI reaching 4.42 gets a tick at 5)."""
+    get, set_ = (ax.get_xlim, ax.set_xlim) if axis == "x" else (ax.get_ylim, ax.set_ylim)
+    lo, hi = get()
+    flipped = lo > hi
     lo, hi = min(lo, hi), max(lo, hi)
+    if expand and lo > 0:
+        below, above = NICE[NICE <= lo * 1.001], NICE[NICE >= hi * 0.999]
+        lo = float(below[-1]) if below.size else lo
+        hi = float(above[0]) if above.size else hi
+        set_((hi, lo) if flipped else (lo, hi))
     ticks = NICE[(NICE >= lo * 0.999) & (NICE <= hi * 1.001)]
     if ticks.size > max_ticks:
         decades = ticks[np.isclose(np.log10(ticks), np.round(np.log10(ticks)))]

@@ -57,31 +57,9 @@ def bubble_plot(
     ax.spines["left"].set_visible(True)
     if levels is None:
         xv = np.asarray(x, float)
-        ax.scatter(
-            xv,
-            tr(yi),
-            s=size,
-            facecolor=PALETTE["study"],
-            alpha=0.55,
-            edgecolor="black",
-            linewidth=0.5,
-            zorder=3,
-        )
+        _bubbles(ax, xv, tr(yi), size)
         if coef is not None:
-            g = np.linspace(np.nanmin(xv), np.nanmax(xv), 100)
-            G = np.column_stack([np.ones_like(g), g])
-            fit = G @ np.asarray(coef, float)
-            se = (
-                np.sqrt(np.einsum("ij,jk,ik->i", G, np.asarray(vcov, float), G))
-                if vcov is not None
-                else None
-            )
-            ax.plot(g, tr(fit), color=PALETTE["pooled"], lw=1.0, zorder=4)
-            if se is not None:
-                z = dist.norm_isf(0.025) if crit is None else float(crit)
-                ax.fill_between(
-                    g, tr(fit - z * se), tr(fit + z * se), color=PALETTE["grid"], zorder=1
-                )
+            _fitted_line(ax, xv, coef, vcov, crit, tr)
         if np.all(np.isfinite(xv)) and np.all(xv == np.round(xv)):
             ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.set_xlabel(moderator)
@@ -89,16 +67,7 @@ def bubble_plot(
         labels = [str(v) for v in x]
         pos = np.array([list(levels).index(lab) for lab in labels], float)
         jitter = (np.arange(pos.size) % 5 - 2) * 0.04
-        ax.scatter(
-            pos + jitter,
-            tr(yi),
-            s=size,
-            facecolor=PALETTE["study"],
-            alpha=0.55,
-            edgecolor="black",
-            linewidth=0.5,
-            zorder=3,
-        )
+        _bubbles(ax, pos + jitter, tr(yi), size)
         if level_estimates is not None:
             le = np.asarray(level_estimates, float)
             ci = np.asarray(level_ci, float)
@@ -112,10 +81,7 @@ def bubble_plot(
                 capsize=3,
                 zorder=4,
             )
-        ax.set_xticks(np.arange(len(levels)))
-        ax.set_xticklabels([clean_text(lev, 24) for lev in levels])
-        ax.set_xlim(-0.6, len(levels) - 0.4)
-        ax.set_xlabel(moderator)
+        _level_axis(ax, levels, moderator)
     ax.axhline(null, color=PALETTE["null"], lw=0.7, ls=":")
     if is_ratio:
         ax.set_yscale("log")
@@ -124,3 +90,38 @@ def bubble_plot(
     if title:
         fig.text(0.02, 1 - 0.08 / height, title, ha="left", va="top", fontsize=9)
     return fig
+
+
+def _bubbles(ax, x, y, size) -> None:
+    ax.scatter(
+        x,
+        y,
+        s=size,
+        facecolor=PALETTE["study"],
+        alpha=0.55,
+        edgecolor="black",
+        linewidth=0.5,
+        zorder=3,
+    )
+
+
+def _fitted_line(ax, xv, coef, vcov, crit, tr) -> None:
+    """The meta-regression line with its confidence band (``crit``: its critical value)."""
+    g = np.linspace(np.nanmin(xv), np.nanmax(xv), 100)
+    G = np.column_stack([np.ones_like(g), g])
+    fit = G @ np.asarray(coef, float)
+    ax.plot(g, tr(fit), color=PALETTE["pooled"], lw=1.0, zorder=4)
+    if vcov is not None:
+        se = np.sqrt(np.einsum("ij,jk,ik->i", G, np.asarray(vcov, float), G))
+        z = dist.norm_isf(0.025) if crit is None else float(crit)
+        ax.fill_between(g, tr(fit - z * se), tr(fit + z * se), color=PALETTE["grid"], zorder=1)
+
+
+def _level_axis(ax, levels, moderator) -> None:
+    """Level names as x ticks of a categorical moderator (slanted when they would crowd)."""
+    names = [clean_text(lev, 24) for lev in levels]
+    crowded = sum(len(n) for n in names) > 60
+    ax.set_xticks(np.arange(len(levels)))
+    ax.set_xticklabels(names, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    ax.set_xlim(-0.6, len(levels) - 0.4)
+    ax.set_xlabel(moderator)

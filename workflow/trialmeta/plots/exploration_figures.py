@@ -19,14 +19,21 @@ Only the primary measure is drawn (the forest plot's). File names: :mod:`trialme
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trialmeta.inputs.settings import Settings
-from trialmeta.plots.labels import clean_text
+from trialmeta.plots.forest import FAVOURS_WIDTH, select_rows
+from trialmeta.plots.labels import (
+    analysis_labels,
+    ci_method_text,
+    clean_text,
+    favours_lines,
+    level_text,
+)
 from trialmeta.plots.names import exploration_stem
 from trialmeta.plots.style import save_figure
 from trialmeta.stats import distributions as dist
@@ -131,6 +138,8 @@ class _AnalysisFigureData:
     trials: pd.DataFrame | None
     tables: dict
     settings: Settings
+    primary: pd.Series | None = None
+    labels: dict = field(default_factory=dict)
 
     @property
     def yi(self) -> np.ndarray:
@@ -155,6 +164,35 @@ class _AnalysisFigureData:
         )
         return float(o.estimate[0]), float(o.ci_low[0]), float(o.ci_high[0])
 
+    def primary_overall(self) -> tuple[tuple[float, float, float], str]:
+        """``((estimate, CI low, CI high), description)`` of the forest plot's primary pooled
+        result (pooled.csv's ``primary`` row: same model and CI method); without one, the
+        random-effects model with a Wald CI, described as such."""
+        p = self.primary
+        vals = (
+            tuple(
+                float(pd.to_numeric(p.get(c), errors="coerce"))
+                for c in ("estimate", "ci_low", "ci_high")
+            )
+            if p is not None
+            else (float("nan"),) * 3
+        )
+        if all(np.isfinite(vals)):
+            tau2, ci = clean_text(p.get("tau2_method", "")), ci_method_text(p.get("ci_method", ""))
+            return vals, f"random effects, {tau2} tau\u00b2, {ci} CI, as in the forest plot"
+        tau2 = self.settings.primary_tau2_method
+        return self.overall(self.yi, self.vi), f"random effects, {tau2} tau\u00b2, Wald CI"
+
+    def favours(self):
+        """The wrapped favours labels of the forest plot."""
+        lab = self.labels
+        return favours_lines(
+            lab.get("therapy", "therapy"),
+            lab.get("comparator", "comparator"),
+            lab.get("higher_is_better"),
+            FAVOURS_WIDTH,
+        )
+
     def with_moderator(self, mod: str) -> pd.DataFrame:
         """The studies with the trial column ``mod`` joined, rows without a value dropped."""
         gg = _with_trial_columns(self.studies, self.trials, [mod])
@@ -174,7 +212,7 @@ def _subgroup_figures(a: _AnalysisFigureData):
         if not len(gg):
             continue
         gg = gg.assign(level=[level_label(x) for x in gg[mod]])
-        overall = a.overall(gg["yi"].to_numpy(float), gg["vi"].to_numpy(float))
+        overall, how = a.primary_overall()
         fig = subgroup_forest_plot(
             gg,
             rows,
@@ -182,9 +220,37 @@ def _subgroup_figures(a: _AnalysisFigureData):
             scale=a.scale,
             moderator=clean_text(mod, 30),
             overall=overall,
+            overall_k=len(a.studies),
             title=f"Subgroups by {clean_text(mod, 60)}",
+            favours=a.favours(),
+            outcome_kind=str(a.labels.get("outcome_type", "")).lower(),
+            level_text=level_text(a.settings),
+            notes=_subgroup_notes(rows, how, len(a.studies) - len(gg), mod),
         )
         yield exploration_stem(a.analysis_id, "subgroups", mod), fig
+
+
+def _subgroup_notes(rows: pd.DataFrame, overall_how: str, missing: int, mod) -> list[str]:
+    """Footnotes of a subgroup forest plot: the CI of the subtotals, the overall model, trials
+    without a value of the moderator."""
+    pooled = rows[pd.to_numeric(rows["k"], errors="coerce") > 1] if "k" in rows.columns else rows
+    methods = (
+        sorted({ci_method_text(m) for m in pooled["ci_method"].dropna().astype(str)})
+        if "ci_method" in pooled.columns
+        else ["Wald (normal)"]
+    )
+    subtotals = (
+        f"Subtotals: random effects within each subgroup, {' / '.join(methods)} CI. "
+        if len(pooled)
+        else ""
+    )
+    notes = [f"{subtotals}Weights: % of the overall random-effects model. Total: {overall_how}."]
+    if missing > 0:
+        notes.append(
+            f"{missing} trial{'s' if missing != 1 else ''} without a value of "
+            f"{clean_text(mod, 40)}: in the total only."
+        )
+    return notes
 
 
 def _bubble_figure(a: _AnalysisFigureData, mod: str):
@@ -261,13 +327,28 @@ def _bubble_figures(a: _AnalysisFigureData):
         yield exploration_stem(a.analysis_id, "bubble", mod), _bubble_figure(a, mod)
 
 
+def _sequence_notes(rows: pd.DataFrame, overall_how: str) -> list[str]:
+    """Footnotes of the leave-one-out / cumulative plots: the CI of the re-analyses (the table's
+    ``ci_method``) and of the overall row (the forest plot's primary result)."""
+    methods = (
+        sorted({ci_method_text(m) for m in rows["ci_method"].dropna().astype(str)})
+        if "ci_method" in rows.columns
+        else ["Wald (normal)"]
+    )
+    return [
+        f"Rows: random-effects re-analyses, {' / '.join(methods)} CI.",
+        f"Overall: {overall_how}; dashed line at its estimate.",
+    ]
+
+
 def _sequence_figures(a: _AnalysisFigureData):
     """Leave-one-out and cumulative plots (k >= :data:`MIN_K_SEQUENCE`)."""
     from trialmeta.plots.sensitivity_plots import cumulative_plot, leave_one_out_plot
 
     if len(a.studies) < MIN_K_SEQUENCE:
         return
-    est = a.overall(a.yi, a.vi)[0]
+    overall, how = a.primary_overall()
+    label = f"Overall (all {len(a.studies)} trials)"
     loo = a.table("leave_one_out")
     if len(loo):
         yield (
@@ -276,8 +357,10 @@ def _sequence_figures(a: _AnalysisFigureData):
                 loo,
                 measure=a.measure,
                 scale=a.scale,
-                overall=est,
+                overall=overall,
                 title="Leave-one-out: pooled estimate without each trial",
+                overall_label=label,
+                notes=_sequence_notes(loo, how),
             ),
         )
     cum = a.table("cumulative")
@@ -288,8 +371,10 @@ def _sequence_figures(a: _AnalysisFigureData):
                 cum,
                 measure=a.measure,
                 scale=a.scale,
-                overall=est,
+                overall=overall,
                 title="Cumulative meta-analysis by year",
+                overall_label=label,
+                notes=_sequence_notes(cum, how),
             ),
         )
 
@@ -350,7 +435,13 @@ def analysis_exploration_figures(
     st = st[np.isfinite(y_all) & np.isfinite(v_all)].reset_index(drop=True)
     if not len(st):
         return
-    a = _AnalysisFigureData(analysis_id, measure, scale, st, trials_a, tables_a, settings)
+    primary = (
+        select_rows(pooled_a, analysis_id, measure, settings)["primary"] if len(pooled_a) else None
+    )
+    labels = analysis_labels(trials_a if trials_a is not None and len(trials_a) else st)
+    a = _AnalysisFigureData(
+        analysis_id, measure, scale, st, trials_a, tables_a, settings, primary, labels
+    )
     yield from _subgroup_figures(a)
     yield from _bubble_figures(a)
     yield from _sequence_figures(a)

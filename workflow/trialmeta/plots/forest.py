@@ -13,10 +13,13 @@ One figure per analysis and measure, drawn from the rows of ``pooled.csv`` and `
   with the rule recorded in pooled.csv);
 * under it: heterogeneity (tau2 with its estimator, Q = Cochran's chi2, df, p, I2; Higgins &
   Thompson 2002), the test for the overall effect (Z, or t with df for Hartung-Knapp-Sidik-Jonkman),
-  "Favours <therapy>" / "Favours <comparator>" on the correct sides (see
-  :func:`trialmeta.plots.labels.favours_therapy_side`);
-* ratio measures (OR, RR, HR) on a log axis labelled in natural units (ticks 0.5, 1, 2, ...), the
-  axis symmetric about the null as RevMan draws it; CIs beyond the axis end in an arrow.
+  the axis title (``Risk Ratio (IV, Random, 95% CI)``), "Favours <therapy>" / "Favours
+  <comparator>" on the correct sides (see :func:`trialmeta.plots.labels.favours_therapy_side`),
+  wrapped onto as many lines as they need;
+* the axis (:func:`trialmeta.plots.axis.effect_axis`): ratio measures (OR, RR, HR) on a log axis
+  symmetric about 1 chosen from RevMan's scales (0.5-2 ... 0.01-100, capped at 0.01-100),
+  differences symmetric about 0 with nice ticks; CIs and diamonds beyond the axis are cut at its
+  end with an arrow.
 * k = 1: the study is shown and nothing is pooled (no diamond), with a note.
 
 Text artists that tests and readers may look for carry a ``gid`` (``favours-left``,
@@ -39,12 +42,13 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
 from trialmeta.inputs.settings import Settings
+from trialmeta.plots.axis import EffectAxis, effect_axis
 from trialmeta.plots.labels import (
     analysis_labels,
     choose_decimals,
     clean_text,
     describe_status,
-    favours_labels,
+    favours_lines,
     format_effect,
     format_number,
     format_p,
@@ -63,13 +67,19 @@ __all__ = [
     "render_forest_plots",
     "select_rows",
     "axis_ticks",
+    "axis_title",
+    "draw_favours",
+    "draw_interval",
+    "apply_axis",
     "level_text",
 ]
 
 ROW_H = 0.26  # inches per table row
 TOP_IN = 0.62  # title
 LINE_IN = 0.17  # one line of text under the plot
-FAVOURS_IN = 0.72  # axis tick labels + up to three lines of favours labels
+FAVOURS_TOP_PT = 29.0  # points from the axis line to the favours labels (tick labels, axis title)
+FAVOURS_LINE_PT = 9.0  # points per line of a favours label
+FAVOURS_WIDTH = 24  # characters per line of a favours label (half the plot's width)
 WIDTH_IN = 11.0
 PLOT_X0, PLOT_X1 = 0.70, 0.975
 EFFECT_X = 0.625
@@ -138,6 +148,8 @@ def select_rows(
             else (str(sub["measure"].iloc[0]) if len(sub) else None)
         )
     rows = sub[sub["measure"].astype(str) == str(measure)] if measure is not None else sub
+    if "model" not in rows.columns:  # a table without the model columns: only the flag counts
+        return {"primary": prim, "fixed": None, "measure": measure, "rows": rows}
     if prim is None and len(rows):
         cand = rows[
             (rows["model"] == "random")
@@ -157,59 +169,13 @@ def select_rows(
 
 
 # --------------------------------------------------------------------------- axis
-_NICE = (1.0, 2.0, 2.5, 5.0)
-
-
-def _nice_ceil(x: float) -> float:
-    if not (x > 0 and math.isfinite(x)):
-        return 1.0
-    exp = math.floor(math.log10(x))
-    for m in _NICE + (10.0,):
-        v = m * 10**exp
-        if v >= x * (1 - 1e-12):
-            return v
-    return 10 ** (exp + 1)
-
-
 def axis_ticks(
     values_natural: Iterable[float], is_ratio: bool
 ) -> tuple[tuple[float, float], list[float]]:
-    """Symmetric axis limits about the null and tick positions, in natural units.
-
-    Ratios: limits (1/v, v) with v from 2, 5, 10, 20, 50, 100, ..., 1000 (wider effects get
-    arrows); ticks from the 1-2-5 series, at most 7. Differences: (-v, v) with v a 1-2-2.5-5 nice
-    number and ticks at -v, -v/2, 0, v/2, v.
-    """
-    vals = np.asarray([v for v in values_natural], dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if is_ratio:
-        vals = vals[vals > 0]
-        span = float(np.max(np.abs(np.log(vals)))) if vals.size else math.log(2)
-        v = next(
-            (
-                c
-                for c in (2, 5, 10, 20, 50, 100, 200, 500, 1000)
-                if math.log(c) >= span * (1 - 1e-12)
-            ),
-            1000,
-        )
-        series = sorted({m * 10**e for e in range(-4, 4) for m in (1, 2, 5)})
-        ticks = [t for t in series if 1 / v * (1 - 1e-9) <= t <= v * (1 + 1e-9)]
-        if len(ticks) > 7:
-            ticks = [t for t in ticks if abs(math.log10(t) - round(math.log10(t))) < 1e-9]
-            ticks = sorted(set(ticks) | {1 / v, v})
-            ticks = [float(f"{t:.6g}") for t in ticks]
-        return (1 / v, float(v)), ticks
-    span = float(np.max(np.abs(vals))) if vals.size else 1.0
-    v = _nice_ceil(span) if span > 0 else 1.0
-    return (-v, v), [-v, -v / 2, 0.0, v / 2, v]
-
-
-def _tick_label(t: float) -> str:
-    if t == 0:
-        return "0"
-    text = f"{t:g}"
-    return text.replace("-", "\u2212")
+    """Symmetric axis limits about the null and tick positions, in natural units, of a set of
+    values that all count in full (:func:`trialmeta.plots.axis.effect_axis`, with its cap)."""
+    axis = effect_axis(values_natural, is_ratio=is_ratio)
+    return axis.limits, list(axis.ticks)
 
 
 # --------------------------------------------------------------------------- drawing primitives
@@ -234,10 +200,47 @@ def _ci_segment(ax, y, lo, hi, xlim, color, lw=1.0, zorder=3):
     a, b = max(lo, xlim[0]), min(hi, xlim[1])
     if a < b:
         ax.plot([a, b], [y, y], color=color, linewidth=lw, solid_capstyle="butt", zorder=zorder)
-    if lo < xlim[0]:
-        ax.plot([xlim[0]], [y], marker="<", markersize=4, color=color, zorder=zorder, clip_on=False)
-    if hi > xlim[1]:
-        ax.plot([xlim[1]], [y], marker=">", markersize=4, color=color, zorder=zorder, clip_on=False)
+    _edge_arrows(ax, y, lo < xlim[0], hi > xlim[1], xlim, color, zorder)
+
+
+def _edge_arrows(ax, y, left: bool, right: bool, xlim, color, zorder=3):
+    """Arrow heads at the axis ends where an interval is cut (gid ``arrow-left`` / ``-right``)."""
+    for cut, x, marker, gid in (
+        (left, xlim[0], "<", "arrow-left"),
+        (right, xlim[1], ">", "arrow-right"),
+    ):
+        if cut:
+            (line,) = ax.plot(
+                [x], [y], marker=marker, markersize=4, color=color, zorder=zorder, clip_on=False
+            )
+            line.set_gid(gid)
+
+
+def _clipped_diamond(ax, y, est, lo, hi, xlim, *, face, gid):
+    """A pooled diamond cut at the axis ends, with an arrow where it is cut."""
+    a, b = max(lo, xlim[0]), min(hi, xlim[1])
+    _diamond(ax, y, min(max(est, a), b), a, b, face=face, gid=gid)
+    _edge_arrows(ax, y, lo < xlim[0], hi > xlim[1], xlim, "black", zorder=5)
+
+
+def draw_interval(ax, y, est, lo, hi, xlim, *, marker_size=None, diamond=None, gid=None):
+    """One row of a forest-style plot in natural units: a CI line with a square of
+    ``marker_size`` points (study), or a diamond of face colour ``diamond`` (pooled); cut at the
+    axis ends with an arrow."""
+    if diamond is not None:
+        _clipped_diamond(ax, y, est, lo, hi, xlim, face=diamond, gid=gid)
+        return
+    _ci_segment(ax, y, lo, hi, xlim, PALETTE["study"])
+    if math.isfinite(est) and xlim[0] <= est <= xlim[1]:
+        ax.plot(
+            [est],
+            [y],
+            marker="s",
+            markersize=marker_size or 4.0,
+            color=PALETTE["study"],
+            markeredgewidth=0,
+            zorder=4,
+        )
 
 
 def _f(row, key):
@@ -428,9 +431,23 @@ class ForestLayout:
     n_rows: int
     footnotes: list
     effects: tuple
-    xlim: tuple
-    ticks: list
+    axis: EffectAxis
     decimals: int
+    favours: tuple = ((), ())
+
+    @property
+    def xlim(self) -> tuple:
+        return self.axis.limits
+
+    @property
+    def ticks(self) -> list:
+        return list(self.axis.ticks)
+
+    @property
+    def favours_in(self) -> float:
+        """Inches from the axis line to the bottom of the favours labels."""
+        lines = max([len(f) for f in self.favours] + [3])
+        return (FAVOURS_TOP_PT + FAVOURS_LINE_PT * lines + 4) / 72
 
     @property
     def k(self) -> int:
@@ -443,8 +460,8 @@ class ForestLayout:
     @property
     def foot_top(self) -> float:
         """Inches from the axes' bottom to the footnotes: two result lines at the left, the
-        favours labels under the plot (<= 0.72 in)."""
-        return max(2 * LINE_IN, FAVOURS_IN) + 0.12
+        axis title and the favours labels under the plot (:attr:`favours_in`)."""
+        return max(2 * LINE_IN, self.favours_in) + 0.12
 
     @property
     def bottom_in(self) -> float:
@@ -483,7 +500,7 @@ def forest_layout(
     study_y, row_y, n_rows = _row_positions(k, kind, prim, fixed, pooled_ok)
     lvl = level_text(settings)
     (yn, lon, hin), pooled_nat = _natural_values(st, prim, fixed, pooled_ok, is_ratio)
-    xlim, ticks = axis_ticks(list(lon) + list(hin) + list(yn) + pooled_nat, is_ratio)
+    axis = effect_axis(list(yn) + pooled_nat, list(lon) + list(hin), is_ratio=is_ratio)
     return ForestLayout(
         studies=st,
         primary=prim,
@@ -500,8 +517,7 @@ def forest_layout(
         n_rows=n_rows,
         footnotes=_footnotes(st, prim, fixed, pooled_ok, settings, lvl),
         effects=(yn, lon, hin),
-        xlim=xlim,
-        ticks=ticks,
+        axis=axis,
         decimals=choose_decimals(list(yn) + list(lon) + list(hin) + pooled_nat, is_ratio),
     )
 
@@ -547,14 +563,31 @@ class _ForestCanvas:
 
 def _draw_x_axis(canvas: _ForestCanvas) -> None:
     """Symmetric axis about the null (log for ratios) with plain tick labels."""
-    ax, lay = canvas.ax, canvas.layout
-    if lay.is_ratio:
+    apply_axis(canvas.ax, canvas.layout.axis, axis_title(canvas.layout))
+
+
+def apply_axis(ax, axis: EffectAxis, title: str) -> None:
+    """Put an :class:`~trialmeta.plots.axis.EffectAxis` on ``ax`` (log scale for ratios, fixed
+    ticks and labels, the axis line over the limits) with ``title`` under it."""
+    if axis.is_ratio:
         ax.set_xscale("log")
-    ax.set_xlim(*lay.xlim)
-    ax.xaxis.set_major_locator(FixedLocator(lay.ticks))
-    ax.xaxis.set_major_formatter(FixedFormatter([_tick_label(t) for t in lay.ticks]))
+    ax.set_xlim(*axis.limits)
+    ax.xaxis.set_major_locator(FixedLocator(list(axis.ticks)))
+    ax.xaxis.set_major_formatter(FixedFormatter(list(axis.labels)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel(title, fontsize=8, labelpad=2).set_gid("axis-title")
+    ax.spines["bottom"].set_bounds(*axis.limits)
+
+
+def _method_short(lay: ForestLayout) -> str:
+    random = lay.primary is not None and _s(lay.primary, "model") == "random"
+    return "IV, Random" if random else "IV, Fixed"
+
+
+def axis_title(lay: ForestLayout) -> str:
+    """The x-axis title, e.g. ``Risk Ratio (IV, Random, 95% CI)``."""
+    return f"{lay.measure_name} ({_method_short(lay)}, {lay.level} CI)"
 
 
 def _draw_title(canvas: _ForestCanvas, title: str, subtitle: str | None) -> None:
@@ -585,9 +618,7 @@ def _draw_title(canvas: _ForestCanvas, title: str, subtitle: str | None) -> None
 def _draw_headers(canvas: _ForestCanvas) -> None:
     """Rows 0-1: arm names over their columns, column headers, effect measure and method."""
     lay, cell = canvas.layout, canvas.cell
-    prim, lvl = lay.primary, lay.level
-    random = prim is not None and _s(prim, "model") == "random"
-    method_short = "IV, Random" if random else "IV, Fixed"
+    lvl, method_short = lay.level, _method_short(lay)
     cell(0.015, 1, "Study", ha="left", weight="bold")
     for arm, name in (("t", "Therapy"), ("c", "Comparator")):
         xs = [x for (_, _, x, a) in lay.columns if a == arm]
@@ -677,28 +708,16 @@ def _draw_pooled_diamonds(canvas: _ForestCanvas) -> None:
             weight="bold",
             gid="pooled-effect",
         )
-        _diamond(
-            ax,
-            yy,
-            est,
-            max(plo, lay.xlim[0]),
-            min(phi, lay.xlim[1]),
-            face=PALETTE["pooled"],
-            gid="diamond-primary",
+        _clipped_diamond(
+            ax, yy, est, plo, phi, lay.xlim, face=PALETTE["pooled"], gid="diamond-primary"
         )
     if "fixed" in lay.row_y:
         yy = lay.row_y["fixed"]
         cell(0.015, yy, f"Total ({lay.level} CI), fixed effect", ha="left", gid="fixed-label")
         est, plo, phi = _natural_ci(lay.fixed, lay.is_ratio)
         cell(EFFECT_X, yy, format_effect(est, plo, phi, lay.decimals), ha="center")
-        _diamond(
-            ax,
-            yy,
-            est,
-            max(plo, lay.xlim[0]),
-            min(phi, lay.xlim[1]),
-            face=PALETTE["fixed"],
-            gid="diamond-fixed",
+        _clipped_diamond(
+            ax, yy, est, plo, phi, lay.xlim, face=PALETTE["fixed"], gid="diamond-fixed"
         )
 
 
@@ -733,20 +752,18 @@ def _draw_null_line(canvas: _ForestCanvas) -> None:
     canvas.ax.spines["bottom"].set_bounds(*lay.xlim)
 
 
-def _draw_favours(
-    canvas: _ForestCanvas, therapy_label: str, comparator_label: str, higher_is_better
-) -> None:
-    """ "Favours ..." under each half of the axis (:func:`trialmeta.plots.labels.favours_labels`)."""
-    left, right = favours_labels(
-        clean_text(therapy_label, 60), clean_text(comparator_label, 60), higher_is_better
-    )
-    for gid, text, xfrac in (("favours-left", left, 0.25), ("favours-right", right, 0.75)):
-        wrapped = "\n".join(textwrap.wrap(text, 26, break_long_words=True)[:3])
-        t = canvas.ax.annotate(
-            wrapped,
+def draw_favours(ax, favours, top_pt: float = FAVOURS_TOP_PT) -> None:
+    """ "Favours ..." under each half of the axis of ``ax``, ``favours`` the wrapped lines
+    (:func:`trialmeta.plots.labels.favours_lines`), ``top_pt`` points under the axis line."""
+    for gid, lines, xfrac in (
+        ("favours-left", favours[0], 0.25),
+        ("favours-right", favours[1], 0.75),
+    ):
+        t = ax.annotate(
+            "\n".join(lines),
             xy=(xfrac, 0),
             xycoords="axes fraction",
-            xytext=(0, -20),
+            xytext=(0, -top_pt),
             textcoords="offset points",
             ha="center",
             va="top",
@@ -836,6 +853,7 @@ def forest_plot(
     layout = forest_layout(
         analysis, studies, pooled, measure=measure, outcome_type=outcome_type, config=config
     )
+    layout.favours = favours_lines(therapy_label, comparator_label, higher_is_better, FAVOURS_WIDTH)
     canvas = _ForestCanvas(layout)
     _draw_x_axis(canvas)
     _draw_title(canvas, title or f"{therapy_label} vs {comparator_label}", subtitle)
@@ -844,7 +862,7 @@ def forest_plot(
     _draw_pooled_diamonds(canvas)
     _draw_interval_and_totals(canvas)
     _draw_null_line(canvas)
-    _draw_favours(canvas, therapy_label, comparator_label, higher_is_better)
+    draw_favours(canvas.ax, layout.favours)
     _draw_text_under_plot(canvas)
     return canvas.fig
 

@@ -59,20 +59,7 @@ def funnel_plot(
     se_max = float(np.nanmax(se_all)) * 1.08 if se_all.size else 1.0
     grid = np.linspace(0, se_max, 200)
     tr = np.exp if is_ratio else (lambda x: x)
-    ax.set_facecolor(CONTOUR_SHADES[3])
-    for lev, shade in zip(
-        reversed(CONTOUR_LEVELS), (CONTOUR_SHADES[2], CONTOUR_SHADES[1], CONTOUR_SHADES[0])
-    ):
-        z = dist.norm_isf((1 - lev) / 2)
-        ax.fill_betweenx(grid, tr(-z * grid), tr(z * grid), color=shade, linewidth=0, zorder=0)
-    if estimate is not None and np.isfinite(estimate):
-        ax.axvline(tr(estimate), color=PALETTE["pooled"], lw=0.9, zorder=2)
-        ax.plot(
-            tr(estimate - 1.96 * grid), grid, color=PALETTE["pooled"], lw=0.7, ls="--", zorder=2
-        )
-        ax.plot(
-            tr(estimate + 1.96 * grid), grid, color=PALETTE["pooled"], lw=0.7, ls="--", zorder=2
-        )
+    _contours(ax, grid, tr, estimate)
     ax.axvline(null, color=PALETTE["null"], lw=0.7, ls=":", zorder=2)
     ax.scatter(
         tr(yi),
@@ -107,6 +94,36 @@ def funnel_plot(
     ax.set_xlabel(f"{name} ({'log scale' if is_ratio else 'raw scale'})")
     ax.set_ylabel("Standard error")
     ax.spines["left"].set_visible(True)
+    _legend(ax)
+    if title:
+        fig.text(0.02, 1 - 0.08 / height, title, ha="left", va="top", fontsize=9)
+    return fig
+
+
+def _contours(ax, grid, tr, estimate) -> None:
+    """The significance contours around the null and the pooled estimate with its pseudo 95%
+    confidence limits."""
+    ax.set_facecolor(CONTOUR_SHADES[3])
+    for lev, shade in zip(
+        reversed(CONTOUR_LEVELS), (CONTOUR_SHADES[2], CONTOUR_SHADES[1], CONTOUR_SHADES[0])
+    ):
+        z = dist.norm_isf((1 - lev) / 2)
+        ax.fill_betweenx(grid, tr(-z * grid), tr(z * grid), color=shade, linewidth=0, zorder=0)
+    if estimate is not None and np.isfinite(estimate):
+        ax.axvline(tr(estimate), color=PALETTE["pooled"], lw=0.9, zorder=2)
+        for sign in (-1, 1):
+            ax.plot(
+                tr(estimate + sign * 1.96 * grid),
+                grid,
+                color=PALETTE["pooled"],
+                lw=0.7,
+                ls="--",
+                zorder=2,
+            )
+
+
+def _legend(ax) -> None:
+    """Studies, imputed studies and the contour shades."""
     from matplotlib.patches import Patch
 
     handles = [
@@ -116,6 +133,3 @@ def funnel_plot(
     ]
     h, lab = ax.get_legend_handles_labels()
     ax.legend(handles=h + handles, fontsize=7, loc="lower right", frameon=True)
-    if title:
-        fig.text(0.02, 1 - 0.08 / height, title, ha="left", va="top", fontsize=9)
-    return fig

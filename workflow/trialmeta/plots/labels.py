@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 import unicodedata
 
 import numpy as np
@@ -33,6 +34,9 @@ __all__ = [
     "parse_bool",
     "favours_therapy_side",
     "favours_labels",
+    "favours_lines",
+    "wrap_lines",
+    "ci_method_text",
     "clean_text",
     "analysis_labels",
     "describe_status",
@@ -158,6 +162,40 @@ def favours_labels(therapy_label: str, comparator_label: str, higher_is_better) 
     if side == "left":
         return f"Favours {therapy_label}", f"Favours {comparator_label}"
     return f"Lower with {therapy_label}", f"Higher with {therapy_label}"
+
+
+#: A favours label longer than this many lines ends in an ellipsis (about 300 characters).
+FAVOURS_MAX_LINES = 10
+
+
+def wrap_lines(text: str, width: int, max_lines: int = FAVOURS_MAX_LINES) -> list[str]:
+    """``text`` wrapped at spaces into lines of at most ``width`` characters (a longer word is
+    broken); beyond ``max_lines`` the last line ends in an ellipsis. Nothing else is cut."""
+    lines = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(1, width - 1)].rstrip() + "\u2026"
+    return lines
+
+
+def favours_lines(
+    therapy_label: str, comparator_label: str, higher_is_better, width: int
+) -> tuple[list[str], list[str]]:
+    """The favours labels (:func:`favours_labels`) of the left and right half of a forest plot's
+    axis, each wrapped onto as many lines as it needs (:func:`wrap_lines`)."""
+    left, right = favours_labels(
+        clean_text(therapy_label), clean_text(comparator_label), higher_is_better
+    )
+    return wrap_lines(left, width), wrap_lines(right, width)
+
+
+_CI_METHODS = {"hksj": "Hartung-Knapp-Sidik-Jonkman", "wald": "Wald (normal)"}
+
+
+def ci_method_text(ci_method) -> str:
+    """Words for a ``ci_method`` code (``hksj``, ``wald``); other codes as written."""
+    code = clean_text(ci_method)
+    return _CI_METHODS.get(code.lower(), code)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -1,19 +1,219 @@
 """Subgroup forest plot (RevMan layout): for each level of a categorical moderator a header row,
-the level's studies (squares sized by their weight within the subgroup, 95% CI lines), the
-subgroup diamond with its estimate and heterogeneity; the overall diamond at the bottom and the
-test for subgroup differences as the last line. Levels with one study are shown without a
-diamond ("not pooled"). Natural units, log axis for ratio measures."""
+the level's studies (events/totals per arm for binary outcomes, N per arm otherwise, weight,
+effect and 95% CI, a square sized by its weight), the subtotal diamond with its totals, weight and
+heterogeneity; the overall result at the bottom (the forest plot's primary result: same model,
+same CI method) and the test for subgroup differences. Levels with one study are shown without a
+diamond ("not pooled"). Natural units on RevMan's symmetric axis
+(:func:`trialmeta.plots.axis.effect_axis`), favours labels under it, as the main forest plot."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
+from matplotlib.transforms import blended_transform_factory
 
-from trialmeta.plots._axes import log_ticks
+from trialmeta.plots.axis import effect_axis
+from trialmeta.plots.forest import (
+    FAVOURS_LINE_PT,
+    FAVOURS_TOP_PT,
+    apply_axis,
+    draw_favours,
+    draw_interval,
+)
 from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
 from trialmeta.plots.style import PALETTE, new_figure
 
-__all__ = ["subgroup_forest_plot"]
+__all__ = ["subgroup_forest_plot", "SubgroupLine"]
+
+WIDTH_IN = 10.5
+ROW_IN = 0.24
+PLOT_X0, PLOT_X1 = 0.70, 0.975
+ARM_X = {"t": 0.385, "c": 0.465}
+WEIGHT_X, EFFECT_X = 0.535, 0.618
+
+
+@dataclass
+class SubgroupLine:
+    """One row of the plot: ``kind`` header / study / diamond / note / overall; effects on the
+    analysis scale; ``arms`` the therapy and comparator cell texts; ``weight`` in percent."""
+
+    kind: str
+    label: str
+    est: float = float("nan")
+    lo: float = float("nan")
+    hi: float = float("nan")
+    weight: float = float("nan")
+    arms: tuple = ("", "")
+    text: str = ""
+    gid: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _num(row, key) -> float:
+    try:
+        return float(row.get(key, float("nan")))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _arm_texts(rows: pd.DataFrame, binary: bool) -> tuple[str, str]:
+    """``events/total`` (binary) or ``N`` per arm, summed over ``rows``; blank when missing."""
+    out = []
+    for arm in ("treat", "ctrl"):
+        n = pd.to_numeric(rows.get(f"n_{arm}", pd.Series(dtype=float)), errors="coerce")
+        if not len(n) or n.isna().any():
+            out.append("")
+            continue
+        if binary:
+            e = pd.to_numeric(rows.get(f"events_{arm}", pd.Series(dtype=float)), errors="coerce")
+            out.append("" if e.isna().any() else f"{e.sum():.0f}/{n.sum():.0f}")
+        else:
+            out.append(f"{n.sum():.0f}")
+    return tuple(out)
+
+
+def _study_ci(s) -> tuple[float, float]:
+    lo, hi = _num(s, "ci_low"), _num(s, "ci_high")
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
+    se = math.sqrt(_num(s, "vi"))
+    return s.yi - 1.96 * se, s.yi + 1.96 * se
+
+
+def _level_lines(studies, r, moderator: str, binary: bool, i: int = 0) -> list[SubgroupLine]:
+    """The header, study rows and subtotal of the ``i``-th level (one subgroups.csv row ``r``;
+    ids carry the position, never data text)."""
+    st = studies[studies["level"].astype(str) == str(r.level)]
+    n = len(st)
+    head = f"{clean_text(moderator, 30)} = {clean_text(r.level, 30)} ({n} trial{'' if n == 1 else 's'})"
+    lines = [SubgroupLine("header", head)]
+    w = pd.to_numeric(st.get("weight_random", pd.Series(np.nan, index=st.index)), errors="coerce")
+    for (_, s), wi in zip(st.iterrows(), w):
+        lo, hi = _study_ci(s)
+        lines.append(
+            SubgroupLine(
+                "study",
+                f"  {clean_text(s.study_id, 40)}",
+                s.yi,
+                lo,
+                hi,
+                wi,
+                _arm_texts(st.loc[[s.name]], binary),
+            )
+        )
+    wsum = float(w.sum()) if len(w) and w.notna().all() else float("nan")
+    if int(r.k) > 1:
+        het = f"Heterogeneity: tau\u00b2 = {r.tau2:.3g}; I\u00b2 = {r.I2:.0f}%"
+        lines.append(
+            SubgroupLine(
+                "diamond",
+                f"  Subtotal (k = {int(r.k)})",
+                r.estimate,
+                r.ci_low,
+                r.ci_high,
+                wsum,
+                _arm_texts(st, binary),
+                het,
+                gid=f"subtotal-{i}",
+            )
+        )
+    else:
+        lines.append(SubgroupLine("note", "  Subtotal: single study, not pooled", weight=wsum))
+    return lines
+
+
+def _test_line(sg: pd.DataFrame) -> str:
+    qb = sg["Q_between"].iloc[0] if len(sg) else np.nan
+    if not np.isfinite(qb):
+        return "Test for subgroup differences: not estimable"
+    return (
+        f"Test for subgroup differences: Chi\u00b2 = {qb:.2f}, "
+        f"df = {int(sg['Q_between_df'].iloc[0])} ({format_p(sg['Q_between_pval'].iloc[0])})"
+    )
+
+
+def subgroup_lines(studies, subgroups, *, moderator, overall, overall_k, binary):
+    """All rows of the plot, in order (:class:`SubgroupLine`)."""
+    lines = []
+    for i, r in subgroups.reset_index(drop=True).iterrows():
+        lines += _level_lines(studies, r, moderator, binary, int(i))
+    if overall is not None:
+        lines.append(
+            SubgroupLine(
+                "overall",
+                f"Total ({overall_k} trials), random effects",
+                *overall,
+                weight=100.0 if "weight_random" in studies.columns else float("nan"),
+                arms=_arm_texts(studies, binary) if len(studies) == overall_k else ("", ""),
+                gid="overall-effect",
+            )
+        )
+    return lines
+
+
+def _cell(fig, tr, x, y, text, *, ha="right", bold=False, gid=None, size=8):
+    t = fig.text(
+        x,
+        y,
+        text,
+        transform=tr,
+        ha=ha,
+        va="center",
+        fontsize=size,
+        fontweight="bold" if bold else "normal",
+        parse_math=False,
+    )
+    if gid:
+        t.set_gid(gid)
+    return t
+
+
+def _draw_headers(fig, tr, name, binary, level_text, method):
+    arm_head = "Events/Total" if binary else "N"
+    _cell(fig, tr, 0.01, 1, "Study or subgroup", ha="left", bold=True)
+    for arm, word in (("t", "Therapy"), ("c", "Comparator")):
+        _cell(fig, tr, ARM_X[arm], 0, word, bold=True)
+        _cell(fig, tr, ARM_X[arm], 1, arm_head, bold=True, gid=f"header-{arm}")
+    _cell(fig, tr, WEIGHT_X, 1, "Weight", bold=True, gid="header-weight")
+    for x in (EFFECT_X, (PLOT_X0 + PLOT_X1) / 2):
+        _cell(fig, tr, x, 0, name, ha="center", bold=True)
+        _cell(fig, tr, x, 1, f"{method}, {level_text} CI", ha="center", size=7.5)
+
+
+def _draw_line(fig, tr, ax, y, ln: SubgroupLine, axis, wmax, is_ratio, decimals=2):
+    to_nat = np.exp if is_ratio else (lambda a: a)
+    bold = ln.kind in ("header", "overall", "diamond")
+    _cell(fig, tr, 0.01, y, ln.label, ha="left", bold=ln.kind in ("header", "overall"))
+    for arm, text in zip(("t", "c"), ln.arms):
+        _cell(fig, tr, ARM_X[arm], y, text, bold=bold and ln.kind != "header", gid=f"arm-{arm}-{y}")
+    if math.isfinite(ln.weight):
+        _cell(
+            fig, tr, WEIGHT_X, y, f"{ln.weight:.1f}%", bold=ln.kind == "overall", gid=f"weight-{y}"
+        )
+    if not math.isfinite(ln.est):
+        return
+    est, lo, hi = (float(to_nat(v)) for v in (ln.est, ln.lo, ln.hi))
+    _cell(
+        fig,
+        tr,
+        EFFECT_X,
+        y,
+        format_effect(est, lo, hi, decimals),
+        ha="center",
+        bold=ln.kind == "overall",
+        gid=ln.gid or None,
+    )
+    if ln.text:
+        _cell(fig, tr, 0.01, y + 0.85, f"    {ln.text}", ha="left", size=7)
+    if ln.kind == "study":
+        side = 3.0 + 7.0 * math.sqrt(ln.weight / wmax) if math.isfinite(ln.weight) else 4.0
+        draw_interval(ax, y, est, lo, hi, axis.limits, marker_size=side)
+    else:
+        face = PALETTE["pooled"] if ln.kind == "overall" else "#888888"
+        draw_interval(ax, y, est, lo, hi, axis.limits, diamond=face)
 
 
 def subgroup_forest_plot(
@@ -23,143 +223,83 @@ def subgroup_forest_plot(
     measure: str,
     scale=None,
     overall=None,
+    overall_k=None,
     moderator: str = "",
     title: str = "",
+    favours=None,
+    outcome_kind: str = "generic",
+    method: str = "IV, Random",
+    level_text: str = "95%",
+    notes=(),
 ):
-    """``studies``: columns ``study_id, yi, vi, level`` (level labels as in ``subgroups``);
-    ``subgroups``: the subgroups.csv rows of one analysis x measure x moderator;
-    ``overall``: ``(estimate, ci_low, ci_high)`` of the overall random-effects model or None."""
+    """``studies``: ``study_id, yi, vi, level`` (levels as in ``subgroups``) and, when known,
+    ``ci_low, ci_high, weight_random`` (percent of the overall random-effects model) and the arm
+    columns; ``subgroups``: the subgroups.csv rows of one analysis x measure x moderator;
+    ``overall``: ``(estimate, ci_low, ci_high)`` on the analysis scale (the forest plot's
+    primary result) of ``overall_k`` trials; ``favours``: the wrapped favours labels
+    (:func:`trialmeta.plots.labels.favours_lines`); ``notes``: footnote lines."""
     name, is_ratio, null = measure_info(measure, scale)
-    short = str(measure).upper().replace("LOG", "") if is_ratio else str(measure)
-    tr = np.exp if is_ratio else (lambda a: a)
-    sg = subgroups.reset_index(drop=True)
-    lines = []  # (kind, label, est, lo, hi, weight, text)
-    for _, r in sg.iterrows():
-        st = studies[studies["level"].astype(str) == str(r.level)]
-        lines.append(
-            (
-                "header",
-                f"{clean_text(moderator, 30)} = {clean_text(r.level, 30)} "
-                f"({len(st)} trial{'' if len(st) == 1 else 's'})",
-                np.nan,
-                np.nan,
-                np.nan,
-                np.nan,
-                "",
-            )
-        )
-        w = 1.0 / (st["vi"].to_numpy(float) + (r.tau2 if np.isfinite(r.tau2) else 0.0))
-        w = w / w.sum() if w.size else w
-        for (_, s), wi in zip(st.iterrows(), w):
-            se = np.sqrt(s.vi)
-            lines.append(
-                (
-                    "study",
-                    f"  {clean_text(s.study_id, 40)}",
-                    s.yi,
-                    s.yi - 1.96 * se,
-                    s.yi + 1.96 * se,
-                    wi,
-                    "",
-                )
-            )
-        if int(r.k) > 1:
-            het = f"tau\u00b2 {r.tau2:.3g}, I\u00b2 {r.I2:.0f}%"
-            lines.append(
-                (
-                    "diamond",
-                    f"  Subtotal (k = {int(r.k)})",
-                    r.estimate,
-                    r.ci_low,
-                    r.ci_high,
-                    np.nan,
-                    het,
-                )
-            )
-        else:
-            lines.append(
-                ("note", "  Subtotal: single study, not pooled", np.nan, np.nan, np.nan, np.nan, "")
-            )
-    if overall is not None:
-        lines.append(
-            ("overall", f"Overall (random effects, k = {len(studies)})", *overall, np.nan, "")
-        )
-    qb = sg["Q_between"].iloc[0] if len(sg) else np.nan
-    test = (
-        (
-            f"Test for subgroup differences: Q = {qb:.2f}, df = {int(sg['Q_between_df'].iloc[0])}, "
-            f"{format_p(sg['Q_between_pval'].iloc[0])}"
-        )
-        if np.isfinite(qb)
-        else "Test for subgroup differences: not estimable"
+    binary = outcome_kind == "binary"
+    overall_k = len(studies) if overall_k is None else overall_k
+    lines = subgroup_lines(
+        studies, subgroups, moderator=moderator, overall=overall, overall_k=overall_k, binary=binary
     )
-    n = len(lines) + 2  # + a header row on top and the test line at the bottom
-    height = 1.35 + 0.22 * n
-    fig = new_figure(8.0, height)
-    ax = fig.add_axes([0.36, 0.75 / height, 0.30, 1 - 1.15 / height])
-    ys = np.arange(n)[::-1][1:-1]
-    vals = []
-    for y, (kind, label, e, lo, hi, wt, txt) in zip(ys, lines):
-        ax.annotate(
-            label,
-            (0.01, y),
-            xycoords=("figure fraction", "data"),
-            va="center",
-            fontsize=8,
-            fontweight="bold" if kind in ("header", "overall") else "normal",
-        )
-        if kind == "study":
-            ax.hlines(y, tr(lo), tr(hi), color=PALETTE["study"], lw=0.9)
-            ax.plot(tr(e), y, "s", color=PALETTE["study"], ms=3 + 7 * np.sqrt(wt))
-            vals += [lo, hi]
-        elif kind in ("diamond", "overall"):
-            xs = tr(np.array([lo, e, hi, e]))
-            ax.fill(
-                xs,
-                [y, y + 0.3, y, y - 0.3],
-                facecolor=PALETTE["pooled"] if kind == "overall" else "#666666",
-                edgecolor="black",
-                lw=0.6,
-            )
-            vals += [lo, hi]
-        if np.isfinite(e):
-            ax.annotate(
-                format_effect(tr(e), tr(lo), tr(hi)) + (f"   {txt}" if txt else ""),
-                (0.68, y),
-                xycoords=("figure fraction", "data"),
-                va="center",
-                fontsize=8,
-            )
-    ax.annotate(test, (0.01, 0), xycoords=("figure fraction", "data"), va="center", fontsize=8)
-    ax.annotate(
-        f"{short} [95% CI]",
-        (0.68, n - 1),
-        xycoords=("figure fraction", "data"),
-        va="center",
-        fontsize=8,
-        fontweight="bold",
-        annotation_clip=False,
-    )
-    ax.annotate(
-        "Subgroup diamonds and the overall diamond: random effects with Wald-type 95% CIs.",
-        (0.01, 0.12 / height),
-        xycoords="figure fraction",
-        va="bottom",
-        fontsize=7,
-        color=PALETTE["muted"],
-    )
-    ax.vlines(null, 0.5, n - 1.5, color=PALETTE["null"], lw=0.7)  # study and diamond rows only
-    ax.set_ylim(-0.8, n - 0.4)
+    tail = [_test_line(subgroups), *notes]
+    favours = favours or ((), ())
+    n = len(lines) + 2 + sum(1 for ln in lines if ln.text)
+    fav_in = (FAVOURS_TOP_PT + FAVOURS_LINE_PT * max([len(f) for f in favours] + [2]) + 6) / 72
+    bottom = fav_in + 0.18 * len(tail) + 0.15
+    height = 0.45 + ROW_IN * n + bottom
+    fig = new_figure(WIDTH_IN, height)
+    ax = fig.add_axes([PLOT_X0, bottom / height, PLOT_X1 - PLOT_X0, ROW_IN * n / height])
+    ax.set_ylim(n - 0.5, -0.5)
     ax.set_yticks([])
-    if vals:
-        v = np.array(vals + [0.0], float)
-        v = v[np.isfinite(v)]
-        pad = 0.05 * (v.max() - v.min() if v.max() > v.min() else 1.0)
-        ax.set_xlim(tr(v.min() - pad), tr(v.max() + pad))
-    if is_ratio:
-        ax.set_xscale("log")
-        log_ticks(ax, "x")
-    ax.set_xlabel(name)
+    ax.patch.set_alpha(0.0)
+    tr = blended_transform_factory(fig.transFigure, ax.transData)
+    core, spread = [], []
+    for ln in lines:
+        if math.isfinite(ln.est):
+            (core if ln.kind != "study" else spread).extend([ln.lo, ln.hi])
+            core.append(ln.est)
+    to_nat = np.exp if is_ratio else (lambda a: a)
+    axis = effect_axis(
+        to_nat(np.asarray(core, float)), to_nat(np.asarray(spread, float)), is_ratio=is_ratio
+    )
+    apply_axis(ax, axis, f"{name} ({method}, {level_text} CI)")
+    _draw_headers(fig, tr, name, binary, level_text, method)
+    w = [ln.weight for ln in lines if ln.kind == "study" and math.isfinite(ln.weight)]
+    wmax = max(w) if w else 100.0
+    y = 2
+    for ln in lines:
+        _draw_line(fig, tr, ax, y, ln, axis, wmax, is_ratio)
+        y += 2 if ln.text else 1
+    ax.vlines(null, 1.5, n - 0.5, colors=PALETTE["null"], linewidth=0.8, zorder=1)
+    draw_favours(ax, favours)
+    _draw_tail(fig, tail, (bottom - fav_in - 0.05) / height, height)
     if title:
-        fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+        fig.text(
+            0.01,
+            1 - 0.1 / height,
+            clean_text(title, 120),
+            ha="left",
+            va="top",
+            fontsize=9.5,
+            fontweight="bold",
+            parse_math=False,
+        )
     return fig
+
+
+def _draw_tail(fig, tail, top: float, height: float) -> None:
+    """The test for subgroup differences and the footnotes, from ``top`` (figure fraction)."""
+    for j, text in enumerate(tail):
+        fig.text(
+            0.01,
+            top - 0.18 * j / height,
+            text,
+            ha="left",
+            va="top",
+            fontsize=8 if j == 0 else 7,
+            color=PALETTE["text"] if j == 0 else PALETTE["muted"],
+            parse_math=False,
+        ).set_gid("subgroup-test" if j == 0 else f"note-{j}")

@@ -47,7 +47,9 @@ from trialmeta.plots.labels import (
     to_natural,
 )
 from trialmeta.plots.names import split_figure_name
+from trialmeta.report.changes_page import write_changes_page
 from trialmeta.report.exploration_sections import estimator_summary, exploration_context, table_cell
+from trialmeta.report.index_page import IndexPage, key_values
 from trialmeta.tables.names import EXPLORATION_TITLES
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
@@ -397,7 +399,7 @@ def _sensitivity_ci(pa: pd.DataFrame, prim, settings: Settings):
         cand = pa[
             (pa["model"] == "random")
             & (pa["tau2_method"].astype(str) == settings.primary_tau2_method)
-            & (pa["ci_method"].astype(str) == settings.sensitivity_ci_method)
+            & (pa["ci_method"].astype(str) == settings.sensitivity_ci)
             & (pa["measure"].astype(str) == str(prim["measure"]))
         ]
         if len(cand):
@@ -424,6 +426,7 @@ def exploration_methods(settings) -> str:
     mods = [str(m) for m in settings.metaregression]
     min_k = settings.small_study_min_k
     parts = []
+    sub_ci = CI_SHORT_NAMES["wald" if settings.subgroup_common_tau2 else settings.primary_ci_method]
     if subs:
         parts.append(
             f"Subgroup analyses by {', '.join(subs)}: random-effects pooling within each level "
@@ -432,7 +435,7 @@ def exploration_methods(settings) -> str:
                 if settings.subgroup_common_tau2
                 else "with a separate tau\u00b2 per level"
             )
-            + f" ({tau2}, Wald-type CIs) and the test for subgroup differences (Q between subgroups, "
+            + f" ({tau2}, {sub_ci}-type CIs) and the test for subgroup differences (Q between subgroups, "
             "chi\u00b2 with levels \u2212 1 df); levels with one trial are shown but not pooled."
         )
     if mods:
@@ -448,7 +451,7 @@ def exploration_methods(settings) -> str:
         )
     parts.append(
         "Sensitivity: leave-one-out and cumulative (by publication year) random-effects analyses "
-        f"with {CI_SHORT_NAMES[settings.sensitivity_ci_method]}-type CIs, influence diagnostics as metafor's influence() (Viechtbauer & Cheung "
+        f"with {CI_SHORT_NAMES[settings.sensitivity_ci]}-type CIs, influence diagnostics as metafor's influence() (Viechtbauer & Cheung "
         "2010), and the conclusion of every tau\u00b2 estimator \u00d7 CI method combination side by side."
     )
     parts.append(
@@ -628,6 +631,7 @@ def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
 INDEX_FIELDS = (
     "id",
     "href",
+    "key",
     "therapy",
     "comparator",
     "condition",
@@ -816,11 +820,19 @@ class AnalysisPage:
                 )
         return n_total
 
+    def _key(self) -> list[list[str]]:
+        """The analysis's group_by values (:func:`~trialmeta.report.index_page.key_values`)."""
+        group_by = self.settings.group_by
+        frames = [f for f in (self.pooled, self.studies, self.trials) if f is not None and len(f)]
+        full = [f for f in frames if all(c in f.columns for c in group_by)]
+        return key_values((full or frames or [None])[0], group_by)
+
     def label_fields(self) -> dict:
         lab = self.labels
         return {
             "id": self.aid,
             "href": f"analyses/{self.aid}.html",
+            "key": self._key(),
             "therapy": _text(lab["therapy"]),
             "comparator": _text(lab["comparator"]),
             "condition": _text(lab["condition"]),
@@ -947,45 +959,6 @@ class AnalysisPage:
         return entry
 
 
-class IndexPage:
-    """``index.html``: one row per analysis (by condition, therapy, outcome), the warnings that
-    belong to no analysis, and the provenance of the run."""
-
-    def __init__(
-        self, settings, common: dict, general_warnings: list[str], provenance: dict | None
-    ):
-        self.settings, self.common = settings, common
-        self.general_warnings, self.provenance = general_warnings, provenance
-        self.analyses: list[dict] = []
-
-    def add(self, entry: dict) -> None:
-        """Add the index fields of one analysis (:data:`INDEX_FIELDS`)."""
-        self.analyses.append(entry)
-
-    def render(self, env: jinja2.Environment) -> bytes:
-        analyses = sorted(
-            self.analyses,
-            key=lambda a: (
-                a["condition"].casefold(),
-                a["therapy"].casefold(),
-                a["outcome"].casefold(),
-                a["id"],
-            ),
-        )
-        html = env.get_template("index.html.j2").render(
-            analyses=analyses,
-            general_warnings=self.general_warnings,
-            root="",
-            subgroup_moderators=[str(m) for m in self.settings.subgroups],
-            n_small_study=sum(a["small_study_ran"] for a in analyses),
-            small_study_min_k=self.settings.small_study_min_k,
-            provenance=_provenance_rows(self.provenance) if self.provenance else [],
-            n_warnings=sum(len(a["warnings"]) for a in analyses) + len(self.general_warnings),
-            **self.common,
-        )
-        return html.encode("utf-8")
-
-
 class _PageCache:
     """Analysis pages from a previous build (:mod:`trialmeta.pipeline.render_cache`), keyed by a
     digest of everything a page shows: its rows of every table, its warnings and figures, the
@@ -1073,6 +1046,17 @@ def _remove_stale(out_dir: Path, analyses: list[dict], fig_names: dict) -> None:
                 old.unlink()
 
 
+def _write_condition_pages(out_dir: Path, pages: dict[str, bytes]) -> None:
+    """Write ``conditions/<anchor>.html`` (split index) and remove the ones no longer made."""
+    folder = out_dir / "conditions"
+    for name, html in pages.items():
+        atomic_write_bytes(folder / name, html)
+    if folder.is_dir():
+        for old in sorted(folder.glob("*.html")):
+            if old.name not in pages:
+                old.unlink()
+
+
 def build_report(
     pooled: pd.DataFrame,
     studies: pd.DataFrame,
@@ -1085,19 +1069,26 @@ def build_report(
     *,
     exploration: dict | None = None,
     cache_dir=None,
+    changes: dict | None = None,
+    crosscheck: dict | None = None,
 ) -> Path:
     """Write the offline report into ``out_dir`` and return the path of ``index.html``
     (``config``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict).
 
     Files: ``index.html``, ``analyses/<analysis_id>.html`` (:class:`AnalysisPage`),
     ``static/report.css``, ``figures/<analysis_id>[.<kind>].svg|png`` (linked from ``figures_dir``,
-    one directory or a list of them; the forest plot is ``<analysis_id>.svg``). ``warnings``: list
+    one directory or a list of them; the forest plot is ``<analysis_id>.svg``) and, for runs of
+    more than :data:`~trialmeta.report.index_page.SPLIT_ABOVE` analyses, one index page per
+    condition, ``conditions/<anchor>.html`` (:mod:`trialmeta.report.index_page`). ``warnings``: list
     of :class:`trialmeta.inputs.errors.Problem` (attached to an analysis by ``file``/``row`` = the
     trial row's ``source_file``/``source_row``; others are listed on the index).
     ``exploration``: optional exploration tables keyed as :data:`EXPLORATION_SECTIONS`.
     ``cache_dir``: optional page cache (:class:`_PageCache`): an analysis page whose inputs are
     unchanged since a previous build is linked from the cache instead of being rendered again;
-    the output is byte-identical either way.
+    the output is byte-identical either way. ``changes``: optional ``changes.json`` record
+    (:mod:`trialmeta.pipeline.compare`): the "What changed" page, linked from the index.
+    ``crosscheck``: optional summary of the cross-check (:mod:`trialmeta.tables.crosscheck`):
+    "independently reproduced: N of M" on the index, a flag on the pages of disagreeing analyses.
     """
     settings = Settings.coerce(config)  # the typed settings (a dict is checked and completed)
     out_dir = Path(out_dir)
@@ -1112,12 +1103,15 @@ def build_report(
         "sections": EXPLORATION_SECTIONS,
         "title": "trialmeta report",
         "lvl": level_text(settings),
-        "sensitivity_ci": CI_SHORT_NAMES[settings.sensitivity_ci_method],
+        "sensitivity_ci": CI_SHORT_NAMES[settings.sensitivity_ci],
     }
+    if changes is not None:
+        common["changes_page"] = write_changes_page(env, common, changes, out_dir).name
+    common["crosscheck"] = crosscheck  # double programming (part of every page's cache key)
     template = env.get_template("analysis.html.j2")
     (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
     cache = _PageCache(cache_dir, settings, common, tables, fig_names)
-    index = IndexPage(settings, common, tables.general_warnings, provenance)
+    index = IndexPage(settings, common, tables.general_warnings, provenance, _provenance_rows)
     for aid in tables.ids:
         entry = cache.restore(aid, out_dir)
         if entry is None:
@@ -1134,4 +1128,5 @@ def build_report(
     )
     cache.prune()
     _remove_stale(out_dir, index.analyses, fig_names)
+    _write_condition_pages(out_dir, index.condition_pages(env))
     return atomic_write_bytes(out_dir / "index.html", index.render(env))

@@ -181,46 +181,7 @@ def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
         if speak:
             rows = tx.ordered_levels(rows)
         names = tx.level_names(mod, rows["level"]) if "level" in rows else {}
-        table = None
-        if speak:
-            table = {
-                "columns": [
-                    "Subgroup",
-                    "Trials",
-                    f"{measure} [95% CI]",
-                    "tau\u00b2",
-                    "I\u00b2",
-                    "P (effect)",
-                ],
-                "rows": [
-                    [
-                        names.get(str(r["level"]), str(r["level"])),
-                        table_cell(r.get("k")),
-                        _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"])
-                        + (" (single trial, not pooled)" if _num(r.get("k")) == 1 else ""),
-                        table_cell(r.get("tau2")),
-                        f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
-                        _p(r.get("pval")),
-                    ]
-                    for _, r in rows.iterrows()
-                ],
-            }
-            qb, qdf, qp = (
-                _num(rows["Q_between"].iloc[0]) if "Q_between" in rows else float("nan"),
-                _num(rows["Q_between_df"].iloc[0]) if "Q_between_df" in rows else float("nan"),
-                _num(rows["Q_between_pval"].iloc[0]),
-            )
-            if math.isfinite(qb):
-                table["rows"].append(
-                    [
-                        "Test for subgroup differences",
-                        "",
-                        f"Q = {format_number(qb, 2)}, df = {qdf:.0f}",
-                        "",
-                        "",
-                        _p(qp),
-                    ]
-                )
+        table = _subgroup_table(rows, names, measure, scale) if speak else None
         sentences = [tx.subgroup_sentence(rows, measure, scale)] if speak else []
         tau_model = str(rows["tau2_model"].iloc[0]) if "tau2_model" in rows.columns else ""
         if tau_model:
@@ -231,6 +192,7 @@ def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
                     if tau_model == "common"
                     else "a separate tau\u00b2 per subgroup."
                 )
+                + _ci_note(rows)
             )
         items.append(
             {
@@ -246,6 +208,60 @@ def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
             }
         )
     return _section(items, notes, _generic(df))
+
+
+def _subgroup_table(rows: pd.DataFrame, names: dict, measure, scale) -> dict:
+    """The report table of one moderator: a row per level, then the test for differences."""
+    table = {
+        "columns": [
+            "Subgroup",
+            "Trials",
+            f"{measure} [95% CI]",
+            "tau\u00b2",
+            "I\u00b2",
+            "P (effect)",
+        ],
+        "rows": [
+            [
+                names.get(str(r["level"]), str(r["level"])),
+                table_cell(r.get("k")),
+                _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"])
+                + (" (single trial, not pooled)" if _num(r.get("k")) == 1 else ""),
+                table_cell(r.get("tau2")),
+                f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
+                _p(r.get("pval")),
+            ]
+            for _, r in rows.iterrows()
+        ],
+    }
+    qb, qdf, qp = (
+        _num(rows["Q_between"].iloc[0]) if "Q_between" in rows else float("nan"),
+        _num(rows["Q_between_df"].iloc[0]) if "Q_between_df" in rows else float("nan"),
+        _num(rows["Q_between_pval"].iloc[0]),
+    )
+    if math.isfinite(qb):
+        table["rows"].append(
+            [
+                "Test for subgroup differences",
+                "",
+                f"Q = {format_number(qb, 2)}, df = {qdf:.0f}",
+                "",
+                "",
+                _p(qp),
+            ]
+        )
+    return table
+
+
+def _ci_note(rows: pd.DataFrame) -> str:
+    """`` CIs: HKSJ.`` from the pooled levels' ``ci_method`` (subgroups.csv; single-trial levels
+    keep their own Wald CI)."""
+    if "ci_method" not in rows or not len(rows):
+        return ""
+    pooled = rows[pd.to_numeric(rows["k"], errors="coerce") > 1] if "k" in rows else rows
+    names = {"hksj": "HKSJ", "wald": "Wald"}
+    used = [names.get(str(c), str(c)) for c in pooled["ci_method"].dropna().unique()]
+    return f" CIs: {' / '.join(used)}." if used else ""
 
 
 def _no_subgroups_reason(mod: str, trials_a) -> str:

@@ -51,7 +51,7 @@ from trialmeta.stats.heterogeneity import (
     quantile_by_df,
     typical_variance,
 )
-from trialmeta.stats.result import PooledResult, Status
+from trialmeta.stats.result import INTERVAL_AND_HETEROGENEITY, NUMBER_FIELDS, PooledResult, Status
 
 __all__ = [
     "CI_METHODS",
@@ -135,21 +135,7 @@ def _single_study_fill(res: PooledResult, batch: StudyBatch, level: float) -> Po
     res.pval = np.where(single, 2.0 * special.ndtr(-np.abs(zval)), res.pval)
     res.ci_low = np.where(single, y - z * se, res.ci_low)
     res.ci_high = np.where(single, y + z * se, res.ci_high)
-    for name in (
-        "pi_low",
-        "pi_high",
-        "tau2",
-        "tau2_ci_low",
-        "tau2_ci_high",
-        "tau",
-        "I2",
-        "I2_ci_low",
-        "I2_ci_high",
-        "H2",
-        "Q",
-        "Q_df",
-        "Q_pval",
-    ):
+    for name in INTERVAL_AND_HETEROGENEITY:
         setattr(res, name, np.where(single, np.nan, getattr(res, name)))
     res.status = np.where(single, Status.SINGLE_STUDY, res.status).astype(object)
     if res.weights is not None:
@@ -161,28 +147,7 @@ def _no_study_fill(res: PooledResult, batch: StudyBatch) -> PooledResult:
     """Analyses without any study (all dropped): every number empty, status ``failed:no_studies``."""
     none = batch.study_counts() == 0
     if none.any():
-        for name in (
-            "estimate",
-            "se",
-            "stat",
-            "df",
-            "pval",
-            "ci_low",
-            "ci_high",
-            "pi_low",
-            "pi_high",
-            "tau2",
-            "tau2_ci_low",
-            "tau2_ci_high",
-            "tau",
-            "I2",
-            "I2_ci_low",
-            "I2_ci_high",
-            "H2",
-            "Q",
-            "Q_df",
-            "Q_pval",
-        ):
+        for name in NUMBER_FIELDS:
             setattr(res, name, np.where(none, np.nan, getattr(res, name)))
         res.status = np.where(none, f"{Status.FAILED}:no_studies", res.status).astype(object)
     return res
@@ -309,6 +274,27 @@ def _pi_df(prediction_interval, df, k):
     return np.full(k.shape[0], np.nan)
 
 
+def _check_methods(ci_method: str, prediction_interval: str) -> None:
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
+    if prediction_interval not in PREDICTION_INTERVALS:
+        raise ValueError(
+            f"prediction_interval must be one of {PREDICTION_INTERVALS}, "
+            f"got {prediction_interval!r}"
+        )
+
+
+def _weighted_mean(cols, tau2: np.ndarray):
+    """Inverse-variance weighted mean with weights ``1/(vi + tau2)`` (tau2 NaN counts as 0):
+    (mu, sum of weights, weights in percent as a (K, n) array)."""
+    w = cols.weights(np.where(np.isnan(tau2), 0.0, tau2))
+    sw = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.einsum("nk,nk->k", w, cols.y) / sw
+        w *= 100.0 / sw
+    return mu, sw, w.T  # (K, n) view, percent
+
+
 def random_effects_given_tau2(
     batch: StudyBatch,
     tau2,
@@ -329,24 +315,12 @@ def random_effects_given_tau2(
     the tau2 estimator) and ``qp_ci`` (a Q-profile CI to attach, see
     :func:`trialmeta.stats.heterogeneity.q_profile_ci`) are optional.
     """
-    if ci_method not in CI_METHODS:
-        raise ValueError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
-    if prediction_interval not in PREDICTION_INTERVALS:
-        raise ValueError(
-            f"prediction_interval must be one of {PREDICTION_INTERVALS}, "
-            f"got {prediction_interval!r}"
-        )
+    _check_methods(ci_method, prediction_interval)
     K = batch.n_analyses
     k = batch.study_counts()
     tau2 = _as_k(tau2, K)
     cols = columns(batch)
-    w = cols.weights(np.where(np.isnan(tau2), 0.0, tau2))
-    sw = w.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.einsum("nk,nk->k", w, cols.y) / sw
-        w *= 100.0 / sw
-    weights = w.T  # (K, n) view, percent
-    w = None
+    mu, sw, weights = _weighted_mean(cols, tau2)
     if ci_method == "wald":
         se, df, crit, stat, pval = _wald_test(mu, sw, level)
     else:

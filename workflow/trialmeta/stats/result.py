@@ -14,17 +14,17 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["PooledResult", "POOLED_FIELDS", "Status", "frame"]
+__all__ = [
+    "PooledResult",
+    "POOLED_FIELDS",
+    "NUMBER_FIELDS",
+    "INTERVAL_AND_HETEROGENEITY",
+    "Status",
+    "frame",
+]
 
-#: Columns of pooled.csv after the analysis key columns, in contract order.
-POOLED_FIELDS = (
-    "analysis_id",
-    "measure",
-    "scale",
-    "model",
-    "tau2_method",
-    "ci_method",
-    "k",
+#: The per-analysis numbers of a :class:`PooledResult` (estimate to the Q test), in column order.
+NUMBER_FIELDS = (
     "estimate",
     "se",
     "stat",
@@ -45,6 +45,19 @@ POOLED_FIELDS = (
     "Q",
     "Q_df",
     "Q_pval",
+)
+#: The numbers that a single study cannot give: prediction interval and heterogeneity.
+INTERVAL_AND_HETEROGENEITY = NUMBER_FIELDS[NUMBER_FIELDS.index("pi_low") :]
+#: Columns of pooled.csv after the analysis key columns, in contract order.
+POOLED_FIELDS = (
+    "analysis_id",
+    "measure",
+    "scale",
+    "model",
+    "tau2_method",
+    "ci_method",
+    "k",
+    *NUMBER_FIELDS,
     "status",
 )
 

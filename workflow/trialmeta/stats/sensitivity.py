@@ -22,7 +22,7 @@ import numpy as np
 
 from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch
-from trialmeta.stats.result import PooledResult, frame
+from trialmeta.stats.result import NUMBER_FIELDS, PooledResult, frame
 from trialmeta.stats.tau2 import estimate_tau2
 
 __all__ = [
@@ -137,30 +137,7 @@ def cumulative(
 
 def _take(res: PooledResult, idx: np.ndarray) -> PooledResult:
     kw = {}
-    for name in (
-        "k",
-        "estimate",
-        "se",
-        "stat",
-        "df",
-        "pval",
-        "ci_low",
-        "ci_high",
-        "pi_low",
-        "pi_high",
-        "tau2",
-        "tau2_ci_low",
-        "tau2_ci_high",
-        "tau",
-        "I2",
-        "I2_ci_low",
-        "I2_ci_high",
-        "H2",
-        "Q",
-        "Q_df",
-        "Q_pval",
-        "status",
-    ):
+    for name in ("k", *NUMBER_FIELDS, "status"):
         kw[name] = getattr(res, name)[idx]
     w = res.weights[idx] if res.weights is not None else None
     return PooledResult(

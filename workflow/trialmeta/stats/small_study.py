@@ -274,33 +274,47 @@ class TrimFillResult:
         return per_analysis_frame(self)
 
 
-def trim_and_fill(
-    batch: StudyBatch, method: str = "REML", level: float = 0.95, max_iter: int = 100, side=None
-) -> TrimFillResult:
-    """Duval & Tweedie trim-and-fill with the L0 estimator, as metafor's ``trimfill.rma.uni``."""
-    K, n = batch.yi.shape
-    m = batch.mask
-    k = m.sum(1)
-    if side is None:
-        reg = meta_regression(batch.yi, batch.vi, m, _sei_design(batch), method=method, r2=False)
-        side = np.where(reg.coef[:, 1] < 0, "right", "left").astype(object)
-    else:
-        side = np.broadcast_to(np.asarray(side, dtype=object), (K,)).copy()
-    sgn = np.where(side == "right", -1.0, 1.0)
-    yf = sgn[:, None] * batch.yi
-    order = np.argsort(np.where(m, yf, np.inf), axis=1, kind="stable")
-    ys = np.take_along_axis(yf, order, 1)
-    vs = np.take_along_axis(batch.vi, order, 1)
-    ms = np.take_along_axis(m, order, 1)  # real studies first
+def _l0_estimate(Sr: np.ndarray, kk: np.ndarray):
+    """Duval & Tweedie's L0 estimator of the number of missing studies and its SE, from the
+    Wilcoxon rank sum ``Sr`` of the positive centred effects among ``kk`` studies."""
+    L0 = (4 * Sr - kk * (kk + 1)) / (2 * kk - 1)
+    varSr = (
+        kk * (kk + 1) * (2 * kk + 1)
+        + 10 * L0**3
+        + 27 * L0**2
+        + 17 * L0
+        - 18 * kk * L0**2
+        - 18 * kk * L0
+        + 6 * kk**2 * L0
+    ) / 24
+    with np.errstate(invalid="ignore"):
+        se = 4 * np.sqrt(varSr) / (2 * kk - 1)
+    return L0, se
+
+
+def _positive_rank_sum(yc: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Sum of the ranks of |yc| (ties.method = "first") of the real studies with yc > 0."""
+    n = yc.shape[1]
+    a = np.where(real, np.abs(yc), np.inf)
+    ordr = np.argsort(a, axis=1, kind="stable")
+    rnk = np.empty_like(ordr)
+    np.put_along_axis(rnk, ordr, np.arange(1, n + 1)[None, :].repeat(yc.shape[0], 0), axis=1)
+    return np.where(real & (yc > 0), rnk, 0).sum(1).astype(float)
+
+
+def _trim_iterations(ys, vs, ms, k, method, level, max_iter):
+    """Iterate trim (drop the k0 largest) -> pool -> L0 until k0 is stable, per analysis.
+
+    ``ys, vs, ms`` are the effects flipped to the side being trimmed and sorted ascending.
+    Returns k0, its SE, the last trimmed estimate, iteration counts and statuses.
+    """
+    K, n = ys.shape
     col = np.arange(n)[None, :]
-    k0 = np.zeros(K, int)
-    k0_prev = np.full(K, -1)
-    se_k0 = np.full(K, np.nan)
-    beta = np.zeros(K)
+    k0, k0_prev = np.zeros(K, int), np.full(K, -1)
+    se_k0, beta = np.full(K, np.nan), np.zeros(K)
     iters = np.zeros(K, int)
     active = k > 1
     status = np.full(K, Status.OK, dtype=object)
-    kf = k.astype(float)
     for it in range(max_iter + 1):
         active &= k0 != k0_prev
         if not active.any():
@@ -316,30 +330,17 @@ def trim_and_fill(
         b = fit_random_effects(sub, method, level=level).estimate
         beta[idx] = b
         yc = np.where(ms[idx], ys[idx] - b[:, None], 0.0)
-        # rank(|yc|, ties.method = "first") among real studies
-        a = np.where(ms[idx], np.abs(yc), np.inf)
-        ordr = np.argsort(a, axis=1, kind="stable")
-        rnk = np.empty_like(ordr)
-        np.put_along_axis(rnk, ordr, np.arange(1, n + 1)[None, :].repeat(idx.size, 0), axis=1)
-        Sr = np.where(ms[idx] & (yc > 0), rnk, 0).sum(1).astype(float)
-        kk = kf[idx]
-        L0 = (4 * Sr - kk * (kk + 1)) / (2 * kk - 1)
-        varSr = (
-            kk * (kk + 1) * (2 * kk + 1)
-            + 10 * L0**3
-            + 27 * L0**2
-            + 17 * L0
-            - 18 * kk * L0**2
-            - 18 * kk * L0
-            + 6 * kk**2 * L0
-        ) / 24
-        with np.errstate(invalid="ignore"):
-            se = 4 * np.sqrt(varSr) / (2 * kk - 1)
+        L0, se = _l0_estimate(_positive_rank_sum(yc, ms[idx]), k[idx].astype(float))
         k0[idx] = np.maximum(0, np.round(L0)).astype(int)
         se_k0[idx] = np.maximum(0, se)
-    # filled studies: the k0 largest (in the flipped space) mirrored about beta
-    k0max = int(k0.max()) if K else 0
-    width = max(k0max, 1)
+    return k0, se_k0, beta, iters, status
+
+
+def _filled_studies(ys, vs, k, k0, beta, sgn):
+    """The k0 largest studies (in the flipped space) mirrored about beta, back on the
+    original side: (yi, vi, valid), each (K, max k0)."""
+    n = ys.shape[1]
+    width = max(int(k0.max()) if k0.size else 0, 1)
     j = np.arange(width)[None, :]
     src = (k - k0)[:, None] + j  # positions k-k0 .. k-1 in sorted order
     valid = j < k0[:, None]
@@ -348,36 +349,57 @@ def trim_and_fill(
         valid, sgn[:, None] * (2 * beta[:, None] - np.take_along_axis(ys, srcc, 1)), np.nan
     )
     fill_v = np.where(valid, np.take_along_axis(vs, srcc, 1), np.nan)
-    # final model on original + filled studies
+    return fill_y, fill_v, valid
+
+
+def trim_and_fill(
+    batch: StudyBatch, method: str = "REML", level: float = 0.95, max_iter: int = 100, side=None
+) -> TrimFillResult:
+    """Duval & Tweedie trim-and-fill with the L0 estimator, as metafor's ``trimfill.rma.uni``.
+
+    The side is estimated from the sign of Egger's slope (metafor's ``estimator = "L0"``,
+    ``side`` from the regression test on the SEs) unless given; the final model is refitted on
+    the original plus the filled studies.
+    """
+    K = batch.yi.shape[0]
+    m = batch.mask
+    k = m.sum(1)
+    if side is None:
+        reg = meta_regression(batch.yi, batch.vi, m, _sei_design(batch), method=method, r2=False)
+        side = np.where(reg.coef[:, 1] < 0, "right", "left").astype(object)
+    else:
+        side = np.broadcast_to(np.asarray(side, dtype=object), (K,)).copy()
+    sgn = np.where(side == "right", -1.0, 1.0)
+    yf = sgn[:, None] * batch.yi
+    order = np.argsort(np.where(m, yf, np.inf), axis=1, kind="stable")
+    ys, vs, ms = (np.take_along_axis(x, order, 1) for x in (yf, batch.vi, m))  # real first
+    k0, se_k0, beta, iters, status = _trim_iterations(ys, vs, ms, k, method, level, max_iter)
+    fill_y, fill_v, valid = _filled_studies(ys, vs, k, k0, beta, sgn)
     Y = np.concatenate([batch.yi, np.where(valid, fill_y, 0.0)], axis=1)
     V = np.concatenate([batch.vi, np.where(valid, fill_v, 1.0)], axis=1)
-    M = np.concatenate([m, valid], axis=1)
-    final = fit_random_effects(StudyBatch(Y, V, M), method, level=level)
+    final = fit_random_effects(
+        StudyBatch(Y, V, np.concatenate([m, valid], axis=1)), method, level=level
+    )
     bad = k <= 1
     status[bad] = Status.FAILED + ":k = 1"
-    status = np.where(status == Status.OK, np.asarray(final.status, dtype=object), status).astype(
-        object
+    status = np.where(status == Status.OK, np.asarray(final.status, dtype=object), status)
+    return _trimfill_result(
+        side, k, k0, se_k0, final, fill_y, fill_v, iters, status.astype(object), bad
     )
 
+
+def _trimfill_result(side, k, k0, se_k0, final, fill_y, fill_v, iters, status, bad):
     def nanbad(a):
         return np.where(bad, np.nan, a)
 
+    fits = (final.estimate, final.se, final.stat, final.pval, final.ci_low, final.ci_high)
+    heterogeneity = (final.tau2, final.I2, final.H2, final.Q, final.Q_pval)
     return TrimFillResult(
         side,
         np.where(bad, 0, k0),
         nanbad(se_k0),
         k + k0,
-        nanbad(final.estimate),
-        nanbad(final.se),
-        nanbad(final.stat),
-        nanbad(final.pval),
-        nanbad(final.ci_low),
-        nanbad(final.ci_high),
-        nanbad(final.tau2),
-        nanbad(final.I2),
-        nanbad(final.H2),
-        nanbad(final.Q),
-        nanbad(final.Q_pval),
+        *(nanbad(x) for x in fits + heterogeneity),
         fill_y,
         fill_v,
         iters,

@@ -18,6 +18,12 @@ residual tau2; ``Q``/``I2`` per level are still the within-level values.
 A level with one study is shown (its own estimate and Wald CI, tau2 = 0, Q = 0, I2 = 0,
 status ``single_study``) but not pooled; as in metafor, it still enters the test for subgroup
 differences with its own estimate and SE. Studies with a missing moderator value are left out.
+
+``ci_method`` (``wald``, the default and metafor's; or ``hksj``) is the CI, SE and p-value of the
+pooled levels of the separate-tau2 model (the workflow passes the primary CI method). The test for
+subgroup differences always uses the model-based (Wald) SEs of the levels, as metafor's recipe;
+single-study levels and the common-tau2 model (z tests) keep Wald CIs; ``ci_method`` per row says
+which CI a row carries.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch, pad_by_group
 from trialmeta.stats.metaregression import estimate_tau2_mixed, fit_given_tau2
+from trialmeta.stats.pooling import random_effects_given_tau2
 from trialmeta.stats.result import Status, frame
 from trialmeta.stats.sensitivity import fit_random_effects
 
@@ -54,6 +61,7 @@ class SubgroupResult:
     Q: np.ndarray
     Q_pval: np.ndarray
     status: np.ndarray
+    ci_method: np.ndarray
     Q_between: np.ndarray
     Q_between_df: np.ndarray
     Q_between_pval: np.ndarray
@@ -74,9 +82,11 @@ def subgroup_analysis(
     *,
     common_tau2: bool = False,
     level: float = 0.95,
+    ci_method: str = "wald",
 ) -> SubgroupResult:
     """``level_codes`` (K, n) int: level index of each study (in the moderator's sorted level
-    order), -1 for a missing value (study left out) or padding."""
+    order), -1 for a missing value (study left out) or padding. ``ci_method``: CI of the pooled
+    levels (separate tau2), see the module docstring."""
     codes = np.where(batch.mask, np.asarray(level_codes, int), -1)
     K, n = codes.shape
     L = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
@@ -112,21 +122,28 @@ def subgroup_analysis(
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = est / se
     Q_pval = dist.chi2_sf(Q_between, np.where(Q_df >= 1, Q_df, np.nan))
+    interval = [se, stat, 2 * dist.norm_sf(np.abs(stat)), est - z * se, est + z * se]
+    used = np.full(sub.k.shape, "wald", dtype=object)
+    if ci_method != "wald" and not common_tau2:
+        adj = random_effects_given_tau2(sub, tau2, ci_method, "none", level, status=res.status)
+        interval = [adj.se, adj.stat, adj.pval, adj.ci_low, adj.ci_high]
+        used = np.where(sub.k == 1, "wald", ci_method).astype(object)
     return SubgroupResult(
         g_an,
         g_lv,
         sub.k,
         est,
-        se,
-        stat,
-        2 * dist.norm_sf(np.abs(stat)),
-        est - z * se,
-        est + z * se,
+        interval[0],
+        interval[1],
+        interval[2],
+        interval[3],
+        interval[4],
         tau2,
         res.I2,
         res.Q,
         res.Q_pval,
         status,
+        used,
         Q_between,
         Q_df,
         Q_pval,

@@ -18,7 +18,13 @@ from trialmeta.inputs.settings import Settings
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels
 from trialmeta.stats.result import Status
-from trialmeta.stats.sensitivity import cumulative, estimator_disagreement, influence, leave_one_out
+from trialmeta.stats.sensitivity import (
+    cumulative,
+    estimator_disagreement,
+    fit_random_effects,
+    influence,
+    leave_one_out,
+)
 from trialmeta.stats.small_study import (
     MIN_STUDIES,
     egger_test,
@@ -28,6 +34,7 @@ from trialmeta.stats.small_study import (
 )
 from trialmeta.stats.subgroups import subgroup_analysis
 from trialmeta.tables.names import EXPLORATION_TABLES
+from trialmeta.tables.ratio import scale_of_measures, with_exp, with_scale
 
 __all__ = [
     "SUBGROUP_COLUMNS",
@@ -52,13 +59,18 @@ __all__ = [
 SUBGROUP_COLUMNS = [
     "analysis_id",
     "measure",
+    "scale",
     "moderator",
     "level",
+    "ci_method",
     "k",
     "estimate",
     "se",
     "ci_low",
     "ci_high",
+    "estimate_exp",
+    "ci_low_exp",
+    "ci_high_exp",
     "tau2",
     "I2",
     "Q",
@@ -67,12 +79,22 @@ SUBGROUP_COLUMNS = [
     "Q_between_df",
     "Q_between_pval",
     "pval",
+    "overall_k",
+    "overall_estimate",
+    "overall_se",
+    "overall_ci_low",
+    "overall_ci_high",
+    "overall_pval",
+    "overall_estimate_exp",
+    "overall_ci_low_exp",
+    "overall_ci_high_exp",
     "tau2_model",
     "status",
 ]
 METAREG_COLUMNS = [
     "analysis_id",
     "measure",
+    "scale",
     "moderator",
     "term",
     "coef",
@@ -81,6 +103,9 @@ METAREG_COLUMNS = [
     "pval",
     "ci_low",
     "ci_high",
+    "coef_exp",
+    "ci_low_exp",
+    "ci_high_exp",
     "QM",
     "QM_df",
     "QM_pval",
@@ -96,11 +121,16 @@ METAREG_COLUMNS = [
 LOO_COLUMNS = [
     "analysis_id",
     "measure",
+    "scale",
+    "ci_method",
     "omitted_study_id",
     "estimate",
     "se",
     "ci_low",
     "ci_high",
+    "estimate_exp",
+    "ci_low_exp",
+    "ci_high_exp",
     "tau2",
     "I2",
     "Q",
@@ -126,6 +156,8 @@ INFLUENCE_COLUMNS = [
 CUMUL_COLUMNS = [
     "analysis_id",
     "measure",
+    "scale",
+    "ci_method",
     "step",
     "added_study_id",
     "year",
@@ -133,6 +165,9 @@ CUMUL_COLUMNS = [
     "se",
     "ci_low",
     "ci_high",
+    "estimate_exp",
+    "ci_low_exp",
+    "ci_high_exp",
     "tau2",
     "I2",
     "pval",
@@ -141,6 +176,7 @@ CUMUL_COLUMNS = [
 SMALL_STUDY_COLUMNS = [
     "analysis_id",
     "measure",
+    "scale",
     "egger_rma_z",
     "egger_rma_pval",
     "egger_lm_t",
@@ -153,6 +189,9 @@ SMALL_STUDY_COLUMNS = [
     "trimfill_estimate",
     "trimfill_ci_low",
     "trimfill_ci_high",
+    "trimfill_estimate_exp",
+    "trimfill_ci_low_exp",
+    "trimfill_ci_high_exp",
     "k",
     "reason",
 ]
@@ -181,6 +220,9 @@ SPARSE_COLUMNS = [
     "se",
     "ci_low",
     "ci_high",
+    "estimate_exp",
+    "ci_low_exp",
+    "ci_high_exp",
     "pval",
     "direction",
     "significant",
@@ -277,6 +319,17 @@ def _empty(columns):
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
+#: the estimate and its CI bounds, back-transformed (``<col>_exp``) on log-scale rows
+_ESTIMATE_CI = ("estimate", "ci_low", "ci_high")
+
+
+def _ratio_columns(df: pd.DataFrame, effects: pd.DataFrame, columns, order) -> pd.DataFrame:
+    """``df`` with ``scale`` (of its measure in ``effects``) and ``<col>_exp`` of ``columns``
+    (:mod:`trialmeta.tables.ratio`), in the table's column ``order``."""
+    out = with_exp(with_scale(df, scale_of_measures(effects)), columns)
+    return out[list(order)].reset_index(drop=True)
+
+
 # ----------------------------------------------------------------------------------------
 def leave_one_out_table(
     effects: pd.DataFrame,
@@ -293,7 +346,7 @@ def leave_one_out_table(
         return _empty(LOO_COLUMNS)
     res = leave_one_out(g.subset(rows), tau2_method, ci_method, level)
     df = g.labelled(res.to_frame(), rows, "omitted_study_id")
-    return df[LOO_COLUMNS].reset_index(drop=True)
+    return _ratio_columns(df, effects, _ESTIMATE_CI, LOO_COLUMNS)
 
 
 def influence_table(effects: pd.DataFrame, *, tau2_method: str = "REML") -> pd.DataFrame:
@@ -331,7 +384,7 @@ def cumulative_table(
     res = cumulative(g.subset(rows), year[rows], tau2_method, ci_method, level)
     df = g.labelled(res.to_frame(), rows, "added_study_id")
     df["year"] = year[rows[res.analysis], res.study]
-    return df[CUMUL_COLUMNS].reset_index(drop=True)
+    return _ratio_columns(df, effects, _ESTIMATE_CI, CUMUL_COLUMNS)
 
 
 def small_study_table(
@@ -349,7 +402,7 @@ def small_study_table(
         return _empty(SMALL_STUDY_COLUMNS)
     k = g.batch.k
     df = g.keys.copy()
-    for c in SMALL_STUDY_COLUMNS[2:]:
+    for c in _SMALL_STUDY_SOURCES:
         df[c] = np.nan
     df["trimfill_side"] = ""
     df["k"] = k
@@ -370,7 +423,8 @@ def small_study_table(
     df["egger_lm_df"] = df["egger_lm_df"].astype("Int64")
     df["trimfill_k0"] = df["trimfill_k0"].astype("Int64")
     df["k"] = df["k"].astype(int)
-    return df[SMALL_STUDY_COLUMNS].reset_index(drop=True)
+    trimfill = ("trimfill_estimate", "trimfill_ci_low", "trimfill_ci_high")
+    return _ratio_columns(df, effects, trimfill, SMALL_STUDY_COLUMNS)
 
 
 def _moderator_kind(trials: pd.DataFrame, name: str, effects: pd.DataFrame | None = None) -> bool:
@@ -458,7 +512,32 @@ def metaregression_table(
     df = df.sort_values(["analysis_id", "measure", "_m", "_t"], kind="stable").drop(
         columns=["_m", "_t"]
     )
-    return df.reset_index(drop=True)
+    return _ratio_columns(df, effects, ("coef", "ci_low", "ci_high"), METAREG_COLUMNS)
+
+
+def _level_codes(g: _Grouped, values: list, mod: str):
+    """Level code of every study of ``g`` (-1 padding) in the sorted level order of the
+    moderator ``values``, the levels, and the analyses with at least two levels present."""
+    raw = g.column(mod, fill=None)
+    levels = sort_levels(values)
+    index = {lab: i for i, lab in enumerate(levels)}
+    codes = np.full(raw.shape, -1)
+    m = g.batch.mask
+    codes[m] = pd.Series(raw[m], dtype=object).map(lambda v: index[level_label(v)]).to_numpy(int)
+    present = np.zeros((codes.shape[0], len(levels) + 1), bool)
+    ai, sj = np.nonzero(m)
+    present[ai, codes[ai, sj]] = True
+    return codes, levels, np.nonzero(present.sum(1) >= 2)[0]
+
+
+def _overall_columns(batch: StudyBatch, analysis, tau2_method, ci_method, level) -> dict:
+    """``overall_*`` columns: random-effects pooling of all studies of each analysis of ``batch``
+    (the primary tau2 estimator and CI method), repeated on the rows of ``analysis``."""
+    fit = fit_random_effects(batch, tau2_method, ci_method, level)
+    cols = {"overall_k": batch.k[analysis]}
+    for name in ("estimate", "se", "ci_low", "ci_high", "pval"):
+        cols[f"overall_{name}"] = np.asarray(getattr(fit, name), float)[analysis]
+    return cols
 
 
 def subgroups_table(
@@ -469,10 +548,14 @@ def subgroups_table(
     tau2_method: str = "REML",
     common_tau2: bool = False,
     level: float = 0.95,
+    ci_method: str = "wald",
 ) -> pd.DataFrame:
     """subgroups.csv: per categorical moderator, random-effects pooling within each level and the
-    test for subgroup differences (see :mod:`trialmeta.stats.subgroups`). Analyses where the moderator
-    has fewer than two levels (after leaving out missing values) are not listed."""
+    test for subgroup differences (see :mod:`trialmeta.stats.subgroups`), and on every row the
+    overall pooled estimate of the studies with a value of the moderator (``overall_*``). CIs:
+    ``ci_method`` (the workflow: the primary CI method), per row in column ``ci_method``. Analyses
+    where the moderator has fewer than two levels (after leaving out missing values) are not
+    listed."""
     frames = []
     for mod in moderators:
         eff = _join_trials(effects, trials, [mod])
@@ -480,29 +563,20 @@ def subgroups_table(
         g = _Grouped(eff.loc[keep])
         if g.batch.n_analyses == 0:
             continue
-        raw = g.column(mod, fill=None)
-        levels = sort_levels([v for v in eff.loc[keep, mod].tolist()])
-        index = {lab: i for i, lab in enumerate(levels)}
-        codes = np.full(raw.shape, -1)
-        m = g.batch.mask
-        codes[m] = (
-            pd.Series(raw[m], dtype=object).map(lambda v: index[level_label(v)]).to_numpy(int)
-        )
-        present = np.zeros((codes.shape[0], len(levels) + 1), bool)
-        ai, sj = np.nonzero(m)
-        present[ai, codes[ai, sj]] = True
-        nlev = present.sum(1)
-        rows = np.nonzero(nlev >= 2)[0]
+        codes, levels, rows = _level_codes(g, eff.loc[keep, mod].tolist(), mod)
         if rows.size == 0:
             continue
+        b = g.subset(rows)
         res = subgroup_analysis(
-            g.subset(rows), codes[rows], tau2_method, common_tau2=common_tau2, level=level
+            b, codes[rows], tau2_method, common_tau2=common_tau2, level=level, ci_method=ci_method
         )
         part = g.labelled(res.to_frame(), rows)
         part["moderator"] = mod
         part["level"] = np.array(levels, dtype=object)[res.level]
         part["tau2_model"] = "common" if common_tau2 else "separate"
-        frames.append(part[SUBGROUP_COLUMNS])
+        for name, col in _overall_columns(b, res.analysis, tau2_method, ci_method, level).items():
+            part[name] = col
+        frames.append(part)
     if not frames:
         return _empty(SUBGROUP_COLUMNS)
     df = pd.concat(frames, ignore_index=True)
@@ -510,7 +584,9 @@ def subgroups_table(
     order = {m: i for i, m in enumerate(moderators)}
     df["_m"] = df["moderator"].map(order)
     df = df.sort_values(["analysis_id", "measure", "_m"], kind="stable").drop(columns="_m")
-    return df[SUBGROUP_COLUMNS].reset_index(drop=True)
+    df = with_exp(with_scale(df, scale_of_measures(effects)), _ESTIMATE_CI)
+    overall = tuple(f"overall_{c}" for c in _ESTIMATE_CI)
+    return _ratio_columns(df, effects, overall, SUBGROUP_COLUMNS)
 
 
 # ----------------------------------------------------------------------------------------
@@ -521,16 +597,17 @@ def sparse_binary_table(effects: pd.DataFrame, *, level: float = 0.95) -> pd.Dat
     direction of the effect or on significance (CI excluding the null)."""
     from trialmeta.stats.sparse import sparse_panel
 
-    return sparse_panel(effects, level=level).reindex(columns=SPARSE_COLUMNS)
+    panel = sparse_panel(effects, level=level).reindex(columns=SPARSE_COLUMNS)
+    return with_exp(panel, _ESTIMATE_CI)[SPARSE_COLUMNS]
 
 
 def exploration_tables(effects: pd.DataFrame, trials: pd.DataFrame, settings) -> dict:
     """All exploration tables, as the settings say (a :class:`~trialmeta.inputs.settings.Settings`
     or a config dict: subgroups, metaregression, the primary tau² estimator, level,
     small_study_min_k, subgroup_common_tau2, metaregression_test, metaregression_tau2_method,
-    sensitivity_ci_method, trimfill_tau2_method)."""
+    sensitivity_ci_method, trimfill_tau2_method). Subgroup CIs use the primary CI method."""
     s = Settings.coerce(settings)
-    tau2, level, ci = s.primary_tau2_method, s.level, s.sensitivity_ci_method
+    tau2, level, ci = s.primary_tau2_method, s.level, s.sensitivity_ci
     return {
         "subgroups": subgroups_table(
             effects,
@@ -539,6 +616,7 @@ def exploration_tables(effects: pd.DataFrame, trials: pd.DataFrame, settings) ->
             tau2_method=tau2,
             common_tau2=s.subgroup_common_tau2,
             level=level,
+            ci_method=s.primary_ci_method,
         ),
         "metaregression": metaregression_table(
             effects,

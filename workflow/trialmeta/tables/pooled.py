@@ -41,6 +41,7 @@ from trialmeta.stats.pooling import (
 )
 from trialmeta.stats.result import POOLED_FIELDS, PooledResult
 from trialmeta.stats.tau2 import TAU2_METHODS, estimate_tau2
+from trialmeta.tables.ratio import scale_of_measures, with_exp, with_scale
 
 __all__ = ["pool_analyses", "EXP_COLUMNS", "EXTRA_COLUMNS", "STUDY_COLUMNS", "MODELS"]
 
@@ -71,11 +72,15 @@ STUDY_COLUMNS = (
     "analysis_id",
     "study_id",
     "measure",
+    "scale",
     "yi",
     "vi",
     "sei",
     "ci_low",
     "ci_high",
+    "yi_exp",
+    "ci_low_exp",
+    "ci_high_exp",
     "continuity_corrected",
     "weight_fixed",
     "weight_random",
@@ -394,8 +399,9 @@ def _pooled_table(data, extra_seen, is_prim, keys, key_cols) -> pd.DataFrame:
 
 
 def _studies_table(df, study_parts, m_rank, prim_measure, key_cols) -> pd.DataFrame:
-    """``studies.csv``: the effects rows with their fixed and random weights, sorted by
-    analysis, measure (primary first) and input order."""
+    """``studies.csv``: the effects rows with their fixed and random weights, ``scale`` and the
+    back-transformed ``yi_exp, ci_low_exp, ci_high_exp`` (log-scale rows), sorted by analysis,
+    measure (primary first) and input order."""
     sp = pd.concat(study_parts, ignore_index=True).set_index("_row").sort_index()
     studies = df.copy()
     studies["weight_fixed"] = sp["weight_fixed"]
@@ -408,6 +414,7 @@ def _studies_table(df, study_parts, m_rank, prim_measure, key_cols) -> pd.DataFr
     studies["_i"] = np.arange(len(studies))
     studies = studies.sort_values(["analysis_id", "_m", "_i"], kind="stable")
     arm = [c for c in ARM_COLUMNS if c in studies]
+    studies = with_exp(with_scale(studies, scale_of_measures(studies)), ("yi", "ci_low", "ci_high"))
     return studies[key_cols + list(STUDY_COLUMNS) + arm].reset_index(drop=True)
 
 
