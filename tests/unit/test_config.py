@@ -109,7 +109,7 @@ def test_single_string_becomes_list(data_dir):
         ),
         (
             {"ci_methods": ["kh"]},
-            "config: ci_methods[0]: unknown CI method 'kh' (one of wald, hksj)",
+            "config: ci_methods[0]: unknown CI method 'kh' (one of wald, hksj, hksj_adhoc)",
         ),
         (
             {"prediction_interval": "t"},
@@ -281,7 +281,7 @@ def test_case_variants_of_one_name_are_the_same_item(data_dir):
     [
         (
             {"ci_methods": ["hksk"]},
-            "config: ci_methods[0]: unknown CI method 'hksk' (did you mean 'hksj'? one of wald, hksj)",
+            "config: ci_methods[0]: unknown CI method 'hksk' (did you mean 'hksj'? one of wald, hksj, hksj_adhoc)",
         ),
         (
             {"models": ["ramdom"]},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shlex
 import shutil
@@ -79,6 +80,12 @@ def write_own_table(project: Path, pattern: str, *, bad: bool = False) -> Path:
     return path
 
 
+def make_env() -> dict:
+    """The environment for a `make` of our own: without the variables of an enclosing `make test`
+    (MAKELEVEL makes make print "make[1]: Entering directory" and "make[1]: ***" lines)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+
 def make_run(project: Path, *variables: str) -> subprocess.CompletedProcess:
     """`make run VAR=...` in the project copy with the repository's Makefile; the set-up step
     is not remade (-o setup) and the repository's snakemake is used."""
@@ -100,6 +107,7 @@ def make_run(project: Path, *variables: str) -> subprocess.CompletedProcess:
         stderr=subprocess.STDOUT,
         text=True,
         timeout=1500,
+        env=make_env(),
     )
 
 
@@ -137,6 +145,7 @@ def test_readme_snakemake_line_is_the_make_command():
         capture_output=True,
         text=True,
         check=True,
+        env=make_env(),
     ).stdout
     words = shlex.split(dry.replace("\\\n", " "))
     assert "--configfile" not in words
@@ -144,7 +153,12 @@ def test_readme_snakemake_line_is_the_make_command():
     assert made == [f'trials=["{trials}"]', f"results={results}"]
     assert readme_snakemake_config() == made
     plain = subprocess.run(
-        ["make", "-n", "-o", "setup", "run"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", "-o", "setup", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=make_env(),
     ).stdout
     assert "--configfile config/example.yaml" in plain  # plain `make run`: the shipped example
 
@@ -190,7 +204,9 @@ def test_bad_table_ends_with_its_problem_list_once():
         row = list(csv.DictReader(fh))[1]
     rel = table.relative_to(project).as_posix()
     problem = f"{rel}:3: events_treat={row['events_treat']} > n_treat={row['n_treat']}"
-    lines = [line for line in proc.stdout.splitlines() if not line.startswith("make: ***")]
+    lines = [
+        line for line in proc.stdout.splitlines() if not re.match(r"make(\[\d+\])?: \*\*\*", line)
+    ]
     assert lines[-2:] == [
         "trialmeta: the run stopped on these input problems (fix them, rerun):",
         problem,

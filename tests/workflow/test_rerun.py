@@ -22,6 +22,7 @@ WHOLE_TABLE_STEPS = {
     "validate",
     "effect_sizes",
     "pool",
+    "crosscheck",
     "tables",
     "explore",
     "provenance",

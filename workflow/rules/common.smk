@@ -86,6 +86,16 @@ ANALYSES = sorted(PLAN["analyses"])
 FIGURE_BATCHES = figure_batches(PLAN)
 
 
+def applied_configfiles():
+    """The config files in the order they are applied (the Snakefile's configfile, then the
+    --configfile ones), relative to the working directory when inside it: a project moved or
+    cloned elsewhere does not rerun its provenance job."""
+    overrides = set(map(str, workflow.overwrite_configfiles))
+    files = sorted((str(f) for f in workflow.configfiles), key=lambda f: f in overrides)
+    relative = [os.path.relpath(f) for f in files]
+    return [r if not r.startswith("..") else f for r, f in zip(relative, files)]
+
+
 def work(*parts):
     return os.path.join(WORK, *parts)
 

@@ -15,10 +15,7 @@ rule provenance:
     params:
         config=CFG,
         # in the order they are applied: the Snakefile's configfile, then the --configfile ones
-        configfiles=sorted(
-            (str(f) for f in workflow.configfiles),
-            key=lambda f: f in map(str, workflow.overwrite_configfiles),
-        ),
+        configfiles=applied_configfiles(),
         code=PLAN["code"],
     script:
         "../scripts/provenance.py"

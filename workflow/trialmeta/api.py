@@ -49,7 +49,11 @@ _MODEL_NAMES = {
     "mh": "Mantel-Haenszel model",
     "peto": "Peto model",
 }
-_CI_NAMES = {"hksj": "Hartung-Knapp-Sidik-Jonkman", "wald": "Wald (normal)"}
+_CI_NAMES = {
+    "hksj": "Hartung-Knapp-Sidik-Jonkman",
+    "hksj_adhoc": "modified HKSJ (Knapp & Hartung 2003)",
+    "wald": "Wald (normal)",
+}
 
 
 # ----------------------------------------------------------------------------- the entry point
@@ -84,7 +88,8 @@ def meta_analysis(
         Q-profile CI of tau2 is searched up to ``max(100, 10 tau2)`` of this estimator (the
         workflow: of its first estimator), which matters only when a bound lies beyond that.
     ci_method : str
-        ``hksj`` (Hartung-Knapp-Sidik-Jonkman, t with k-1 df) or ``wald`` (normal).
+        ``hksj`` (Hartung-Knapp-Sidik-Jonkman, t with k-1 df), ``wald`` (normal) or ``hksj_adhoc``
+        (modified HKSJ, Knapp & Hartung 2003: scaling factor truncated below at 1; metafor "adhoc").
     group_by : list of str, optional
         Columns whose unique combinations define one analysis; None pools all rows as one.
     level : float

@@ -386,7 +386,15 @@ def _funnel_figures(a: _AnalysisFigureData):
 
     settings, level = a.settings, a.settings.level
     ss = a.table("small_study")
-    ran = len(ss) > 0 and ("reason" not in ss.columns or _missing(ss["reason"].iloc[0]))
+    ran = len(ss) > 0 and (
+        "reason" not in ss.columns
+        or _missing(ss["reason"].iloc[0])
+        or any(  # some tests ran, the reason says why others refused
+            not _missing(ss[c].iloc[0])
+            for c in ("egger_rma_pval", "egger_lm_pval", "begg_pval", "trimfill_estimate")
+            if c in ss
+        )
+    )
     if not (ran and len(a.studies) >= settings.small_study_min_k):
         return
     yi, vi = a.yi, a.vi
@@ -405,7 +413,9 @@ def _funnel_figures(a: _AnalysisFigureData):
             scale=a.scale,
             fill_yi=tf.fill_yi[0, :k0],
             fill_vi=tf.fill_vi[0, :k0],
-            title=f"Funnel plot (trim-and-fill: {k0} imputed on the {side})",
+            title=f"Funnel plot (trim-and-fill: {k0} imputed on the {side})"
+            if side
+            else "Funnel plot (trim-and-fill not run: side undetermined)",
         ),
     )
 

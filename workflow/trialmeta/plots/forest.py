@@ -262,9 +262,11 @@ def _s(row, key) -> str:
 def _models_note(prim, with_fixed: bool, lvl: str = "95%") -> str:
     tau = _s(prim, "tau2_method")
     ci = _s(prim, "ci_method").lower()
-    ci_text = {"hksj": "Hartung-Knapp-Sidik-Jonkman (t, k\u22121 df)", "wald": "Wald (normal)"}.get(
-        ci, ci
-    )
+    ci_text = {
+        "hksj": "Hartung-Knapp-Sidik-Jonkman (t, k\u22121 df)",
+        "hksj_adhoc": "modified HKSJ (Knapp & Hartung 2003; t, k\u22121 df)",
+        "wald": "Wald (normal)",
+    }.get(ci, ci)
     text = f"Random effects: {tau} tau\u00b2, {ci_text} {lvl} CI"
     if math.isfinite(_f(prim, "pi_low")):
         text += f"; bar = {lvl} prediction interval"

@@ -189,11 +189,16 @@ def favours_lines(
     return wrap_lines(left, width), wrap_lines(right, width)
 
 
-_CI_METHODS = {"hksj": "Hartung-Knapp-Sidik-Jonkman", "wald": "Wald (normal)"}
+_CI_METHODS = {
+    "hksj": "Hartung-Knapp-Sidik-Jonkman",
+    "hksj_adhoc": "modified HKSJ (Knapp & Hartung 2003)",
+    "wald": "Wald (normal)",
+}
 
 
 def ci_method_text(ci_method) -> str:
-    """Words for a ``ci_method`` code (``hksj``, ``wald``); other codes as written."""
+    """Words for a ``ci_method`` code (``hksj``, ``hksj_adhoc``, ``wald``); other codes as
+    written."""
     code = clean_text(ci_method)
     return _CI_METHODS.get(code.lower(), code)
 

@@ -74,10 +74,14 @@ TAU2_NAMES = {
     "HS": "Hunter-Schmidt (Hunter & Schmidt 2004)",
 }
 #: Short names of the CI methods (leave-one-out and cumulative sections, methods text).
-CI_SHORT_NAMES = {"wald": "Wald", "hksj": "HKSJ"}
+CI_SHORT_NAMES = {"wald": "Wald", "hksj": "HKSJ", "hksj_adhoc": "modified HKSJ"}
 CI_NAMES = {
     "wald": "Wald-type (normal quantile)",
     "hksj": "Hartung-Knapp-Sidik-Jonkman (t with k\u22121 df; Hartung & Knapp 2001, Sidik & Jonkman 2002)",
+    "hksj_adhoc": (
+        "modified HKSJ (Knapp & Hartung 2003; the HKSJ variance scaling factor truncated below "
+        "at 1, never narrower than Wald-type; t with k\u22121 df)"
+    ),
 }
 PI_RULES = {
     "metafor": (
@@ -354,9 +358,7 @@ def _sensitivity_rows(pa: pd.DataFrame, prim) -> list[dict]:
                 "tau2_method": _text(r.get("tau2_method"))
                 if not _blank(r.get("tau2_method"))
                 else "",
-                "ci_method": {"hksj": "HKSJ", "wald": "Wald"}.get(
-                    _s(r, "ci_method"), _text(r.get("ci_method"))
-                ),
+                "ci_method": CI_SHORT_NAMES.get(_s(r, "ci_method"), _text(r.get("ci_method"))),
                 "k": _fmt_cell(r.get("k")),
                 "effect": _effect_text(r, is_ratio, dec),
                 "pi": _interval_text(r, is_ratio, dec, "pi_low", "pi_high"),
@@ -877,11 +879,7 @@ class AnalysisPage:
             else f"{_f(prim, 'tau2'):.4f}",
             "model": ""
             if prim is None
-            else " ".join(
-                x
-                for x in (_s(prim, "tau2_method"), {"hksj": "HKSJ", "wald": "Wald"}.get(ci, ci))
-                if x
-            ),
+            else " ".join(x for x in (_s(prim, "tau2_method"), CI_SHORT_NAMES.get(ci, ci)) if x),
         }
 
     def status_fields(self) -> dict:

@@ -259,7 +259,7 @@ def _ci_note(rows: pd.DataFrame) -> str:
     if "ci_method" not in rows or not len(rows):
         return ""
     pooled = rows[pd.to_numeric(rows["k"], errors="coerce") > 1] if "k" in rows else rows
-    names = {"hksj": "HKSJ", "wald": "Wald"}
+    names = {"hksj": "HKSJ", "hksj_adhoc": "modified HKSJ", "wald": "Wald"}
     used = [names.get(str(c), str(c)) for c in pooled["ci_method"].dropna().unique()]
     return f" CIs: {' / '.join(used)}." if used else ""
 
@@ -499,6 +499,54 @@ def _cumulative(aid, measure, scale, df, k, trials_a, figures):
     )
 
 
+def _has(row, column: str) -> bool:
+    """True where a small-study table row has a number in ``column`` (the test gave a result)."""
+    return bool(np.isfinite(_num(row.get(column))))
+
+
+def _small_study_tests(r, measure, scale) -> dict:
+    """The small-study section's table: each test's statistic and P, or "not run" where the
+    test refused (``reason`` says why)."""
+    return {
+        "columns": ["Test", "Statistic", "P"],
+        "rows": [
+            [
+                "Egger (random-effects model, regtest)",
+                f"z = {table_cell(r.get('egger_rma_z'))}" if _has(r, "egger_rma_z") else "not run",
+                _p(r["egger_rma_pval"]),
+            ],
+            [
+                "Egger (classical weighted regression)",
+                f"t = {table_cell(r.get('egger_lm_t'))}, df = {table_cell(r.get('egger_lm_df'))}"
+                if _has(r, "egger_lm_t")
+                else "not run",
+                _p(r["egger_lm_pval"]),
+            ],
+            [
+                "Begg & Mazumdar rank correlation",
+                f"Kendall's tau = {table_cell(r.get('begg_tau'))}"
+                if _has(r, "begg_tau")
+                else "not run",
+                _p(r["begg_pval"]),
+            ],
+            [
+                "Trim-and-fill (L0)",
+                f"{table_cell(r['trimfill_k0'])} imputed on the {r['trimfill_side']}; adjusted "
+                + _effect(
+                    measure,
+                    scale,
+                    r["trimfill_estimate"],
+                    r["trimfill_ci_low"],
+                    r["trimfill_ci_high"],
+                )
+                if _has(r, "trimfill_estimate")
+                else "not run",
+                "",
+            ],
+        ],
+    }
+
+
 def _small_study(aid, measure, scale, df, figures):
     rows = _measure_rows(df, measure)
     if not len(rows):
@@ -519,40 +567,9 @@ def _small_study(aid, measure, scale, df, figures):
             _generic(df),
         )
     sentence = tx.small_study_sentence(r, measure, scale)
-    if not _blank(r["reason"]):
+    if not tx.small_study_ran(r):
         return _section([], [sentence + " No funnel plot is drawn."], _generic(df))
-    table = {
-        "columns": ["Test", "Statistic", "P"],
-        "rows": [
-            [
-                "Egger (random-effects model, regtest)",
-                f"z = {table_cell(r.get('egger_rma_z'))}",
-                _p(r["egger_rma_pval"]),
-            ],
-            [
-                "Egger (classical weighted regression)",
-                f"t = {table_cell(r.get('egger_lm_t'))}, df = {table_cell(r.get('egger_lm_df'))}",
-                _p(r["egger_lm_pval"]),
-            ],
-            [
-                "Begg & Mazumdar rank correlation",
-                f"Kendall's tau = {table_cell(r.get('begg_tau'))}",
-                _p(r["begg_pval"]),
-            ],
-            [
-                "Trim-and-fill (L0)",
-                f"{table_cell(r['trimfill_k0'])} imputed on the {r['trimfill_side']}; adjusted "
-                + _effect(
-                    measure,
-                    scale,
-                    r["trimfill_estimate"],
-                    r["trimfill_ci_low"],
-                    r["trimfill_ci_high"],
-                ),
-                "",
-            ],
-        ],
-    }
+    table = _small_study_tests(r, measure, scale)
     flag = any(_num(r[c]) < 0.10 for c in ("egger_rma_pval", "egger_lm_pval", "begg_pval"))
     sentences = [sentence]
     if flag:

@@ -212,9 +212,21 @@ def influence_sentence(rows: pd.DataFrame) -> str:
     )
 
 
+#: small_study.csv columns of which at least one is a number where any small-study test ran
+SMALL_STUDY_RESULTS = ("egger_rma_pval", "egger_lm_pval", "begg_pval", "trimfill_estimate")
+
+
+def small_study_ran(row) -> bool:
+    """True where at least one small-study test gave a result (k >= small_study_min_k and not
+    every test refused); ``reason`` then says why the others gave none."""
+    values = [pd.to_numeric(getattr(row, c, np.nan), errors="coerce") for c in SMALL_STUDY_RESULTS]
+    return any(np.isfinite(float(v)) for v in values)
+
+
 def small_study_sentence(row, measure: str, scale=None) -> str:
-    if isinstance(row.reason, str) and row.reason:
-        return f"Small-study tests not run: {row.reason}."
+    reason = row.reason if isinstance(row.reason, str) else ""
+    if reason and not small_study_ran(row):
+        return f"Small-study tests not run: {reason}."
     tf = ""
     if np.isfinite(row.trimfill_estimate):
         k0 = int(row.trimfill_k0)
@@ -222,9 +234,12 @@ def small_study_sentence(row, measure: str, scale=None) -> str:
             f" Trim-and-fill imputes {k0} stud{'y' if k0 == 1 else 'ies'} on the {row.trimfill_side}; adjusted "
             f"{_eff(measure, scale, row.trimfill_estimate, row.trimfill_ci_low, row.trimfill_ci_high)}."
         )
+    elif reason:
+        tf = " Trim-and-fill not run."
+    why = f" No result from some tests: {reason}." if reason else ""
     return (
         f"Egger's test (random-effects form) {format_p(row.egger_rma_pval)}, classical Egger "
-        f"{format_p(row.egger_lm_pval)}, Begg's rank correlation {format_p(row.begg_pval)}.{tf}"
+        f"{format_p(row.egger_lm_pval)}, Begg's rank correlation {format_p(row.begg_pval)}.{tf}{why}"
     )
 
 

@@ -11,10 +11,14 @@ Formulas (``w_i = 1/(v_i + tau2)``, ``tau2 = 0`` for the fixed-effect model):
 * ``ci_method="hksj"``: Hartung & Knapp (2001), Sidik & Jonkman (2002):
   ``se^2 = sum w (y - mu)^2 / ((k - 1) sum w)``, t distribution with ``k - 1`` df for the CI and
   the p-value; no truncation of the scaling factor (as in metafor 3.8 ``test="knha"``);
+* ``ci_method="hksj_adhoc"``: the modified HKSJ of Knapp & Hartung (2003), metafor 3.8
+  ``test="adhoc"``: the scaling factor ``q = sum w (y - mu)^2 / (k - 1)`` is truncated below at 1,
+  ``se^2 = max(1, q) / sum w`` (never narrower than the Wald-type SE), t with ``k - 1`` df;
 * prediction interval (``prediction_interval=``):
 
   - ``"metafor"`` (metafor's ``predict()``): ``mu +- q sqrt(se^2 + tau2)`` with ``q`` the normal
-    quantile for ``wald`` and the t(k - 1) quantile for ``hksj`` (``se`` of the CI method);
+    quantile for ``wald`` and the t(k - 1) quantile for ``hksj`` and ``hksj_adhoc`` (``se`` of
+    the CI method);
   - ``"higgins"``: ``mu +- t_{k-2} sqrt(se^2 + tau2)`` (Higgins, Thompson & Spiegelhalter 2009);
     not defined for k = 2 (left empty, status ``no_prediction_interval``);
   - ``"none"``: no prediction interval;
@@ -31,6 +35,8 @@ DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. Control Clin Tr
 Hartung J, Knapp G (2001). On tests of the overall treatment effect in meta-analysis with normally
 distributed responses. Stat Med 20:1771-1782.
 Sidik K, Jonkman JN (2002). A simple confidence interval for meta-analysis. Stat Med 21:3153-3159.
+Knapp G, Hartung J (2003). Improved tests for a random effects meta-regression with a single
+covariate. Stat Med 22:2693-2710.
 Higgins JPT, Thompson SG, Spiegelhalter DJ (2009). A re-evaluation of random-effects
 meta-analysis. J R Stat Soc A 172:137-159.
 Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med 21:1539-1558.
@@ -62,7 +68,7 @@ __all__ = [
     "join_status",
 ]
 
-CI_METHODS = ("wald", "hksj")
+CI_METHODS = ("wald", "hksj", "hksj_adhoc")
 PREDICTION_INTERVALS = ("metafor", "higgins", "none")
 
 
@@ -228,6 +234,20 @@ def _hksj_test(cols, mu, weights, k, level):
     return se, df, crit, stat, pval
 
 
+def _hksj_adhoc_test(cols, mu, sw, weights, k, level):
+    """Modified HKSJ (Knapp & Hartung 2003; metafor ``test="adhoc"``): the HKSJ scaling factor
+    ``q = sum w (y - mu)^2 / (k-1)`` truncated below at 1, ``se^2 = max(1, q) / sum w``, t on
+    ``k - 1`` df. Returns ``(se, df, crit, stat, pval)``."""
+    se, df, crit, _, _ = _hksj_test(cols, mu, weights, k, level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # max(sqrt(q / sw), sqrt(1 / sw)) = sqrt(max(q, 1) / sw); a NaN HKSJ SE (k < 2) stays NaN
+        se = np.where(np.isnan(se), se, np.fmax(se, np.sqrt(1.0 / sw)))
+        dfs = np.where(df >= 1, df, np.nan)
+        stat = mu / se
+        pval = 2.0 * special.stdtr(dfs, -np.abs(stat))
+    return se, df, crit, stat, pval
+
+
 def _prediction_interval(method, mu, se, tau2, crit, k, level, notes):
     """``mu +- q sqrt(se^2 + tau2)`` with ``q`` the CI's critical value (``"metafor"``) or the
     t(k-2) quantile (``"higgins"``, Higgins et al. 2009; none for k = 2, noted in ``notes``);
@@ -309,8 +329,10 @@ def random_effects_given_tau2(
 ) -> PooledResult:
     """Random-effects pooling for a given tau2 (scalar or (K,)): estimate, CI, PI, Q, I2, H2.
 
-    ``ci_method`` is ``"wald"`` (normal) or ``"hksj"`` (Hartung & Knapp 2001; Sidik & Jonkman
-    2002: ``se^2 = sum w (y - mu)^2 / ((k-1) sum w)``, t(k-1), untruncated). The prediction interval
+    ``ci_method`` is ``"wald"`` (normal), ``"hksj"`` (Hartung & Knapp 2001; Sidik & Jonkman
+    2002: ``se^2 = sum w (y - mu)^2 / ((k-1) sum w)``, t(k-1), untruncated) or ``"hksj_adhoc"``
+    (Knapp & Hartung 2003: the same with the scaling factor truncated below at 1, metafor
+    ``test="adhoc"``). The prediction interval
     follows ``prediction_interval`` (see the module docstring). ``status`` (per-analysis notes from
     the tau2 estimator) and ``qp_ci`` (a Q-profile CI to attach, see
     :func:`trialmeta.stats.heterogeneity.q_profile_ci`) are optional.
@@ -323,8 +345,10 @@ def random_effects_given_tau2(
     mu, sw, weights = _weighted_mean(cols, tau2)
     if ci_method == "wald":
         se, df, crit, stat, pval = _wald_test(mu, sw, level)
-    else:
+    elif ci_method == "hksj":
         se, df, crit, stat, pval = _hksj_test(cols, mu, weights, k, level)
+    else:
+        se, df, crit, stat, pval = _hksj_adhoc_test(cols, mu, sw, weights, k, level)
     notes = [np.full(K, Status.OK, dtype=object) if status is None else status]
     pi_low, pi_high = _prediction_interval(prediction_interval, mu, se, tau2, crit, k, level, notes)
     het = cochran_q(batch)
@@ -332,7 +356,7 @@ def random_effects_given_tau2(
     i2, h2 = i2_h2(tau2, vt)
     fields, qp_extra = _q_profile_columns(qp_ci, notes)
     ex = {"vt": vt, **qp_extra}
-    if ci_method == "hksj":
+    if ci_method != "wald":
         ex["pi_df"] = _pi_df(prediction_interval, df, k)
     if extra:
         ex.update(extra)

@@ -20,6 +20,13 @@ gives the reason string otherwise. All definitions follow metafor 3.8:
   "trim the k0 most extreme studies, re-estimate with REML, recompute
   ``L0 = (4 S_r - k(k+1)) / (2k - 1)``, ``k0 = max(0, round(L0))``" until k0 repeats; fill the
   k0 mirror images ``2 theta - y_i`` (same v_i) and refit REML on the k + k0 studies.
+
+Refusals (NaN numbers, status ``failed:<why>``) where metafor stops: k = 1; all standard errors
+equal (``[1, sei]`` not of full rank by R's QR tolerance 1e-7: no slope, and no side for
+trim-and-fill); k = 2 for the ``rma`` form and for trim-and-fill's side (two coefficients and
+tau2 from two studies; k = 2 is allowed with tau2 fixed at 0, ``method="FE"``). The ``lm`` form
+at k = 2 fits exactly: its coefficients are kept, SE, t, p and CI are NaN (no residual df), as
+R's ``summary.lm``. Trim-and-fill with a given ``side`` runs at k = 2 and with equal SEs.
 """
 
 from __future__ import annotations
@@ -68,6 +75,47 @@ def _sei_design(batch: StudyBatch) -> np.ndarray:
     return np.stack([np.ones_like(batch.vi), np.sqrt(batch.vi)], axis=-1)
 
 
+#: R's ``lm`` rank tolerance (``lm.fit(tol = 1e-7)``), which metafor's ``regtest`` and ``rma.uni``
+#: use to decide that the standard errors add no column to the intercept.
+SEI_RANK_TOL = 1e-7
+
+
+def _equal_se(batch: StudyBatch) -> np.ndarray:
+    """True where all standard errors are equal, as R's QR (tolerance :data:`SEI_RANK_TOL`) sees
+    it: ``||sei - mean(sei)|| < tol * ||sei||``; there the design ``[1, sei]`` is not of full rank
+    and metafor's ``regtest`` stops ("Model matrix no longer of full rank")."""
+    m = batch.mask
+    sei = np.where(m, np.sqrt(np.where(m, batch.vi, 1.0)), 0.0)
+    k = np.maximum(m.sum(1), 1)
+    mean = sei.sum(1) / k
+    spread = np.sqrt(np.where(m, (sei - mean[:, None]) ** 2, 0.0).sum(1))
+    return spread < SEI_RANK_TOL * np.sqrt((sei * sei).sum(1))
+
+
+def _refusals(batch: StudyBatch, model: str, method: str) -> np.ndarray:
+    """Egger's test: '' where it can be run, else the ``failed:<reason>`` status (metafor's
+    ``regtest`` stops there). Both forms need k >= 2 and unequal standard errors; the ``rma``
+    form estimates the two coefficients and tau2, so it needs k >= 3 (``rma.uni``: "Number of
+    parameters to be estimated is larger than the number of observations"; k >= 2 for FE);
+    the ``lm`` form at k = 2 fits exactly and has no residual df (no SE, t or p)."""
+    k = batch.k
+    fixed = method in ("FE", "EE", "CE")
+    need = 2 if (model == "rma" and fixed) else 3
+    out = np.full(k.shape, "", dtype=object)
+    short = k < need
+    if model == "lm":
+        why = np.char.add(np.char.add("k = ", k.astype(str)), ", no residual df")
+    else:
+        why = np.char.add(
+            np.char.add("k = ", k.astype(str)),
+            f", too many parameters for the data (needs k >= {need})",
+        )
+    out[short] = np.char.add(Status.FAILED + ":", why)[short]
+    out[k <= 1] = np.char.add(Status.FAILED + ":k = ", k.astype(str))[k <= 1]
+    out[(k >= 2) & _equal_se(batch)] = Status.FAILED + ":all standard errors equal"
+    return out
+
+
 @dataclass
 class EggerResult:
     """Egger's test, one entry per analysis. ``stat`` is z (model='rma') or t (model='lm')."""
@@ -94,40 +142,25 @@ class EggerResult:
 def egger_test(
     batch: StudyBatch, model: str = "rma", method: str = "REML", level: float = 0.95
 ) -> EggerResult:
-    """Egger's regression test in metafor's ``regtest`` forms (``model="rma"`` or ``"lm"``)."""
-    X = _sei_design(batch)
-    K = batch.n_analyses
-    if model == "rma":
-        res = meta_regression(
-            batch.yi,
-            batch.vi,
-            batch.mask,
-            X,
-            method=method,
-            test="z",
-            level=level,
-            term_names=["intrcpt", "sei"],
-            r2=False,
-        )
-        tau2, status = res.tau2, res.status
-        fit = dict(
-            coef=res.coef,
-            se=res.se,
-            stat=res.stat,
-            pval=res.pval,
-            ci_low=res.ci_low,
-            ci_high=res.ci_high,
-            df=res.df,
-        )
-    elif model == "lm":
-        # weighted lm with estimated residual variance == WLS at tau2 = 0 scaled by RSS/(k-2),
-        # i.e. exactly the Knapp-Hartung computation with tau2 = 0
-        tau2 = np.zeros(K)
-        fit = fit_given_tau2(batch.yi, batch.vi, batch.mask, X, tau2, test="knha", level=level)
-        status = np.where(batch.k > 2, Status.OK, Status.FAILED + ":k <= 2").astype(object)
-        tau2 = np.full(K, np.nan)
-    else:
+    """Egger's regression test in metafor's ``regtest`` forms (``model="rma"`` or ``"lm"``).
+    Refused analyses (module docstring) are not fitted: NaN numbers, ``failed:<why>`` status."""
+    if model not in ("rma", "lm"):
         raise ValueError("model must be 'rma' or 'lm'")
+    K = batch.n_analyses
+    refused = _refusals(batch, model, method)
+    run = np.nonzero((refused == "") | _exact_fit(refused))[0]
+    fit = {
+        key: np.full((K, 2) if key in _COEF_FIELDS else K, np.nan)
+        for key in (*_COEF_FIELDS, "df", "tau2")
+    }
+    status = np.full(K, Status.OK, dtype=object)
+    if run.size:
+        sub = StudyBatch(batch.yi[run], batch.vi[run], batch.mask[run])
+        fitted, status[run] = _egger_fit(sub, model, method, level)
+        for key, value in fitted.items():
+            fit[key][run] = value
+    fit, status = _apply_refusals(fit, status, refused)
+    tau2 = np.where(refused != "", np.nan, fit["tau2"])
     return EggerResult(
         model,
         fit["stat"][:, 1],
@@ -143,6 +176,55 @@ def egger_test(
         tau2,
         status,
     )
+
+
+_COEF_FIELDS = ("coef", "se", "stat", "pval", "ci_low", "ci_high")
+
+
+def _exact_fit(refused: np.ndarray) -> np.ndarray:
+    """The ``lm`` form's k = 2 refusals, whose exact-fit coefficients are still reported."""
+    return np.array([str(r).endswith("no residual df") for r in refused], dtype=bool)
+
+
+def _egger_fit(batch: StudyBatch, model: str, method: str, level: float):
+    """The regression of y on [1, sei] of Egger's test: (dict of the ``_COEF_FIELDS`` (K, 2),
+    ``df`` and ``tau2`` (K,), status (K,))."""
+    X = _sei_design(batch)
+    K = batch.n_analyses
+    if model == "rma":
+        res = meta_regression(
+            batch.yi,
+            batch.vi,
+            batch.mask,
+            X,
+            method=method,
+            test="z",
+            level=level,
+            term_names=["intrcpt", "sei"],
+            r2=False,
+        )
+        fit = {key: getattr(res, key) for key in (*_COEF_FIELDS, "df", "tau2")}
+        return fit, res.status
+    # weighted lm with estimated residual variance == WLS at tau2 = 0 scaled by RSS/(k-2),
+    # i.e. exactly the Knapp-Hartung computation with tau2 = 0
+    fit = fit_given_tau2(batch.yi, batch.vi, batch.mask, X, np.zeros(K), test="knha", level=level)
+    fit = {key: fit[key] for key in (*_COEF_FIELDS, "df")}
+    fit["tau2"] = np.full(K, np.nan)
+    return fit, np.full(K, Status.OK, dtype=object)
+
+
+def _apply_refusals(fit: dict, status: np.ndarray, refused: np.ndarray):
+    """NaN the refused analyses' numbers and give them the refusal status. The ``lm`` form at
+    k = 2 keeps its exact-fit coefficients and df = 0, as R's ``summary.lm`` (NaN SE, t, p, CI)."""
+    fit = dict(fit)
+    bad = refused != ""
+    exact_fit = _exact_fit(refused)
+    for key in _COEF_FIELDS:
+        keep = exact_fit[:, None] if key == "coef" else np.zeros_like(bad)[:, None]
+        fit[key] = np.where(bad[:, None] & ~keep, np.nan, fit[key])
+    fit["df"] = np.where(bad & ~exact_fit, np.nan, fit["df"])
+    status = np.where(bad, refused, status).astype(object)
+    return fit, status
 
 
 # ----------------------------------------------------------------------------------------
@@ -359,14 +441,16 @@ def trim_and_fill(
 
     The side is estimated from the sign of Egger's slope (metafor's ``estimator = "L0"``,
     ``side`` from the regression test on the SEs) unless given; the final model is refitted on
-    the original plus the filled studies.
+    the original plus the filled studies. Refused with a ``failed:...`` status and NaN numbers
+    (as metafor stops) at k = 1, and, when the side is to be estimated, at k = 2 (k < 3 unless
+    ``method`` is FE) or when all standard errors are equal (:func:`_estimated_side`).
     """
     K = batch.yi.shape[0]
     m = batch.mask
     k = m.sum(1)
+    refused = np.where(k <= 1, Status.FAILED + ":k = 1", "").astype(object)
     if side is None:
-        reg = meta_regression(batch.yi, batch.vi, m, _sei_design(batch), method=method, r2=False)
-        side = np.where(reg.coef[:, 1] < 0, "right", "left").astype(object)
+        side, refused = _estimated_side(batch, method, refused)
     else:
         side = np.broadcast_to(np.asarray(side, dtype=object), (K,)).copy()
     sgn = np.where(side == "right", -1.0, 1.0)
@@ -380,12 +464,38 @@ def trim_and_fill(
     final = fit_random_effects(
         StudyBatch(Y, V, np.concatenate([m, valid], axis=1)), method, level=level
     )
-    bad = k <= 1
-    status[bad] = Status.FAILED + ":k = 1"
+    bad = refused != ""
     status = np.where(status == Status.OK, np.asarray(final.status, dtype=object), status)
+    status = np.where(bad, refused, status)
     return _trimfill_result(
         side, k, k0, se_k0, final, fill_y, fill_v, iters, status.astype(object), bad
     )
+
+
+def _estimated_side(batch: StudyBatch, method: str, refused: np.ndarray):
+    """metafor's side: ``right`` where the slope of the regression on the SEs (``rma.uni(yi, vi,
+    mods = sqrt(vi))``, the tau2 ``method``) is negative, else ``left``. Refused (side '', status
+    ``failed:...``; metafor stops there too) where that model cannot be fitted: k = 2 with tau2
+    estimated (two coefficients and tau2 from two studies), or all standard errors equal (the
+    slope does not exist). Give ``side`` to run trim-and-fill there. Returns (side, refused)."""
+    k = batch.k
+    need = 2 if method in ("FE", "EE", "CE") else 3
+    refused = refused.copy()
+    few = (refused == "") & (k < need)
+    refused[few] = [
+        f"{Status.FAILED}:k = {kk}, too few studies to estimate the side (needs k >= {need})"
+        for kk in k[few]
+    ]
+    equal = (refused == "") & _equal_se(batch)
+    refused[equal] = Status.FAILED + ":all standard errors equal, side undetermined"
+    side = np.full(k.shape, "", dtype=object)
+    run = np.nonzero(refused == "")[0]
+    if run.size:
+        sub = StudyBatch(batch.yi[run], batch.vi[run], batch.mask[run])
+        reg = meta_regression(sub.yi, sub.vi, sub.mask, _sei_design(sub), method=method, r2=False)
+        side[run] = np.where(reg.coef[:, 1] < 0, "right", "left")
+    side[refused != ""] = ""
+    return side, refused
 
 
 def _trimfill_result(side, k, k0, se_k0, final, fill_y, fill_v, iters, status, bad):
@@ -398,10 +508,10 @@ def _trimfill_result(side, k, k0, se_k0, final, fill_y, fill_v, iters, status, b
         side,
         np.where(bad, 0, k0),
         nanbad(se_k0),
-        k + k0,
+        k + np.where(bad, 0, k0),
         *(nanbad(x) for x in fits + heterogeneity),
-        fill_y,
-        fill_v,
+        np.where(bad[:, None], np.nan, fill_y),
+        np.where(bad[:, None], np.nan, fill_v),
         iters,
         status,
     )

@@ -395,7 +395,8 @@ def small_study_table(
     trimfill_method: str = "REML",
 ) -> pd.DataFrame:
     """small_study.csv: Egger (rma and lm), Begg, trim-and-fill (tau² estimator
-    ``trimfill_method``, the config's ``trimfill_tau2_method``) where k >= min_k, else a reason."""
+    ``trimfill_method``, the config's ``trimfill_tau2_method``) where k >= min_k, else a reason;
+    where they ran, ``reason`` names the tests that refused and why (their ``failed:`` status)."""
     g = _Grouped(effects)
     K = g.batch.n_analyses
     if K == 0:
@@ -420,11 +421,36 @@ def small_study_table(
             col = df[c].to_numpy(object if c == "trimfill_side" else float).copy()
             col[rows] = tests[test][name].to_numpy()
             df[c] = col
+        reason = df["reason"].to_numpy(object).copy()
+        reason[rows] = _small_study_failures(tests)
+        df["reason"] = reason
     df["egger_lm_df"] = df["egger_lm_df"].astype("Int64")
     df["trimfill_k0"] = df["trimfill_k0"].astype("Int64")
+    df.loc[df["trimfill_estimate"].isna(), "trimfill_k0"] = pd.NA  # refused: no k0
     df["k"] = df["k"].astype(int)
     trimfill = ("trimfill_estimate", "trimfill_ci_low", "trimfill_ci_high")
     return _ratio_columns(df, effects, trimfill, SMALL_STUDY_COLUMNS)
+
+
+#: small_study.csv ``reason`` names of the tests whose ``failed:...`` status is reported there
+_SMALL_STUDY_TEST_NAMES = {
+    "egger_rma": "Egger (random-effects form)",
+    "egger_lm": "classical Egger",
+    "begg": "Begg",
+    "trimfill": "trim-and-fill",
+}
+
+
+def _small_study_failures(tests: dict) -> np.ndarray:
+    """Per analysis where the tests ran: '' or why some gave no result, from their ``failed:``
+    statuses, e.g. ``classical Egger: k = 2, no residual df; trim-and-fill: ...``."""
+    n = len(next(iter(tests.values())))
+    notes = [[] for _ in range(n)]
+    for test, label in _SMALL_STUDY_TEST_NAMES.items():
+        for i, st in enumerate(tests[test]["status"].astype(str)):
+            if st.startswith(Status.FAILED + ":"):
+                notes[i].append(f"{label}: {st.split(':', 1)[1]}")
+    return np.array(["; ".join(x) for x in notes], dtype=object)
 
 
 def _moderator_kind(trials: pd.DataFrame, name: str, effects: pd.DataFrame | None = None) -> bool:
