@@ -349,34 +349,22 @@ def _sequence_figures(a: _AnalysisFigureData):
         return
     overall, how = a.primary_overall()
     label = f"Overall (all {len(a.studies)} trials)"
-    loo = a.table("leave_one_out")
-    if len(loo):
-        yield (
-            exploration_stem(a.analysis_id, "leave_one_out"),
-            leave_one_out_plot(
-                loo,
+    for kind, plot, title in (
+        ("leave_one_out", leave_one_out_plot, "Leave-one-out: pooled estimate without each trial"),
+        ("cumulative", cumulative_plot, "Cumulative meta-analysis by year"),
+    ):
+        rows = a.table(kind)
+        if len(rows):
+            figure = plot(
+                rows,
                 measure=a.measure,
                 scale=a.scale,
                 overall=overall,
-                title="Leave-one-out: pooled estimate without each trial",
+                title=title,
                 overall_label=label,
-                notes=_sequence_notes(loo, how),
-            ),
-        )
-    cum = a.table("cumulative")
-    if len(cum):
-        yield (
-            exploration_stem(a.analysis_id, "cumulative"),
-            cumulative_plot(
-                cum,
-                measure=a.measure,
-                scale=a.scale,
-                overall=overall,
-                title="Cumulative meta-analysis by year",
-                overall_label=label,
-                notes=_sequence_notes(cum, how),
-            ),
-        )
+                notes=_sequence_notes(rows, how),
+            )
+            yield exploration_stem(a.analysis_id, kind), figure
 
 
 def _funnel_figures(a: _AnalysisFigureData):
