@@ -32,6 +32,12 @@ Also checks that trialmeta's REML tau2 agrees with PyMARE's (scaled relative dif
 log-likelihood at both values to show which one is the maximum) and reports the peak memory of the trialmeta call
 for the largest K (tracemalloc, in a separate untimed run) and the process' peak RSS.
 
+Bayesian summaries (issue 12): ``--bayes-k`` analyses (default 1,000) of the same synthetic data,
+``bayes_random_effects`` with a half-normal(0.5) prior on tau and the uniform prior on mu (the
+full bayes.csv row: mu median/mean/SD/95% interval, tau median/interval, predictive interval,
+prob_benefit, with the integration error check), timed like trialmeta's pooling and printed side by
+side with the pooling of the same analyses. Target: < 1 s for 1,000 analyses x 10 studies.
+
 Usage: ``.venv/bin/python tests/benchmarks/bench_pooling.py [--sizes 2000 100000] [--repeat 7]``
 """
 
@@ -168,6 +174,33 @@ def run_metafor(yi, vi, n_sub):
     return float(seconds), int(count)
 
 
+def run_bayes(yi, vi):
+    from trialmeta.stats.bayes import bayes_random_effects
+    from trialmeta.stats.tau_priors import TauPrior
+
+    return bayes_random_effects(StudyBatch.from_arrays(yi, vi), TauPrior("half_normal", (0.5,)))
+
+
+def bayes_lines(K: int, repeat: int) -> list[str]:
+    """Bayesian summaries of K analyses x 10 studies beside the pooling of the same analyses."""
+    yi, vi = synthetic(K)
+    w_pool, _, _ = timed_block(lambda: run_trialmeta(yi, vi), repeat)
+    w_b, c_b, res = timed_block(lambda: run_bayes(yi, vi), repeat)
+    for engine, w in (("trialmeta pooling (REML+HKSJ+PI+QP-CI)", w_pool), ("trialmeta bayes", w_b)):
+        t = np.median(w)
+        print(f"{engine}, {K}, {t:.4f}, {K / t:.1f}, {t / np.median(w_pool):.1f}x pooling time")
+    t = np.median(w_b)
+    counts = dict(zip(*np.unique(res.status.astype(str), return_counts=True)))
+    return [
+        f"K={K} bayes (half_normal(0.5), uniform mu): wall median {t:.4f} s (min {w_b.min():.4f}), "
+        f"CPU median {np.median(c_b):.4f} s; target < 1 s: "
+        + ("[met]" if t < 1 else "[NOT met]")
+        + " by wall, "
+        + ("[met]" if np.median(c_b) < 1 else "[NOT met]")
+        + f" by CPU; status counts {counts}; max integration error {np.nanmax(res.error):.2g}"
+    ]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 100000])
@@ -181,6 +214,7 @@ def main(argv=None):
     ap.add_argument("--metafor-subset", type=int, default=2000)
     ap.add_argument("--no-metafor", action="store_true")
     ap.add_argument("--no-statsmodels", action="store_true")
+    ap.add_argument("--bayes-k", type=int, default=1000, help="analyses of the Bayesian timing")
     args = ap.parse_args(argv)
 
     use_r = not args.no_metafor and have_metafor()
@@ -275,6 +309,8 @@ def main(argv=None):
         else:
             notes.append(f"K={K}: metafor not available (Rscript/library(metafor)); skipped")
 
+    if args.bayes_k:
+        notes += bayes_lines(args.bayes_k, args.repeat)
     K = max(args.sizes)
     yi, vi = synthetic(K)
     tracemalloc.start()

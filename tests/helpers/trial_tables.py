@@ -115,7 +115,8 @@ def write_xlsx(path: Path, sheets: dict, cached: dict | None = None) -> Path:
         for (sheet, coord), value in cached.items():
             part = f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"
             xml = parts[part].decode("utf-8")
-            pat = re.compile(rf'(<c r="{coord}"[^>]*>)(<f>.*?</f>)<v\s*/>')
+            # openpyxl writes an empty value as <v/> (xml.etree) or <v></v> (when lxml is installed)
+            pat = re.compile(rf'(<c r="{coord}"[^>]*>)(<f>.*?</f>)(?:<v\s*/>|<v></v>)')
             xml, n = pat.subn(lambda m: f"{m.group(1)}{m.group(2)}<v>{value}</v>", xml)
             assert n == 1, (coord, xml)
             parts[part] = xml.encode("utf-8")

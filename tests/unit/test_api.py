@@ -71,7 +71,7 @@ def test_readme_example_runs_and_prints_what_the_readme_shows():
     assert run.returncode == 0, run.stderr
     out = run.stdout.splitlines()
     assert out[0] == (
-        "<MetaAnalysisResult: 16 analyses, measure MD/RR, random effects (REML, hksj), level 0.95>"
+        "<MetaAnalysisResult: 16 analyses, measure HR/MD/RR, random effects (REML, hksj), level 0.95>"
     )
     # every non-empty line the README shows appears in the output, in the same order
     pos = 0
@@ -114,7 +114,8 @@ def test_numbers_equal_the_workflow_pooled_table(shipped, settings, select):
     frame = frame.sort_values("analysis_id").reset_index(drop=True)
     expected = _as_workflow(frame, pooled, **select)
     assert len(frame) == len(expected) == frame["analysis_id"].nunique()
-    assert len(frame) == (14 if select["model"] in ("mh", "peto") else 16)
+    # 13 binary analyses: the MS analysis pools hazard ratios (issue 14)
+    assert len(frame) == (13 if select["model"] in ("mh", "peto") else 16)
     pd.testing.assert_frame_equal(frame, expected[frame.columns], check_exact=True)
 
 
@@ -185,7 +186,8 @@ def test_to_frame_columns(result):
     assert "primary" not in frame
     assert len(frame) == len(result) == 16 and frame["analysis_id"].is_unique
     log = frame["scale"] == "log"
-    assert set(frame.loc[log, "measure"]) == {"RR"} and set(frame.loc[~log, "measure"]) == {"MD"}
+    assert set(frame.loc[log, "measure"]) == {"RR", "HR"}  # HR: the MS analysis (issue 14)
+    assert set(frame.loc[~log, "measure"]) == {"MD"}
     np.testing.assert_allclose(frame.loc[log, "estimate_exp"], np.exp(frame.loc[log, "estimate"]))
     assert frame.loc[~log, "estimate_exp"].isna().all()
     frame.loc[:, "estimate"] = 0.0  # a copy: the result is not changed
@@ -221,7 +223,7 @@ def test_summary_contents(result):
 
 def test_repr(result):
     assert repr(result) == (
-        "<MetaAnalysisResult: 16 analyses, measure MD/RR, random effects (REML, hksj), level 0.95>"
+        "<MetaAnalysisResult: 16 analyses, measure HR/MD/RR, random effects (REML, hksj), level 0.95>"
     )
     one = repr(result[TOCILIZUMAB])
     assert one.startswith(f"<MetaAnalysisResult: {TOCILIZUMAB}, k = 4, RR = 2.576 [1.465, 4.53]")
@@ -264,7 +266,7 @@ def _workflow_rows(table, measures):
 
 def test_exploration_equals_the_workflow_tables(result, shipped):
     trials, effects, _ = shipped
-    measures = {"RR", "MD"}
+    measures = {"RR", "MD", "HR"}  # HR: the MS analysis (issue 14)
     expected = {
         # the result's CI method (hksj), as the workflow's default sensitivity_ci_method: primary
         "leave_one_out": ex.leave_one_out_table(effects, ci_method="hksj"),

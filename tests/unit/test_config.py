@@ -37,27 +37,43 @@ def test_defaults(data_dir):
     cfg = load_config({}, base_dir=data_dir)
     assert cfg == {
         "trials": ["data/trials/*.csv"],
+        "risk_of_bias": [],
         "results": "results",
         "compare_to": None,
         "changes_move_fraction": 0.25,
         "group_by": ["therapy", "comparator", "condition", "outcome", "outcome_type"],
-        "measures": {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"]},
+        "measures": {
+            "binary": ["OR", "RR", "RD"],
+            "continuous": ["MD", "SMD"],
+            "rate": ["IRR"],
+            "single_arm_proportion": ["PLO"],
+            "single_arm_change": ["MC", "SMCR"],
+        },
         "tau2_methods": ["REML", "DL"],
         "ci_methods": ["hksj", "wald"],
         "prediction_interval": "metafor",
         "continuity": {"add": 0.5, "to": "only0", "drop00": False},
         "min_studies": 1,
         "duplicates": "warn",
+        "multi_arm": "split",
         "level": 0.95,
-        "models": ["random", "fixed", "mh", "peto"],
+        "models": ["random", "fixed", "mh", "peto", "glmm"],
+        "prepost_correlation": 0.5,
         "subgroups": [],
         "metaregression": [],
         "subgroup_common_tau2": False,
+        "subgroup_levels": {},
+        "credibility": None,
         "metaregression_test": "z",
         "metaregression_tau2_method": "primary",
         "sensitivity_ci_method": "primary",
         "small_study_min_k": 10,
         "trimfill_tau2_method": "REML",
+        "assumed_control_risk": {},
+        "minimal_important_difference": {},
+        "grade_judgements": None,
+        "bayes": False,
+        "few_trials_k": 5,
         "report": {"per_analysis_figures_in_snakemake_report": False},
         "figures": {"formats": ["svg", "png"]},
     }
@@ -65,7 +81,12 @@ def test_defaults(data_dir):
 
 def test_partial_nested_keys_get_their_defaults(data_dir):
     cfg = load_config({"measures": {"binary": ["RR"]}, "continuity": {"add": 0}}, base_dir=data_dir)
-    assert cfg["measures"] == {"binary": ["RR"], "continuous": ["MD", "SMD"]}
+    measures = {k: cfg["measures"][k] for k in ("binary", "continuous", "single_arm_proportion")}
+    assert measures == {
+        "binary": ["RR"],
+        "continuous": ["MD", "SMD"],
+        "single_arm_proportion": ["PLO"],
+    }
     assert cfg["continuity"] == {"add": 0, "to": "only0", "drop00": False}
 
 
@@ -85,7 +106,7 @@ def test_single_string_becomes_list(data_dir):
     [
         (
             {"colour": "red"},
-            "config: colour: unknown key (known keys: trials, results, compare_to, changes_move_fraction, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, duplicates, level, models, subgroups, metaregression, subgroup_common_tau2, metaregression_test, metaregression_tau2_method, sensitivity_ci_method, small_study_min_k, trimfill_tau2_method, report, figures)",
+            "config: colour: unknown key (known keys: trials, risk_of_bias, results, compare_to, changes_move_fraction, group_by, measures, tau2_methods, ci_methods, prediction_interval, continuity, min_studies, duplicates, multi_arm, level, models, prepost_correlation, subgroups, metaregression, subgroup_common_tau2, subgroup_levels, credibility, metaregression_test, metaregression_tau2_method, sensitivity_ci_method, small_study_min_k, trimfill_tau2_method, assumed_control_risk, minimal_important_difference, grade_judgements, bayes, few_trials_k, report, figures)",
         ),
         (
             {"tau2_method": ["DL"]},
@@ -104,8 +125,9 @@ def test_single_string_becomes_list(data_dir):
             "config: measures.binary[1]: unknown binary measure 'HR' (one of OR, RR, RD)",
         ),
         (
-            {"measures": {"continuous": ["ROM"]}},
-            "config: measures.continuous[0]: unknown continuous measure 'ROM' (one of MD, SMD)",
+            {"measures": {"continuous": ["GLASS"]}},
+            "config: measures.continuous[0]: unknown continuous measure 'GLASS' (one of MD, SMD, "
+            "ROM)",
         ),
         (
             {"ci_methods": ["kh"]},
@@ -255,7 +277,10 @@ def test_method_and_measure_names_are_case_insensitive(data_dir):
         base_dir=data_dir,
     )
     assert cfg["tau2_methods"] == ["REML", "DL"] and cfg["ci_methods"] == ["hksj"]
-    assert cfg["measures"] == {"binary": ["RR", "OR"], "continuous": ["SMD"]}
+    assert {k: cfg["measures"][k] for k in ("binary", "continuous")} == {
+        "binary": ["RR", "OR"],
+        "continuous": ["SMD"],
+    }
     assert cfg["models"] == ["random", "mh"] and cfg["prediction_interval"] == "higgins"
     assert cfg["continuity"]["to"] == "only0" and cfg["metaregression_tau2_method"] == "primary"
     assert cfg["sensitivity_ci_method"] == "wald" and cfg["trimfill_tau2_method"] == "DL"
@@ -285,7 +310,7 @@ def test_case_variants_of_one_name_are_the_same_item(data_dir):
         ),
         (
             {"models": ["ramdom"]},
-            "config: models[0]: unknown model 'ramdom' (did you mean 'random'? one of random, fixed, mh, peto)",
+            "config: models[0]: unknown model 'ramdom' (did you mean 'random'? one of random, fixed, mh, peto, glmm)",
         ),
         (
             {"duplicates": "warning"},

@@ -63,7 +63,7 @@ def test_fields_mirror_the_schema_key_for_key():
     assert [f.name for f in dataclasses.fields(Settings)] == list(schema["properties"])
     for f in dataclasses.fields(Settings):
         sub = schema["properties"][f.name]
-        if sub.get("type") == "object":
+        if sub.get("type") == "object" and "properties" in sub:  # a section, not a mapping key
             nested = type(getattr(Settings.coerce({}), f.name))
             assert [g.name for g in dataclasses.fields(nested)] == list(sub["properties"])
 

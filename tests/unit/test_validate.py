@@ -12,7 +12,7 @@ import pytest
 from helpers.trial_tables import HEADER, KEY, row, write_csv
 from trialmeta.inputs.errors import InputError
 from trialmeta.inputs.ingest import load_trials
-from trialmeta.inputs.validate import validate_trials
+from trialmeta.inputs.validate import OUTCOME_TYPES, validate_trials
 
 SHIPPED_GROUP_BY = ["therapy_class", "comparator", "condition", "outcome", "outcome_type"]
 
@@ -61,7 +61,8 @@ def test_shipped_data_validates_and_is_typed(project_root, monkeypatch):
         df["biomarker_selected"].dtype == object
     )  # true/false/blank moderator stays categorical text
     assert df.loc[0, "events_treat"] == 120.0 and math.isnan(df.loc[0, "mean_treat"])
-    assert set(df["outcome_type"]) == {"binary", "continuous"}
+    # ORATORIO and OLYMPUS are hazard ratios (issue 14; data/README.md)
+    assert set(df["outcome_type"]) == {"binary", "continuous", "time_to_event"}
     assert df["source_row"].tolist() == list(range(2, 43))
 
 
@@ -154,7 +155,7 @@ def test_all_problems_reported_at_once(tmp_path):
         "x.csv:3: events_ctrl=-3: must be >= 0",
         "x.csv:3: events_treat='abc': not a number",
         "x.csv:3: n_ctrl=0: must be >= 1",
-        "x.csv:4: outcome_type='bin': must be one of binary, continuous, generic",
+        "x.csv:4: outcome_type='bin': must be one of " + ", ".join(OUTCOME_TYPES),
         "x.csv:5: events_treat=5.5: must be a whole number (a count of participants)",
         "x.csv:5: higher_is_better='maybe': must be true or false (also accepted: 1/0, yes/no)",
         "x.csv:5: n_ctrl='inf': not a finite number",

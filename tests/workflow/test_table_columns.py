@@ -9,12 +9,14 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 
 from helpers.workflow_project import ROOT, shipped_run
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("workflow")]
 
 GROUP_BY_ROW = "*the `group_by` columns*"
+PROPORTION_SCALES = ("logit", "arcsine", "pft", "proportion")
 
 
 def readme_columns(text: str) -> dict:
@@ -55,6 +57,9 @@ def test_readme_lists_exactly_the_columns_written(run):
         expected = []
         for col in documented[name]:
             expected += list(config["group_by"]) if col == GROUP_BY_ROW else [col]
+        # a contract column that is also a group_by column (summary_of_findings.csv's outcome)
+        # is written once, in the group_by key
+        expected = list(dict.fromkeys(expected))
         assert _header(tables / name) == expected, name
     for parquet in tables.glob("*.parquet"):  # typed copies: the columns of their CSV
         cols = pd.read_parquet(parquet).columns.tolist()
@@ -79,8 +84,11 @@ def test_ratio_tables_have_scale_and_back_transformed_columns(run):
     ):
         df = pd.read_csv(tables / f"{name}.csv")
         assert "scale" in df and _exp_pairs(df.columns), name
-        assert set(df["scale"].dropna()) <= {"log", "raw"}, name
+        # single-arm proportions (issue 17): logit / arcsine / pft / proportion scales
+        assert set(df["scale"].dropna()) <= {"log", "raw", *PROPORTION_SCALES}, name
         log = (df["scale"] == "log").to_numpy()
+        raw = (df["scale"] == "raw").to_numpy()
+        logit = (df["scale"] == "logit").to_numpy()
         for src, dst in _exp_pairs(df.columns):
             assert df.columns.get_loc(dst) > df.columns.get_loc(src), (name, dst)
             value = pd.to_numeric(df[src], errors="coerce").to_numpy(float)
@@ -88,7 +96,9 @@ def test_ratio_tables_have_scale_and_back_transformed_columns(run):
             with np.errstate(over="ignore"):  # a huge log-scale bound: inf in the table too
                 want = np.exp(value[log])
             np.testing.assert_allclose(got[log], want, rtol=1e-12, err_msg=dst)
-            assert np.isnan(got[~log]).all(), (name, dst)
+            assert np.isnan(got[raw]).all(), (name, dst)
+            back = logit & np.isfinite(got)  # the proportion itself (pooled.csv, studies.csv)
+            np.testing.assert_allclose(got[back], special.expit(value[back]), rtol=1e-12)
     studies = pd.read_csv(tables / "studies.csv")
     assert {"log", "raw"} <= set(studies["scale"])  # RR and MD analyses in the shipped data
 

@@ -1,7 +1,7 @@
 """The real workflow, end to end, on the shipped data in a temporary copy of the project.
 
 Runs `.venv/bin/snakemake` (subprocess) once for the module (tests/workflow_project.shipped_run)
-and checks what a user gets in results/: 16 analyses, the tables, one forest plot per analysis
+and checks what a user gets in results/: 40 analyses, the tables, one forest plot per analysis
 (SVG and PNG), the HTML report and provenance.json; plus `snakemake --report report.zip`.
 """
 
@@ -19,7 +19,7 @@ from trialmeta.report.index_page import natural_key
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("workflow")]
 
-N_ANALYSES = 16
+N_ANALYSES = 40  # 16 immunotherapy analyses + 24 MSC-in-lupus (7 randomised, 17 single-arm)
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +136,11 @@ def test_report_index_and_pages(results):
 
 def test_provenance(project, results):
     prov = json.loads((results / "provenance.json").read_text(encoding="utf-8"))
-    (inp,) = prov["inputs"]
-    assert inp["path"] == str(TRIALS)
+    # every CSV of data/trials/ (the example's glob), e.g. multi_arm_trials.csv (issue 14)
+    inputs = {i["path"]: i for i in prov["inputs"]}
+    shipped = (project / "data" / "trials").glob("*.csv")
+    assert sorted(inputs) == sorted(str(p.relative_to(project)) for p in shipped)
+    inp = inputs[str(TRIALS)]
     assert inp["sha256"] == hashlib.sha256((project / TRIALS).read_bytes()).hexdigest()
     # the Snakefile's config, then the example's --configfile (given relative, recorded relative)
     assert [c["path"] for c in prov["config_files"]] == [

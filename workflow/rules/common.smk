@@ -17,6 +17,7 @@ from snakemake.utils import min_version, validate
 # workflow and its jobs (`make setup`: an editable install into .venv; see envs/trialmeta.yaml).
 from trialmeta.inputs.config import CONFIG_SCHEMA_PATH, load_config, trial_paths
 from trialmeta.inputs.errors import ConfigError
+from trialmeta.inputs.risk_of_bias import files_digest, risk_of_bias_paths
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.compare import changes_key, changes_line
 from trialmeta.pipeline.console import (
@@ -54,6 +55,10 @@ SETTINGS = Settings.from_config(checked_config(config))
 CFG = SETTINGS.to_config()
 config.update(CFG)  # defaults filled in, e.g. for workflow/report/workflow.rst
 TRIAL_FILES = trial_paths(SETTINGS)
+try:  # risk-of-bias judgement tables (rules/risk_of_bias.smk); none unless configured
+    ROB_FILES = risk_of_bias_paths(SETTINGS)
+except ConfigError as exc:
+    fail_at_parse(f"trialmeta: configuration error\n{exc}")
 RESULTS = os.path.normpath(SETTINGS.results)
 # Everything is built under WORK (intermediate tables, a staging copy of results/, logs) and
 # published into RESULTS by the last job, so a failed or killed run never touches RESULTS.
@@ -83,7 +88,12 @@ PLAN = make_plan(
 if PLAN.get("config_error"):
     fail_at_parse(f"trialmeta: configuration error\n{PLAN['error']}")
 ANALYSES = sorted(PLAN["analyses"])
-FIGURE_BATCHES = figure_batches(PLAN)
+# forest plots carry RoB columns: their digests (not the plan's) follow the judgement tables
+FIGURE_BATCHES = figure_batches(
+    {**PLAN, "settings": files_digest(PLAN["settings"], ROB_FILES)}
+    if ROB_FILES
+    else PLAN
+)
 
 
 def applied_configfiles():
@@ -137,3 +147,10 @@ def results_complete():
 # A results directory deleted or damaged by hand is published again from the staging copy.
 if os.path.exists(PUBLISHED) and not results_complete():
     os.remove(PUBLISHED)
+
+
+def sof_optional(rule_name, *parts):
+    """``[stage(*parts)]`` when the workflow has the rule ``rule_name`` (risk_of_bias,
+    interactions), else none: evaluated when the DAG is built, after every rule file is read.
+    """
+    return lambda wildcards: [stage(*parts)] if hasattr(rules, rule_name) else []

@@ -19,6 +19,8 @@ for batch in FIGURE_BATCHES:
             exploration=ancient(
                 expand(work("exploration", "{name}.parquet"), name=FIGURE_TABLES)
             ),
+            # risk-of-bias judgements: RoB columns on the forest plots (rules/risk_of_bias.smk)
+            rob=ancient(work("risk_of_bias", "judgements.parquet")),
         output:
             (
                 report(

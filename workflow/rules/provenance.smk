@@ -2,6 +2,8 @@ rule provenance:
     """SHA-256 of every input and of the config, package versions, git commit, the command."""
     input:
         trials=TRIAL_FILES,
+        # the reviewer's ICEMAN judgements (config credibility; rules/interactions.smk)
+        credibility=[SETTINGS.credibility] if SETTINGS.credibility else [],
     output:
         provenance=report(
             stage("provenance.json"),

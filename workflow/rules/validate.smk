@@ -5,6 +5,8 @@ rule validate:
     output:
         trials=work("validated", "trials.parquet"),
         warnings=work("validated", "warnings.json"),
+        # within-trial subgroup rows (trialmeta.inputs.subgroup_rows), kept out of trials
+        subgroups=work("validated", "subgroup_rows.parquet"),
     log:
         log_file("validate"),
     conda:

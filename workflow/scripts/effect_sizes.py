@@ -2,14 +2,18 @@
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
-from trialmeta.tables.effects import compute_effect_sizes
+from trialmeta.tables.single_arm import effects_with_single_arm
 
 
 def main(snakemake, log):
     settings = Settings.coerce(snakemake.params.config)
     trials = read_parquet(snakemake.input.trials)
-    effects = compute_effect_sizes(
-        trials, measures=settings.measures.as_dict(), continuity=settings.continuity.as_dict()
+    # randomised rows: trialmeta.tables.effects.compute_effect_sizes; single-arm rows (issue 17)
+    effects = effects_with_single_arm(
+        trials,
+        measures=settings.measures.as_dict(),
+        continuity=settings.continuity.as_dict(),
+        prepost_correlation=settings.prepost_correlation,
     )
     log.info("%d trial rows -> %d effect rows", len(trials), len(effects))
     write_parquet(effects, snakemake.output.effects)

@@ -44,11 +44,12 @@ def main(snakemake, log):
         rows(snakemake.input.trials),
     )
     tables = {Path(p).stem: rows(p) for p in snakemake.input.exploration}
+    rob = rows(snakemake.input.rob) if "rob" in snakemake.input.keys() else None
 
     def draw(chunk):
         t0 = time.perf_counter()
         forest = render_forest_plots(
-            pooled, studies, trials, settings, out_dir, chunk, formats=formats
+            pooled, studies, trials, settings, out_dir, chunk, formats=formats, rob=rob
         )
         t1 = time.perf_counter()
         more = render_exploration_figures(

@@ -3,6 +3,7 @@
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 from trialmeta.tables.pooled import pool_analyses
+from trialmeta.tables.single_arm import single_arm_pooled
 
 
 def main(snakemake, log):
@@ -15,7 +16,11 @@ def main(snakemake, log):
         ci_methods=list(settings.ci_methods),
         prediction_interval=settings.prediction_interval,
         level=settings.level,
-        models=list(settings.models),
+        models=[m for m in settings.models if m != "glmm"],
+    )
+    # single-arm proportions (issue 17): back-transformed *_exp columns, model glmm rows
+    pooled, studies = single_arm_pooled(
+        pooled, studies, effects, models=settings.models, level=settings.level
     )
     log.info(
         "%d effect rows -> %d pooled rows, %d study rows", len(effects), len(pooled), len(studies)

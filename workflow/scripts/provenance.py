@@ -71,7 +71,9 @@ def main(snakemake, log):
         status = _git("status", "--porcelain", "--untracked-files=no")
         dirty = bool(status) if status is not None else None
     record = {
-        "inputs": [_file_record(p) for p in snakemake.input.trials],
+        "inputs": [
+            _file_record(p) for p in [*snakemake.input.trials, *snakemake.input.credibility]
+        ],
         "config_files": [
             _file_record(p) for p in snakemake.params.configfiles if os.path.isfile(p)
         ],

@@ -19,14 +19,29 @@ def main(snakemake, log):
         for f in [*snakemake.input.tables, *snakemake.input.exploration]
     }
     files["tables/crosscheck.csv"] = snakemake.input.crosscheck
+    files["tables/single_arm_sensitivity.csv"] = snakemake.input.single_arm  # issue 17
     files["provenance.json"] = snakemake.input.provenance
     for batch_dir in snakemake.input.figures:
         for name in sorted(os.listdir(batch_dir)):
             if not name.startswith("."):
                 folder = "forest" if is_forest_file(name) else "exploration"
                 files[f"figures/{folder}/{name}"] = os.path.join(batch_dir, name)
+    for f in snakemake.input.rob_tables:  # risk_of_bias.csv, rob_sensitivity.csv
+        files[f"tables/{os.path.basename(f)}"] = f
+    rob_dir = snakemake.input.rob_figures
+    for name in sorted(os.listdir(rob_dir)):
+        if not name.startswith("."):
+            files[f"figures/risk_of_bias/{name}"] = os.path.join(rob_dir, name)
+    for f in snakemake.input.interactions:  # interactions.csv, interaction_studies.csv
+        files[f"tables/{os.path.basename(f)}"] = f
+    inter_dir = snakemake.input.interaction_figures
+    for name in sorted(os.listdir(inter_dir)):
+        if not name.startswith("."):
+            files[f"figures/interactions/{name}"] = os.path.join(inter_dir, name)
     files["tables/changes.csv"] = snakemake.input.changes_csv
     files["changes.json"] = snakemake.input.changes_json
+    for f in snakemake.input.staged:  # summary_of_findings.csv/.docx, figures/evidence_map.svg
+        files[os.path.relpath(f, snakemake.params.stage)] = f
     manifest = publish_results(files, snakemake.input.report, snakemake.params.results, log=log)
     # what the changes job compared with, and the results as published now (rules/changes.smk)
     manifest["changes_baseline"] = {

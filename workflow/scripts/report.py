@@ -20,13 +20,34 @@ def main(snakemake, log):
         read_parquet(snakemake.input.trials),
         settings,
         warnings,
-        list(snakemake.input.figures),  # one directory per figure job
+        # one directory per figure job, then the risk-of-bias figures (rules/risk_of_bias.smk)
+        # and the posterior figures of the "few trials" panel (rules/bayes.smk)
+        list(snakemake.input.figures)
+        + [snakemake.input.rob_figures, snakemake.input.bayes_figures]
+        + [snakemake.input.interaction_figures],  # rules/interactions.smk
         snakemake.output.report,
         provenance=provenance,
-        exploration={Path(p).stem: read_parquet(p) for p in snakemake.input.exploration},
+        exploration={
+            **{Path(p).stem: read_parquet(p) for p in snakemake.input.exploration},
+            # risk-of-bias section (trialmeta.report.risk_of_bias_section)
+            "risk_of_bias": read_parquet(snakemake.input.rob),
+            "rob_sensitivity": read_parquet(snakemake.input.rob_sensitivity),
+            # pre-post correlation sensitivity (trialmeta.report.single_arm_section)
+            "single_arm_sensitivity": read_parquet(snakemake.input.single_arm),
+            # within-trial interactions (trialmeta.report.interactions_section)
+            **{Path(p).stem: read_parquet(p) for p in snakemake.input.interactions},
+            # "few trials" panel (trialmeta.report.few_trials; rules/bayes.smk)
+            "bayes": read_parquet(snakemake.input.bayes),
+            "few_trials": read_parquet(snakemake.input.few_trials),
+        },
         cache_dir=snakemake.params.cache_dir,
         changes=json.loads(Path(snakemake.input.changes).read_text(encoding="utf-8")),
         crosscheck=json.loads(Path(snakemake.input.crosscheck).read_text(encoding="utf-8")),
+        summary_of_findings={
+            "sof": read_parquet(snakemake.input.sof),
+            "signals": read_parquet(snakemake.input.sof_signals),
+            "evidence_map": list(snakemake.input.evidence_map),
+        },
     )
     log.info("report: %s", index)
 

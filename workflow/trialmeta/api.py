@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from trialmeta.inputs.analyses import assign_analysis_ids
+from trialmeta.inputs.multi_arm import resolve_multi_arm
 from trialmeta.inputs.validate import validate_trials
 from trialmeta.stats.effect_sizes import BINARY_MEASURES, CONTINUOUS_MEASURES
 from trialmeta.stats.pooling import CI_METHODS, PREDICTION_INTERVALS
@@ -57,6 +58,14 @@ _CI_NAMES = {
 
 
 # ----------------------------------------------------------------------------- the entry point
+def _validated(trials_df, group_by, min_studies):
+    """The typed trials with analysis ids (multi-arm trials split, as the workflow's default
+    ``multi_arm: split``) and the warnings."""
+    trials, warnings = validate_trials(trials_df, group_by, min_studies=min_studies)
+    trials, notes = resolve_multi_arm(trials, group_by, "split")  # trialmeta.inputs.multi_arm
+    return assign_analysis_ids(trials, group_by), list(warnings) + notes
+
+
 def meta_analysis(
     trials_df: pd.DataFrame,
     measure="RR",
@@ -120,8 +129,7 @@ def meta_analysis(
     measures = _measures(measure)
     _check_settings(tau2_method, ci_method, level, prediction_interval, model)
     group_by = _group_columns(group_by)
-    trials, warnings = validate_trials(trials_df, group_by, min_studies=min_studies)
-    trials = assign_analysis_ids(trials, group_by)
+    trials, warnings = _validated(trials_df, group_by, min_studies)
     effects = compute_effect_sizes(
         trials, measures={k: [v] for k, v in measures.items()}, continuity=continuity, level=level
     )

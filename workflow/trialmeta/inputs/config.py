@@ -39,6 +39,7 @@ __all__ = [
 CONFIG_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 _LIST_KEYS = (
     "trials",
+    "risk_of_bias",
     "group_by",
     "subgroups",
     "metaregression",
@@ -216,6 +217,8 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
             cfg[k] = [cfg[k]]
     schema = config_schema()
     _canonical_names(cfg, schema)
+    if str(cfg.get("bayes")).strip().casefold() in ("false", "no", "off"):  # --config bayes=false
+        cfg["bayes"] = False
     _fill_defaults(cfg, schema)
     validator = Draft202012Validator(schema)
     messages: list[str] = []
@@ -223,12 +226,20 @@ def load_config(config, *, base_dir=None, check_files: bool = True) -> dict:
         validator.iter_errors(cfg), key=lambda e: (list(map(str, e.path)), e.validator)
     ):
         messages += _message(e)
+    if not any(m.startswith("config: bayes") for m in messages):
+        from trialmeta.inputs.priors import bayes_problems  # the prior strings (issue 12)
+
+        messages += bayes_problems(cfg)
     trials_ok = not any(m.startswith("config: trials") for m in messages)
     if trials_ok and check_files:
         try:
             trial_paths(cfg, base_dir)
         except ConfigError as exc:
             messages += exc.messages
+    credibility = cfg.get("credibility")  # the ICEMAN judgements file (issue 11)
+    if isinstance(credibility, str) and check_files:
+        if not (Path(base_dir or ".") / credibility).is_file():
+            messages.append(f"config: credibility: {credibility!r} is not a file")
     if messages:
         raise ConfigError(list(dict.fromkeys(messages)))
     return cfg

@@ -16,6 +16,8 @@ properties, so there is one place that states each rule.
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass, fields
 
 from trialmeta.inputs.config import load_config
@@ -24,6 +26,25 @@ __all__ = ["Settings", "Measures", "Continuity", "FigureSettings", "ReportSettin
 
 #: tau² estimators of the mixed-effects (meta-regression) model (trialmeta.stats.metaregression).
 METAREGRESSION_TAU2_METHODS = ("REML", "ML", "DL")
+
+
+class FrozenMapping(dict):
+    """A mapping-valued key (``assumed_control_risk``, ...): read-only and hashable, so the
+    settings stay a frozen, hashable object; :meth:`as_dict` gives the plain dict again."""
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("settings are read-only")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
+
+    def __hash__(self):
+        return hash(json.dumps(self, sort_keys=True, default=str))
+
+    def __reduce__(self):
+        return (FrozenMapping, (self.as_dict(),))
+
+    def as_dict(self) -> dict:
+        return copy.deepcopy(dict(self))
 
 
 class _Section:
@@ -40,11 +61,20 @@ class Measures(_Section):
 
     binary: tuple[str, ...]
     continuous: tuple[str, ...]
+    rate: tuple[str, ...]
+    single_arm_proportion: tuple[str, ...]
+    single_arm_change: tuple[str, ...]
 
     def for_outcome(self, outcome_type: str) -> tuple[str, ...]:
-        """The measures of one outcome type (``binary``/``continuous``; none for generic rows)."""
+        """The measures of one outcome type (``binary``/``continuous``/``rate``; time-to-event
+        rows are ``HR``; none for generic rows)."""
+        if outcome_type == "time_to_event":
+            return ("HR",)
         return (
-            getattr(self, str(outcome_type), ()) if outcome_type in ("binary", "continuous") else ()
+            getattr(self, str(outcome_type), ())
+            if outcome_type
+            in ("binary", "continuous", "rate", "single_arm_proportion", "single_arm_change")
+            else ()
         )
 
 
@@ -71,6 +101,14 @@ class ReportSettings(_Section):
     per_analysis_figures_in_snakemake_report: bool
 
 
+class LevelOrder(dict):
+    """``subgroup_levels``: {variable: [levels]} as the config has it, hashable (the settings
+    are hashed); read-only by convention like the other settings."""
+
+    def __hash__(self):
+        return hash(tuple(sorted((k, tuple(v)) for k, v in self.items())))
+
+
 _NESTED = {
     "measures": Measures,
     "continuity": Continuity,
@@ -84,6 +122,7 @@ class Settings:
     """Every config key (see ``config/README.md``), typed and read-only."""
 
     trials: tuple[str, ...]
+    risk_of_bias: tuple[str, ...]
     results: str
     compare_to: str | None
     changes_move_fraction: float
@@ -95,16 +134,25 @@ class Settings:
     continuity: Continuity
     min_studies: int
     duplicates: str
+    multi_arm: str
     level: float
     models: tuple[str, ...]
+    prepost_correlation: float
     subgroups: tuple[str, ...]
     metaregression: tuple[str, ...]
     subgroup_common_tau2: bool
+    subgroup_levels: LevelOrder
+    credibility: str | None
     metaregression_test: str
     metaregression_tau2_method: str
     sensitivity_ci_method: str
     small_study_min_k: int
     trimfill_tau2_method: str
+    assumed_control_risk: FrozenMapping
+    minimal_important_difference: FrozenMapping
+    grade_judgements: str | None
+    bayes: FrozenMapping | bool  # false = off; the priors: trialmeta.inputs.priors.bayes_priors
+    few_trials_k: int
     report: ReportSettings
     figures: FigureSettings
 
@@ -163,10 +211,14 @@ def _from_node(cls, node: dict):
     kwargs = {}
     for f in fields(cls):
         value = node[f.name]
-        if f.name in _NESTED and isinstance(value, dict):
+        if f.name == "subgroup_levels":
+            value = LevelOrder(value or {})
+        elif f.name in _NESTED and isinstance(value, dict):
             value = _from_node(_NESTED[f.name], value)
         elif isinstance(value, list):
             value = tuple(value)
+        elif isinstance(value, dict):
+            value = FrozenMapping(value)
         kwargs[f.name] = value
     return cls(**kwargs)
 
@@ -177,6 +229,8 @@ def _to_node(obj) -> dict:
         value = getattr(obj, f.name)
         if isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, FrozenMapping):
+            value = value.as_dict()
         elif f.name in _NESTED and not isinstance(value, (dict, list)):
             value = _to_node(value)
         out[f.name] = value

@@ -70,7 +70,22 @@ import pandas as pd
 
 from trialmeta.inputs.booleans import parse_bool
 from trialmeta.inputs.errors import InputError, Problem, show_value
+from trialmeta.inputs.multi_arm import check_trials as check_multi_arm_trials
 from trialmeta.inputs.names import suggest_column
+from trialmeta.inputs.single_arm import (
+    change_columns_needed,
+    fill_blank_comparator,
+    single_arm_row_rules,
+)
+from trialmeta.inputs.subgroup_rows import main_rows
+from trialmeta.inputs.time_to_event import (
+    ALTERNATIVE_KINDS,
+    alternatives_message,
+    needed_columns,
+)
+from trialmeta.inputs.time_to_event import (
+    check_row as check_alternative_row,
+)
 
 __all__ = [
     "validate_trials",
@@ -147,6 +162,7 @@ def _schema_tables():
         cols = list(then.get("required", []))
         for alt in then.get("anyOf", []):
             cols += [c for c in alt["required"] if c not in cols]
+        cols += [c for c in then.get("properties", {}) if c not in cols]
         types[kind] = tuple(cols)
         if "properties" in then and "measure" in then["properties"]:
             generic_measures = tuple(then["properties"]["measure"]["enum"])
@@ -201,6 +217,7 @@ class _Checker:
         self.group_by = list(group_by)
         self.min_studies = int(min_studies)
         self.duplicates = duplicates
+        self.multi_arm = "split"  # config multi_arm (trialmeta.inputs.multi_arm)
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = list(df.attrs.get("warnings", []) or [])
         self.columns_by_file = dict(df.attrs.get("columns_by_file") or {})
@@ -261,10 +278,14 @@ class _Checker:
                 for kind in OUTCOME_TYPES:
                     if kind in present_types:
                         cols = TYPE_COLUMNS[kind]
+                        if kind == "single_arm_change":
+                            cols = change_columns_needed(header)
                         if kind == "generic":
                             has_yi = {"yi", "sei"} <= set(header)
                             has_ci = {"estimate", "ci_low", "ci_high"} <= set(header)
                             cols = ["measure"] + ([] if (has_yi or has_ci) else ["yi", "sei"])
+                        elif kind in ALTERNATIVE_KINDS:  # trialmeta.inputs.time_to_event
+                            cols = needed_columns(kind, header)
                         needed += [c for c in cols if c not in needed]
             for c in needed:
                 if c in header:
@@ -421,6 +442,18 @@ class _Checker:
                     i, c, f"empty: required for {title}" if title else "empty: a value is required"
                 )
             return
+        if kind == "anyOf" and self.types[i] in ALTERNATIVE_KINDS:
+            if not any((f, c) in self.missing_cols for c in TYPE_COLUMNS[self.types[i]]):
+                self.err(i, None, alternatives_message(self.types[i]))
+            return
+        if kind == "anyOf" and self.types[i] == "single_arm_change":
+            self.err(
+                i,
+                None,
+                "single_arm_change row needs mean_baseline, sd_baseline, mean_followup and "
+                "sd_followup, or mean_change and sd_change (cells empty)",
+            )
+            return
         if kind == "anyOf" and self.types[i] == "generic":
             if (f, "yi") in self.missing_cols:
                 return
@@ -507,8 +540,12 @@ class _Checker:
                             f"looks like a standard error, not an SD: {other_sd}={self.cell(i, other_sd)} and {sd} x sqrt({n}) = {s * math.sqrt(m):.3g} (check the source; SD = SE x sqrt(n))",
                             self.cell(i, sd),
                         )
+            elif t in ("single_arm_proportion", "single_arm_change"):
+                single_arm_row_rules(self, i, t)
             elif t == "generic":
                 self._generic_row(i)
+            elif t in ALTERNATIVE_KINDS:
+                check_alternative_row(self, i, t)
             if t is not None:
                 self._ignored_cells(i, t)
 
@@ -707,6 +744,7 @@ class _Checker:
         an error with ``duplicates: error``. Each row is compared with the earlier rows."""
         seen: dict[str, int] = {}
         earlier: list[tuple[int, str, object]] = []
+        idx = check_multi_arm_trials(self, idx, self.multi_arm)  # trialmeta.inputs.multi_arm
         for i in idx:
             sid = self.cell(i, "study_id")
             if sid == "":
@@ -915,7 +953,15 @@ def _asymmetric(measure: str, est_s: str, lo_s: str, hi_s: str) -> bool:
     return best > SYMMETRY_TOLERANCE
 
 
-def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1, duplicates: str = "warn"):
+def validate_trials(
+    df: pd.DataFrame,
+    group_by,
+    *,
+    min_studies: int = 1,
+    duplicates: str = "warn",
+    keep_subgroup_rows: bool = False,
+    multi_arm: str = "split",
+):
     """Validate the text table from :func:`~trialmeta.inputs.ingest.load_trials` and type it.
 
     Parameters
@@ -930,6 +976,13 @@ def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1, duplica
     duplicates : {"warn", "error"}
         Possible duplicate trials within one analysis (the same arm data, or study labels equal
         after dropping case, spaces and punctuation) are warnings or errors.
+    keep_subgroup_rows : bool
+        Within-trial subgroup rows (``subgroup_variable``/``subgroup_level`` filled) are left out
+        (the default: they never enter the main analysis) or checked like the others
+        (:mod:`trialmeta.inputs.subgroup_rows` does, with the key extended by variable and level).
+    multi_arm : {"split", "combine", "error"}
+        Rows of one analysis sharing ``study_id`` with ``arm`` labels (a multi-arm trial) are
+        checked by :mod:`trialmeta.inputs.multi_arm`; with ``"error"`` each is an input error.
 
     Returns
     -------
@@ -953,13 +1006,17 @@ def validate_trials(df: pd.DataFrame, group_by, *, min_studies: int = 1, duplica
             df[col] = pd.Series([_as_text(x) for x in df[col]], dtype=object)
     df["source_file"] = df["source_file"].astype(object)
     df.attrs = attrs
+    if not keep_subgroup_rows:
+        df = main_rows(df)  # trialmeta.inputs.subgroup_rows
     if duplicates not in ("warn", "error"):
         raise ValueError(f"duplicates must be 'warn' or 'error', not {duplicates!r}")
     checker = _Checker(df, group_by, min_studies, duplicates)
+    checker.multi_arm = multi_arm
     if len(df) == 0:
         raise InputError([Problem("<input>", None, None, "no data rows in any trial table")])
     checker.check_columns()
     checker.parse()
+    fill_blank_comparator(checker)  # single-arm rows: 'none (single arm)'
     checker.schema_rows()
     checker.row_rules()
     checker.analysis_rules()

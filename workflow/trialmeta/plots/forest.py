@@ -42,6 +42,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
 from trialmeta.inputs.settings import Settings
+from trialmeta.inputs.single_arm import is_single_arm
 from trialmeta.plots.axis import EffectAxis, effect_axis
 from trialmeta.plots.labels import (
     analysis_labels,
@@ -57,6 +58,9 @@ from trialmeta.plots.labels import (
     parse_bool,
     to_natural,
 )
+from trialmeta.plots.risk_of_bias import add_rob_columns, rob_rows
+from trialmeta.plots.single_arm_forest import single_arm_forest
+from trialmeta.plots.source_notes import source_footnotes
 from trialmeta.plots.style import PALETTE, new_figure, save_figure
 
 __all__ = [
@@ -292,6 +296,8 @@ def _arm_value(row, key, outcome_kind) -> str:
 
 def _outcome_kind(studies: pd.DataFrame, outcome_type: str) -> str:
     kind = (outcome_type or "").strip().lower()
+    if kind in ("time_to_event", "rate"):  # shown as log[ratio] and SE (RevMan's generic IV)
+        return "generic"
     if kind in _LAYOUTS:
         if kind == "binary" and "events_treat" not in studies.columns:
             return "generic"
@@ -368,6 +374,7 @@ def _footnotes(
                 "(continuity correction).",
             )
         )
+    foot += source_footnotes(st)  # HR sources, multi-arm trials (plots/source_notes.py)
     if pooled_ok:
         foot.insert(0, ("note-models", _models_note(prim, fixed is not None, lvl)))
         if lvl != "95%":
@@ -843,8 +850,13 @@ def forest_plot(
     title: str | None = None,
     subtitle: str | None = None,
     config: Settings | dict | None = None,
+    rob: pd.DataFrame | None = None,
 ):
     """Draw one RevMan-style forest plot and return the matplotlib Figure.
+
+    ``rob``: risk-of-bias judgements (``analysis_id, study_id``, D1-D5, ``overall``); when this
+    analysis has some, D1-D5 and Overall columns are added on the right
+    (:func:`trialmeta.plots.risk_of_bias.add_rob_columns`); otherwise the figure is unchanged.
 
     ``analysis``: Series/dict with at least ``analysis_id`` (optionally ``outcome_type``,
     ``condition``, ``outcome``). ``studies``: the studies.csv rows of this analysis (any measure;
@@ -866,6 +878,10 @@ def forest_plot(
     _draw_null_line(canvas)
     draw_favours(canvas.ax, layout.favours)
     _draw_text_under_plot(canvas)
+    rob = rob_rows(rob, analysis.get("analysis_id"))
+    if len(rob):
+        study_ids = list(layout.studies.get("study_id", pd.Series(dtype=object)))
+        add_rob_columns(canvas.fig, canvas.ax, study_ids, layout.study_y, 1, rob)
     return canvas.fig
 
 
@@ -897,6 +913,7 @@ def render_forest_plots(
     out_dir,
     analysis_ids,
     formats=("svg", "png"),
+    rob: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Render the forest plot of each analysis id into ``out_dir/<analysis_id>.<fmt>``.
 
@@ -947,6 +964,11 @@ def render_forest_plots(
                     break
         measure = _primary_measure(pa, sa, settings, labels["outcome_type"])
         sub = " \u2014 ".join(x for x in (labels["condition"], labels["outcome"]) if x)
+        if is_single_arm(labels["outcome_type"]):  # uncontrolled evidence (issue 17)
+            fig = single_arm_forest(aid, sa, pa, measure, labels, settings, subtitle=sub)
+            written += save_figure(fig, out_dir / aid, formats)
+            fig.clf()
+            continue
         fig = forest_plot(
             {"analysis_id": aid, "outcome_type": labels["outcome_type"]},
             sa,
@@ -958,6 +980,7 @@ def render_forest_plots(
             outcome_type=labels["outcome_type"],
             subtitle=sub,
             config=settings,
+            rob=rob,  # risk-of-bias judgements, any analyses: RoB columns where they exist
         )
         written += save_figure(fig, out_dir / aid, formats)
         fig.clf()

@@ -56,10 +56,12 @@ MEASURE_NAMES = {
     "LOGIRR": "Rate Ratio",
     "RD": "Risk Difference",
     "MD": "Mean Difference",
+    "IRD": "Rate Difference",
+    "ROM": "Ratio of Means",
     "SMD": "Std. Mean Difference",
     "PETO_OR": "Peto Odds Ratio",
 }
-_RATIO = {"OR", "RR", "HR", "IRR", "LOGOR", "LOGRR", "LOGHR", "LOGIRR", "PETO_OR"}
+_RATIO = {"OR", "RR", "HR", "IRR", "LOGOR", "LOGRR", "LOGHR", "LOGIRR", "PETO_OR", "ROM"}
 
 
 def measure_info(measure, scale=None) -> tuple[str, bool, float]:
@@ -271,6 +273,7 @@ _STATUS_WORDS = {
     "tau2_ci_ub>": "the upper bound of the tau\u00b2 confidence interval lies beyond the search interval",
     "tau2_ci_not_converged": "the Q-profile confidence interval of tau\u00b2 did not converge",
     "studies_without_effect": "{arg} stud(ies) without an effect size were listed but not pooled",
+    "overlapping_cohort": "{arg} stud(ies) of an overlapping cohort (same cohort_id) listed but not pooled; the largest is pooled",
     "failed": "failed: {arg}",
 }
 _STATUS_SHORT = {
@@ -282,6 +285,7 @@ _STATUS_SHORT = {
     "tau2_ci_ub>": "",
     "tau2_ci_not_converged": "tau\u00b2 CI not converged",
     "studies_without_effect": "{arg} not pooled",
+    "overlapping_cohort": "{arg} overlapping, not pooled",
     "failed": "failed: {arg}",
 }
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from trialmeta.inputs.settings import Settings
+from trialmeta.inputs.single_arm import is_single_arm
 from trialmeta.pipeline import render_cache
 from trialmeta.pipeline.jobs import replace_with_link
 from trialmeta.pipeline.safe_csv import atomic_write_bytes
@@ -49,7 +50,16 @@ from trialmeta.plots.labels import (
 from trialmeta.plots.names import split_figure_name
 from trialmeta.report.changes_page import write_changes_page
 from trialmeta.report.exploration_sections import estimator_summary, exploration_context, table_cell
+from trialmeta.report.few_trials import few_trials_panel
 from trialmeta.report.index_page import IndexPage, key_values
+from trialmeta.report.interactions_section import interaction_entries, interaction_overview
+from trialmeta.report.risk_of_bias_section import rob_section
+from trialmeta.report.single_arm_section import (
+    single_arm_methods,
+    single_arm_overrides,
+    single_arm_sections,
+)
+from trialmeta.report.sof_page import add_sof_page
 from trialmeta.tables.names import EXPLORATION_TITLES
 
 __all__ = ["build_report", "safe_http_url", "CSP", "EXPLORATION_SECTIONS"]
@@ -589,6 +599,7 @@ def methods_paragraphs(settings, pooled: pd.DataFrame, exploration: bool = False
     )
     if exploration:
         out.append(exploration_methods(settings))
+    out += single_arm_methods(settings, pooled)  # uncontrolled evidence (issue 17)
     out.append(p3)
     return out
 
@@ -779,6 +790,8 @@ class AnalysisPage:
         self.pooled, self.studies, self.trials = tables.rows(aid)
         self.warnings = tables.warnings_of(aid)
         self.exploration_tables = tables.exploration_of(aid)
+        self.interactions = interaction_entries(aid, tables.exploration, figure_names)
+        self.rob = rob_section(aid, tables.exploration, figure_names)  # None: no RoB judgements
         # labels from the trial rows; without them, from the key columns of the result rows
         pa, sa = self.pooled, self.studies
         self.labels = analysis_labels(
@@ -948,9 +961,14 @@ class AnalysisPage:
             "sensitivity": _group_by_measure(_sensitivity_rows(self.pooled, self.primary)),
             **self.figure_fields(),
             "exploration": self.exploration_section(),
+            "interactions": self.interactions,
             "estimators": estimator_summary(self.pooled, self.measure),
+            "rob": self.rob,
             "null": f"{self.null:g}",
         }
+        if is_single_arm(self.labels.get("outcome_type")):  # uncontrolled evidence (issue 17)
+            page = {**entry, "shown": self.shown, "outcome_type": self.labels["outcome_type"]}
+            entry.update(single_arm_overrides(page, self.pooled, self.settings))
         entry["subgroup_entries"] = entry["exploration"]["subgroups"]["entries"]
         entry["estimator_flag"] = any(e["flag"] and e["primary"] for e in entry["estimators"])
         entry["small_study_ran"] = bool(entry["exploration"]["small_study"]["entries"])
@@ -1069,6 +1087,7 @@ def build_report(
     cache_dir=None,
     changes: dict | None = None,
     crosscheck: dict | None = None,
+    summary_of_findings: dict | None = None,
 ) -> Path:
     """Write the offline report into ``out_dir`` and return the path of ``index.html``
     (``config``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict).
@@ -1080,13 +1099,14 @@ def build_report(
     condition, ``conditions/<anchor>.html`` (:mod:`trialmeta.report.index_page`). ``warnings``: list
     of :class:`trialmeta.inputs.errors.Problem` (attached to an analysis by ``file``/``row`` = the
     trial row's ``source_file``/``source_row``; others are listed on the index).
-    ``exploration``: optional exploration tables keyed as :data:`EXPLORATION_SECTIONS`.
+    ``exploration``: optional tables keyed as :data:`EXPLORATION_SECTIONS` (and RoB tables).
     ``cache_dir``: optional page cache (:class:`_PageCache`): an analysis page whose inputs are
     unchanged since a previous build is linked from the cache instead of being rendered again;
     the output is byte-identical either way. ``changes``: optional ``changes.json`` record
     (:mod:`trialmeta.pipeline.compare`): the "What changed" page, linked from the index.
     ``crosscheck``: optional summary of the cross-check (:mod:`trialmeta.tables.crosscheck`):
     "independently reproduced: N of M" on the index, a flag on the pages of disagreeing analyses.
+    ``summary_of_findings``: SoF page, evidence map (:func:`trialmeta.report.sof_page.add_sof_page`).
     """
     settings = Settings.coerce(config)  # the typed settings (a dict is checked and completed)
     out_dir = Path(out_dir)
@@ -1106,6 +1126,8 @@ def build_report(
     if changes is not None:
         common["changes_page"] = write_changes_page(env, common, changes, out_dir).name
     common["crosscheck"] = crosscheck  # double programming (part of every page's cache key)
+    common["biomarker_questions"] = interaction_overview(env, common, tables, figures_dir, out_dir)
+    common["single_arm_digest"], single = single_arm_sections(tables, settings.group_by)
     template = env.get_template("analysis.html.j2")
     (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
     cache = _PageCache(cache_dir, settings, common, tables, fig_names)
@@ -1114,6 +1136,8 @@ def build_report(
         entry = cache.restore(aid, out_dir)
         if entry is None:
             context = AnalysisPage(aid, tables, settings, fig_names[aid]).context()
+            context["single_arm_section"] = single.get(aid)  # issue 17
+            context["few_trials"] = few_trials_panel(tables, aid, context, fig_names[aid], settings)
             html = atomic_write_bytes(
                 out_dir / "analyses" / f"{aid}.html",
                 template.render(a=context, root="../", **common).encode("utf-8"),
@@ -1127,4 +1151,5 @@ def build_report(
     cache.prune()
     _remove_stale(out_dir, index.analyses, fig_names)
     _write_condition_pages(out_dir, index.condition_pages(env))
+    add_sof_page(index, env, common, summary_of_findings, out_dir)
     return atomic_write_bytes(out_dir / "index.html", index.render(env))

@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 BINARY_MEASURES = ("OR", "RR", "RD")
-CONTINUOUS_MEASURES = ("MD", "SMD")
+CONTINUOUS_MEASURES = ("MD", "SMD", "ROM")
 CONTINUITY_TO = ("only0", "all", "if0all", "none")
 #: generic measure name -> (analysis-scale name, scale, whether a given estimate/CI is logged)
 GENERIC_MEASURES = {
@@ -90,7 +90,7 @@ GENERIC_MEASURES = {
 
 def measure_scale(measure: str) -> str:
     """``"log"`` for ratio measures (OR, RR, logHR, ...), ``"raw"`` for differences (RD, MD, SMD)."""
-    if measure in ("OR", "RR"):
+    if measure in ("OR", "RR", "ROM", "HR", "IRR"):
         return "log"
     if measure in GENERIC_MEASURES:
         return GENERIC_MEASURES[measure][1]
@@ -250,6 +250,9 @@ def continuous_effects(
         if measure == "MD":
             yi = m1 - m2
             vi = sd1**2 / n1 + sd2**2 / n2
+        elif measure == "ROM":  # log ratio of means (metafor vtype="LS")
+            yi = np.log(m1 / m2)
+            vi = sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
         else:
             ni = n1 + n2
             mi = ni - 2
@@ -267,7 +270,7 @@ def continuous_effects(
             vi = 1 / n1 + 1 / n2 + yi**2 / (2 * ni)
         sei = np.sqrt(vi)
     none = np.zeros(yi.shape, bool)
-    es = EffectSizes(yi, vi, sei, none, none.copy(), "raw", measure)
+    es = EffectSizes(yi, vi, sei, none, none.copy(), measure_scale(measure), measure)
     if check:
         _raise_invalid(es, labels)
     return es

@@ -21,10 +21,16 @@ from trialmeta.stats.effect_sizes import (
     continuous_effects,
     generic_effects,
 )
+from trialmeta.tables.time_to_event_effects import (
+    RATE_MEASURES,
+    hr_source_labels,
+    rate_parts,
+    time_to_event_parts,
+)
 
 __all__ = ["compute_effect_sizes", "EFFECT_COLUMNS", "DEFAULT_MEASURES", "DEFAULT_CONTINUITY"]
 
-DEFAULT_MEASURES = {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"]}
+DEFAULT_MEASURES = {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"], "rate": ["IRR"]}
 DEFAULT_CONTINUITY = {"add": 0.5, "to": "only0", "drop00": False}
 #: columns the effects table adds (after the passed-through trial columns)
 EFFECT_COLUMNS = (
@@ -51,6 +57,8 @@ EFFECT_COLUMNS = (
     "source_file",
     "source_row",
 )
+#: outcome types in the order of their codes
+KINDS = ("binary", "continuous", "generic", "time_to_event", "rate")
 COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 MEAN_COLUMNS = ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl")
 #: input columns of generic rows renamed in the effects table (their names are output columns)
@@ -165,7 +173,11 @@ def _checked_options(measures, continuity):
     cont.update(continuity or {})
     if cont["to"] not in CONTINUITY_TO:
         raise ValueError(f"continuity 'to' must be one of {CONTINUITY_TO}, not {cont['to']!r}")
-    for kind, allowed in (("binary", BINARY_MEASURES), ("continuous", CONTINUOUS_MEASURES)):
+    for kind, allowed in (
+        ("binary", BINARY_MEASURES),
+        ("continuous", CONTINUOUS_MEASURES),
+        ("rate", RATE_MEASURES),
+    ):
         bad = [m for m in measures.get(kind, []) if m not in allowed]
         if bad:
             raise ValueError(f"unknown {kind} measure(s) {bad}; choose from {allowed}")
@@ -173,20 +185,20 @@ def _checked_options(measures, continuity):
 
 
 def _outcome_kinds(df, where, problems) -> np.ndarray:
-    """0 binary, 1 continuous, 2 generic, -1 (a problem) per row."""
+    """0 binary, 1 continuous, 2 generic, 3 time_to_event, 4 rate, -1 (a problem) per row."""
     for col in ("analysis_id", "study_id", "outcome_type"):
         if col not in df:
             raise InputError([Problem("trials table", None, col, "missing required column")])
     ot = df["outcome_type"].astype(str)
     kind_code = np.full(len(df), -1)
-    for code, kind in enumerate(("binary", "continuous", "generic")):
+    for code, kind in enumerate(KINDS):
         kind_code[(ot == kind).to_numpy(dtype=bool)] = code
     for i in np.flatnonzero(kind_code < 0):
         problems.append(
             Problem(
                 *where(i),
                 "outcome_type",
-                "must be binary, continuous or generic",
+                "must be one of " + ", ".join(KINDS),
                 value=str(df["outcome_type"].iloc[i]),
             )
         )
@@ -289,9 +301,9 @@ def _arm_columns(df, src, kind) -> dict:
     for col in COUNT_COLUMNS + ("mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl"):
         v = _numeric(df, col)[src]
         if col in ("events_treat", "events_ctrl"):
-            v = np.where(kind == "binary", v, np.nan)
+            v = np.where((kind == "binary") | (kind == "rate"), v, np.nan)
         elif col in ("n_treat", "n_ctrl"):
-            v = np.where(kind == "generic", np.nan, v)
+            v = np.where(np.isin(kind, ("binary", "continuous")), v, np.nan)
         else:
             v = np.where(kind == "continuous", v, np.nan)
         out[col] = v
@@ -316,7 +328,7 @@ def _assemble(df, parts, kind_code, z) -> pd.DataFrame:
 
     yi = stacked(lambda p: p[2].yi)
     sei = stacked(lambda p: p[2].sei)
-    kind = np.array(["binary", "continuous", "generic"])[kind_code[src]]
+    kind = np.array(KINDS)[kind_code[src]]
     out = {
         "analysis_id": text("analysis_id"),
         "study_id": text("study_id"),
@@ -392,5 +404,14 @@ def compute_effect_sizes(
     idx = np.flatnonzero(kind_code == 2)
     if idx.size:
         _generic_parts(out, idx, where, level)
+    sources = []  # time_to_event and rate rows: trialmeta.tables.time_to_event_effects
+    idx = np.flatnonzero(kind_code == 3)
+    if idx.size:
+        sources.append((idx, time_to_event_parts(out, idx, level)))
+    idx = np.flatnonzero(kind_code == 4)
+    if idx.size:
+        rate_parts(out, idx, measures.get("rate", ["IRR"]), cont, aid[idx])
     out.raise_problems(where)
+    if sources:
+        df = df.assign(hr_source=hr_source_labels(len(df), sources))
     return _assemble(df, out.parts, kind_code, z)

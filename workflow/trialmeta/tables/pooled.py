@@ -94,6 +94,9 @@ ARM_COLUMNS = (
     "sd_treat",
     "mean_ctrl",
     "sd_ctrl",
+    "hr_source",  # time-to-event rows: trialmeta.tables.time_to_event_effects
+    "arm",  # multi-arm trials: trialmeta.inputs.multi_arm
+    "multi_arm",
     "source_file",
     "source_row",
 )

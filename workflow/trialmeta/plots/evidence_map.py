@@ -1,0 +1,225 @@
+"""The evidence map: one figure for the run, therapy (class) x condition.
+
+Each occupied cell of the grid shows the *primary outcome* of that therapy and condition — the
+analysis with the most participants (then the most trials, then the outcome name) — as a small
+forest-plot line in the cell: the pooled effect (a dot sized by the participants, coloured by the
+GRADE certainty of ``summary_of_findings.csv``) with its 95% CI, the line of no effect at the
+cell's centre (ratios on a log scale from 1/30 to 30, differences on a scale fitted to the cell),
+the effect in numbers and the outcome's name underneath, and "+n" when the cell has more
+outcomes. A diamond in the top-right corner marks a within-trial biomarker (interaction) analysis
+of that therapy and condition in ``interactions.csv``, filled when its P < 0.05.
+
+Deterministic bytes like every trialmeta figure (:mod:`trialmeta.plots.style`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from trialmeta.plots.labels import format_number, wrap_lines
+from trialmeta.plots.style import new_figure
+
+__all__ = ["CERTAINTY_COLOURS", "evidence_map", "map_cells"]
+
+#: GRADE certainty colours (dark to light: high to very low; distinguishable in grey scale too)
+CERTAINTY_COLOURS = {
+    "high": "#1a6e3a",
+    "moderate": "#6bb36b",
+    "low": "#f0a030",
+    "very low": "#c8281e",
+}
+#: single-arm proportions (trialmeta.stats.single_arm): drawn on 0 to 1 across the cell
+PROPORTIONS = ("PLO", "PAS", "PFT", "PR")
+RATIO_SPAN = math.log(30.0)  # ratios 1/30 .. 30 fill the cell
+CELL_W, CELL_H = 1.55, 0.95  # inches
+
+
+def _axis_column(df: pd.DataFrame, names) -> str | None:
+    return next((c for c in names if c in df.columns), None)
+
+
+def map_cells(sof: pd.DataFrame, interactions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per therapy x condition: the primary outcome's SoF row, ``n_outcomes`` and
+    ``biomarker`` (None, ``"tested"`` or ``"P < 0.05"``)."""
+    tcol = _axis_column(sof, ("therapy_class", "therapy"))
+    ccol = _axis_column(sof, ("condition",))
+    df = sof.drop_duplicates("analysis_id").copy()
+    df["_therapy"] = df[tcol].astype(str) if tcol else "all"
+    df["_condition"] = df[ccol].astype(str) if ccol else "all"
+    df = df.sort_values(
+        ["_therapy", "_condition", "participants", "k", "outcome"],
+        ascending=[True, True, False, False, True],
+        kind="mergesort",
+    )
+    counts = df.groupby(["_therapy", "_condition"])["analysis_id"].transform("count")
+    df["n_outcomes"] = counts
+    marks = _biomarker_marks(df, interactions)
+    df["biomarker"] = [marks.get((t, c)) for t, c in zip(df["_therapy"], df["_condition"])]
+    return df.drop_duplicates(["_therapy", "_condition"]).reset_index(drop=True)
+
+
+def _biomarker_marks(df: pd.DataFrame, interactions: pd.DataFrame | None) -> dict:
+    """(therapy, condition) -> ``"tested"`` or ``"P < 0.05"`` from the within-trial rows of
+    ``interactions.csv``: by its own therapy and condition columns when it has them (biomarker
+    outcomes need not be pooled outcomes), else by ``analysis_id``."""
+    if interactions is None or not len(interactions):
+        return {}
+    within = interactions
+    if "method" in within.columns:
+        within = within[within["method"].astype(str) == "within_trial"]
+    pvals = pd.to_numeric(within["pval"], errors="coerce") if "pval" in within else None
+    hits = [bool(np.isfinite(p) and p < 0.05) for p in pvals] if pvals is not None else []
+    tcol = _axis_column(within, ("therapy_class", "therapy"))
+    ccol = _axis_column(within, ("condition",))
+    if tcol and ccol and tcol in df.columns:
+        keys = list(zip(within[tcol].astype(str), within[ccol].astype(str)))
+    elif "analysis_id" in within.columns:
+        cell_of = dict(zip(df["analysis_id"].astype(str), zip(df["_therapy"], df["_condition"])))
+        keys = [cell_of.get(a) for a in within["analysis_id"].astype(str)]
+    else:
+        return {}
+    out = {}
+    for key, hit in zip(keys, hits or [False] * len(keys)):
+        if key is not None:
+            out[key] = "P < 0.05" if (hit or out.get(key) == "P < 0.05") else "tested"
+    return out
+
+
+def _position(values, ratio: bool, scale: float) -> np.ndarray:
+    """Effect -> x offset in [-0.42, 0.42] of the cell (0 = no effect), clipped."""
+    v = np.asarray(values, dtype=float)
+    z = np.log(v) / RATIO_SPAN if ratio else v / scale
+    return 0.42 * np.clip(z, -1.0, 1.0)
+
+
+def _draw_cell(ax, x0: float, y0: float, row, max_n: float) -> None:
+    ratio = str(row["relative_measure"]) in ("RR", "OR", "HR")
+    est, lo, hi = (
+        float(row[c]) for c in ("relative_estimate", "relative_ci_low", "relative_ci_high")
+    )
+    proportion = str(row["relative_measure"]) in PROPORTIONS  # single-arm: 0 to 1, no null
+    scale = 1.1 * max(abs(lo), abs(hi), 1e-12) if not ratio else 1.0
+    if proportion:
+        xs = x0 + 0.08 + 0.84 * np.clip([est, lo, hi], 0.0, 1.0)
+    else:
+        xs = x0 + 0.5 + _position([est, lo, hi], ratio, scale)
+        ax.plot([x0 + 0.5, x0 + 0.5], [y0 + 0.3, y0 + 0.7], color="#999999", lw=0.6, zorder=1)
+    yc = y0 + 0.5
+    colour = CERTAINTY_COLOURS.get(str(row["certainty"]), "#888888")
+    ax.plot([xs[1], xs[2]], [yc, yc], color="#333333", lw=1.0, zorder=2)
+    size = 12 + 160 * math.sqrt(max(float(row["participants"]), 0.0) / max_n)
+    ax.scatter([xs[0]], [yc], s=size, color=colour, edgecolor="#222222", lw=0.5, zorder=3)
+    label = (
+        f"{'proportion' if proportion else row['relative_measure']} {format_number(est)} "
+        f"({format_number(lo)}, {format_number(hi)})"
+    )
+    ax.text(x0 + 0.5, y0 + 0.8, label, ha="center", va="center", fontsize=6.2)
+    outcome = wrap_lines(str(row["outcome"]), 27, max_lines=1)[0] if str(row["outcome"]) else ""
+    more = f" (+{int(row['n_outcomes']) - 1})" if int(row["n_outcomes"]) > 1 else ""
+    ax.text(
+        x0 + 0.5, y0 + 0.13, outcome + more, ha="center", va="center", fontsize=5.6, color="#444444"
+    )
+    if isinstance(row["biomarker"], str):
+        filled = row["biomarker"] == "P < 0.05"
+        ax.scatter(
+            [x0 + 0.92],
+            [y0 + 0.12],
+            marker="D",
+            s=18,
+            zorder=4,
+            lw=0.8,
+            color="#000000" if filled else "white",
+            edgecolor="#000000",
+        )
+
+
+def _legend(ax) -> None:
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="",
+            markersize=7,
+            markerfacecolor=c,
+            markeredgecolor="#222222",
+            label=f"{w} certainty",
+        )
+        for w, c in CERTAINTY_COLOURS.items()
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker="D",
+            ls="",
+            markersize=5,
+            markerfacecolor="white",
+            markeredgecolor="black",
+            label="biomarker interaction analysed",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="D",
+            ls="",
+            markersize=5,
+            markerfacecolor="black",
+            markeredgecolor="black",
+            label="biomarker interaction P < 0.05",
+        ),
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            label="dot area: participants; | = no effect; ratios on a log scale 1/30 to 30; single-arm proportions 0 to 1",
+        )
+    )
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.01),
+        ncol=4,
+        frameon=False,
+        fontsize=7,
+    )
+
+
+def evidence_map(sof: pd.DataFrame, interactions: pd.DataFrame | None = None):
+    """The evidence map Figure of a run's ``summary_of_findings`` table."""
+    cells = map_cells(sof, interactions)
+    therapies = sorted(cells["_therapy"].unique(), key=str.lower) if len(cells) else []
+    conditions = sorted(cells["_condition"].unique(), key=str.lower) if len(cells) else []
+    nr, nc = max(1, len(therapies)), max(1, len(conditions))
+    fig = new_figure(2.6 + CELL_W * nc, 1.9 + CELL_H * nr)
+    left, bottom = 2.4 / fig.get_figwidth(), 1.0 / fig.get_figheight()
+    ax = fig.add_axes([left, bottom, 1 - left - 0.01, 1 - bottom - 0.9 / fig.get_figheight()])
+    ax.set_xlim(0, nc)
+    ax.set_ylim(nr, 0)
+    for i in range(nr + 1):
+        ax.axhline(i, color="#dddddd", lw=0.6, zorder=0)
+    for j in range(nc + 1):
+        ax.axvline(j, color="#dddddd", lw=0.6, zorder=0)
+    max_n = float(max(cells["participants"].max(), 1)) if len(cells) else 1.0
+    t_index = {t: i for i, t in enumerate(therapies)}
+    c_index = {c: j for j, c in enumerate(conditions)}
+    for _, row in cells.iterrows():
+        _draw_cell(ax, c_index[row["_condition"]], t_index[row["_therapy"]], row, max_n)
+    ax.set_yticks([i + 0.5 for i in range(len(therapies))])
+    ax.set_yticklabels(["\n".join(wrap_lines(t, 34, 3)) for t in therapies], fontsize=7)
+    ax.set_xticks([j + 0.5 for j in range(len(conditions))])
+    ax.set_xticklabels(["\n".join(wrap_lines(c, 26, 4)) for c in conditions], fontsize=6.5)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    if not len(cells):
+        ax.text(0.5, 0.5, "no pooled analyses", ha="center", va="center")
+    _legend(ax)
+    return fig
