@@ -160,30 +160,33 @@ def _raise_invalid(es: EffectSizes, labels=None) -> None:
     raise InvalidStudyData(messages)
 
 
-def _continuity(a, b, c, d, add, to, drop00, group):
-    """Corrected cells and the (corrected, dropped) flags, as metafor's escalc (add/to/drop00)."""
+def continuity_flags(zero, dropped, add, to, group=None):
+    """Which studies get the continuity correction, as metafor's escalc ``to``/``add`` rules:
+    ``zero`` marks studies with a zero cell, ``dropped`` those left out (drop00); ``group`` (one
+    label per study) makes ``if0all`` act per analysis. Shared by 2x2 tables and rates."""
     if to not in CONTINUITY_TO:
         raise ValueError(f"continuity 'to' must be one of {CONTINUITY_TO}, not {to!r}")
+    if add == 0 or to == "none":
+        return np.zeros(zero.shape, bool)
+    if to == "only0":
+        return zero
+    if to == "all":
+        return ~dropped
+    if group is None:  # if0all over the whole batch
+        return np.full(zero.shape, bool(zero.any())) & ~dropped
+    g = np.asarray(group)
+    if g.shape != zero.shape:
+        raise ValueError("group must have one entry per study")
+    _, codes = np.unique(g.ravel(), return_inverse=True)
+    any0 = np.bincount(codes, weights=zero.ravel().astype(float)) > 0
+    return any0[codes].reshape(zero.shape) & ~dropped
+
+
+def _continuity(a, b, c, d, add, to, drop00, group):
+    """Corrected cells and the (corrected, dropped) flags, as metafor's escalc (add/to/drop00)."""
     dropped = (((a == 0) & (c == 0)) | ((b == 0) & (d == 0))) if drop00 else np.zeros(a.shape, bool)
     zero = ((a == 0) | (b == 0) | (c == 0) | (d == 0)) & ~dropped
-    if to == "only0":
-        corr = zero
-    elif to == "all":
-        corr = ~dropped
-    elif to == "if0all":
-        if group is None:
-            corr = np.full(a.shape, bool(zero.any())) & ~dropped
-        else:
-            g = np.asarray(group)
-            if g.shape != a.shape:
-                raise ValueError("group must have one entry per study")
-            _, codes = np.unique(g.ravel(), return_inverse=True)
-            any0 = np.bincount(codes, weights=zero.ravel().astype(float)) > 0
-            corr = any0[codes].reshape(a.shape) & ~dropped
-    else:
-        corr = np.zeros(a.shape, bool)
-    if add == 0:
-        corr = np.zeros(a.shape, bool)
+    corr = continuity_flags(zero, dropped, add, to, group)
     inc = np.where(corr, float(add), 0.0)
     return a + inc, b + inc, c + inc, d + inc, corr, dropped
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from trialmeta.stats.effect_sizes import CONTINUITY_TO, EffectSizes
+from trialmeta.stats.effect_sizes import EffectSizes, continuity_flags
 
 __all__ = [
     "HR_SOURCES",
@@ -194,25 +194,9 @@ def time_to_event_effects(
 
 
 def _rate_continuity(x1, x2, add, to, drop00, group):
-    if to not in CONTINUITY_TO:
-        raise ValueError(f"continuity 'to' must be one of {CONTINUITY_TO}, not {to!r}")
     dropped = ((x1 == 0) & (x2 == 0)) if drop00 else np.zeros(x1.shape, bool)
     zero = ((x1 == 0) | (x2 == 0)) & ~dropped
-    if to == "only0":
-        corr = zero
-    elif to == "all":
-        corr = ~dropped
-    elif to == "if0all":
-        if group is None:
-            corr = np.full(x1.shape, bool(zero.any())) & ~dropped
-        else:
-            _, codes = np.unique(np.asarray(group).ravel(), return_inverse=True)
-            any0 = np.bincount(codes, weights=zero.ravel().astype(float)) > 0
-            corr = any0[codes].reshape(x1.shape) & ~dropped
-    else:
-        corr = np.zeros(x1.shape, bool)
-    if add == 0:
-        corr = np.zeros(x1.shape, bool)
+    corr = continuity_flags(zero, dropped, add, to, group)
     inc = np.where(corr, float(add), 0.0)
     return x1 + inc, x2 + inc, corr, dropped
 
