@@ -108,6 +108,15 @@ def test_few_trials_table_is_the_modified_hksj_of_comparative_small_analyses():
     assert few["adhoc_df"].iloc[0] == 2
 
 
+def test_a_single_trial_gets_a_panel_row_without_a_modified_hksj_interval():
+    pooled, studies, _ = _tables()
+    one = studies[studies["study_id"] != "b1"]  # analysis b keeps one trial
+    few = few_trials_table(pooled, one, SETTINGS).set_index("analysis_id")
+    assert few.loc["b", "k"] == 1
+    assert np.isnan(few.loc["b", ["adhoc_ci_low", "adhoc_ci_high"]].astype(float)).all()
+    assert "d" not in few.index  # single-arm: no treatment effect, no panel
+
+
 def test_posterior_figure_is_byte_identical():
     y, v = np.array([0.2, 0.5, 0.1]), np.array([0.04, 0.09, 0.05])
     row = {"mu_median": 0.25, "mu_ci_low": -0.1, "mu_ci_high": 0.6, "tau_ci_high": 0.8}

@@ -1,6 +1,6 @@
 """Issue 12 through the real workflow: the shipped example (config/example.yaml turns ``bayes`` on)
 writes ``tables/bayes.csv`` with exactly the contract columns, one row per analysis, and every
-comparative analysis page with 2 <= k < 5 trials leads with the "few trials" panel (primary result, modified
+comparative analysis page with 1 <= k < 5 trials leads with the "few trials" panel (primary result, modified
 HKSJ, posterior, prob_benefit in words, the prior-influence sentence, the posterior figure);
 pages of other analyses have none. A forced rerun of the bayes job writes a byte-identical
 bayes.csv. With ``bayes=false few_trials_k=3`` bayes.csv is gone from the results, the panel says
@@ -73,21 +73,23 @@ def test_few_trials_panel_leads_the_pages_with_k_below_5():
     project = shipped_run()
     bayes, _ = _tables(project)
     comparative = ~bayes["measure"].isin(SINGLE_ARM)
-    few = bayes[(bayes["k"] >= 2) & (bayes["k"] < 5) & comparative]
+    few = bayes[(bayes["k"] < 5) & comparative]
     assert len(few) >= 8  # eight of the shipped analyses have k = 2
+    assert (few["k"] == 1).any()  # the single-trial comparisons (Deng 2017) have a panel too
     for row in few.itertuples():
         html = _page(project, row.analysis_id)
         assert PANEL in html, row.analysis_id
         assert html.index(PANEL) < html.index('<table class="facts">'), "panel leads the page"
         panel = html[html.index(PANEL) : html.index("</section>", html.index(PANEL))]
         assert "Modified HKSJ" in panel and "Frequentist (primary)" in panel
+        assert ("not defined for one trial" in panel) == (row.k == 1), row.analysis_id
         assert f"figures/{row.analysis_id}.posterior.svg" in panel
         assert re.search(r"The prior drives|The prior still shapes|The data, more than", panel)
         words = f"is {row.prob_benefit:.2f} under a half-normal("
         assert "The probability that" in panel and words in panel, row.analysis_id
         fig = project / "results" / "report" / "figures" / f"{row.analysis_id}.posterior.svg"
         assert fig.stat().st_size > 1000
-    for row in bayes[(bayes["k"] < 2) | (bayes["k"] >= 5) | ~comparative].itertuples():
+    for row in bayes[(bayes["k"] >= 5) | ~comparative].itertuples():
         assert PANEL not in _page(project, row.analysis_id), row.analysis_id
 
 

@@ -1,5 +1,5 @@
 """The "few trials" panel that leads the page of every analysis with fewer than ``few_trials_k``
-trials (and at least two): the frequentist primary result, the modified HKSJ interval (Knapp &
+trials (one included): the frequentist primary result, the modified HKSJ interval (Knapp &
 Hartung 2003; Röver, Knapp & Friede 2015 recommend it when trials are few), and, when the
 ``bayes`` setting is on, the Bayesian posterior (tables/bayes.csv): the pooled effect with its
 credible and predictive intervals, ``prob_benefit`` in words, the posterior figure
@@ -144,13 +144,14 @@ def few_trials_panel(tables, aid: str, page: dict, fig_names, settings) -> dict 
     _, is_ratio, _ = measure_info(measure, b["scale"] if b is not None else None)
     tr = math.exp if is_ratio else float
     vals = [tr(float(adhoc[c])) for c in ("adhoc_estimate", "adhoc_ci_low", "adhoc_ci_high")]
-    decimals = choose_decimals(vals, is_ratio)
+    one_trial = int(adhoc["k"]) == 1  # no modified HKSJ: t with 0 df
+    decimals = choose_decimals(vals[:1] if one_trial else vals, is_ratio)
     panel = {
         "k": int(adhoc["k"]),
         "few_k": settings.few_trials_k,
         "primary": page.get("effect", ""),
         "primary_model": page.get("model", ""),
-        "adhoc": format_effect(*vals, decimals),
+        "adhoc": None if one_trial else format_effect(*vals, decimals),
         "adhoc_df": f"{float(adhoc['adhoc_df']):g}",
         "bayes_on": priors is not None,
         "bayes": None,

@@ -153,9 +153,9 @@ def bayes_table(
 
 def few_trials_table(pooled: pd.DataFrame, studies: pd.DataFrame, settings) -> pd.DataFrame:
     """The comparative analyses (single-arm measures have no treatment effect to weigh) with
-    fewer than ``few_trials_k`` studies (and at least 2): the modified HKSJ
+    fewer than ``few_trials_k`` studies, one trial included: the modified HKSJ
     interval of the primary measure (Knapp & Hartung 2003, ``hksj_adhoc``) at the primary tau2
-    estimate, whether or not ``ci_methods`` lists it. Columns: analysis_id, k, adhoc_estimate,
+    estimate, whether or not ``ci_methods`` lists it (NaN for one trial: no degrees of freedom). Columns: analysis_id, k, adhoc_estimate,
     adhoc_ci_low, adhoc_ci_high, adhoc_df."""
     cols = ["analysis_id", "k", "adhoc_estimate", "adhoc_ci_low", "adhoc_ci_high", "adhoc_df"]
     if pooled.empty:
@@ -165,7 +165,7 @@ def few_trials_table(pooled: pd.DataFrame, studies: pd.DataFrame, settings) -> p
     batch = _batch(prim, rows)
     k = batch.study_counts()
     comparative = ~prim["measure"].isin([*PROPORTION_MEASURES, *CHANGE_MEASURES]).to_numpy()
-    keep = np.flatnonzero((k >= 2) & (k < settings.few_trials_k) & comparative)
+    keep = np.flatnonzero((k >= 1) & (k < settings.few_trials_k) & comparative)
     if keep.size == 0:
         return pd.DataFrame(columns=cols)
     prow = pooled[pooled["primary"].astype(bool)].drop_duplicates("analysis_id")
@@ -173,13 +173,14 @@ def few_trials_table(pooled: pd.DataFrame, studies: pd.DataFrame, settings) -> p
     tau2 = np.nan_to_num(tau2.to_numpy(float)[keep], nan=0.0)
     sub = StudyBatch(batch.yi[keep], batch.vi[keep], batch.mask[keep])
     res = random_effects_given_tau2(sub, tau2, ci_method="hksj_adhoc", level=settings.level)
+    one = k[keep] == 1  # the engine reports a single study as it is; HKSJ needs k - 1 > 0 df
     return pd.DataFrame(
         {
             "analysis_id": prim["analysis_id"].to_numpy()[keep],
             "k": k[keep],
             "adhoc_estimate": res.estimate,
-            "adhoc_ci_low": res.ci_low,
-            "adhoc_ci_high": res.ci_high,
-            "adhoc_df": res.df,
+            "adhoc_ci_low": np.where(one, np.nan, res.ci_low),
+            "adhoc_ci_high": np.where(one, np.nan, res.ci_high),
+            "adhoc_df": np.where(one, np.nan, res.df),
         }
     )
