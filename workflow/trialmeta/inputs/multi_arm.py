@@ -246,12 +246,11 @@ def resolve_multi_arm(trials: pd.DataFrame, group_by, mode: str = "split"):
     df = trials.reset_index(drop=True)
     keys = [c for c in group_by if c in df] + ["study_id"]
     has_arm = df["arm"].fillna("").astype(str).str.strip() != ""
-    groups = df[has_arm].groupby(keys, sort=False, dropna=False).groups
-    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    groups = [g.index for _, g in df[has_arm].groupby(keys, sort=False, dropna=False) if len(g) > 1]
     if mode == "error" and groups:
-        raise InputError([_refusal(df.loc[list(index)]) for index in groups.values()])
+        raise InputError([_refusal(df.loc[list(index)]) for index in groups])
     parts, done, notes = [], {}, []
-    for _, index in groups.items():
+    for index in groups:
         rows = df.loc[list(index)]
         kind = str(rows["outcome_type"].iloc[0])
         new, note = (_split if mode == "split" else _combine)(rows, kind)
