@@ -89,6 +89,22 @@ def _pooled_rows(pa, measure, proportion):
     return out
 
 
+def _row_text(ax, text, y, anchor, dx, ha, **kw):
+    """Text of a plot row at height ``y``: left of the axes (``anchor`` 0) or right of it (1),
+    ``dx`` points away, 8 pt, vertically centred."""
+    ax.annotate(
+        text,
+        (anchor, y),
+        xycoords=("axes fraction", "data"),
+        xytext=(dx, 0),
+        textcoords="offset points",
+        va="center",
+        ha=ha,
+        fontsize=8,
+        **kw,
+    )
+
+
 def _draw_rows(ax, st, est, lo, hi, text, n_rows):
     weights = _num(st, "weight_random")
     pooled = np.isfinite(_num(st, "yi"))
@@ -100,37 +116,10 @@ def _draw_rows(ax, st, est, lo, hi, text, n_rows):
         w = weights[j] if np.isfinite(weights[j]) else 2.0
         ax.plot([est[j]], [y], marker="s", color=color, ms=3 + 6 * math.sqrt(w / 100))
         label = str(st["study_id"].iloc[j])[:34]
-        ax.annotate(
-            label,
-            (0, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(-200, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left",
-            fontsize=8,
-        )
-        ax.annotate(
-            text[j],
-            (0, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(-30, 0),
-            textcoords="offset points",
-            va="center",
-            ha="right",
-            fontsize=8,
-        )
+        _row_text(ax, label, y, 0, -200, "left")
+        _row_text(ax, text[j], y, 0, -30, "right")
         note = "" if pooled[j] else "  overlap: not pooled"
-        ax.annotate(
-            f"{est[j]:.1f} [{lo[j]:.1f}, {hi[j]:.1f}]{note}",
-            (1, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(8, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left",
-            fontsize=8,
-        )
+        _row_text(ax, f"{est[j]:.1f} [{lo[j]:.1f}, {hi[j]:.1f}]{note}", y, 1, 8, "left")
 
 
 def _draw_pooled(ax, rows, top):
@@ -144,27 +133,8 @@ def _draw_pooled(ax, rows, top):
             color=PALETTE["pooled"] if i == 0 else "#777777",
             gid="overall-effect" if i == 0 else "glmm-effect",
         )
-        ax.annotate(
-            label,
-            (0, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(-200, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left",
-            fontsize=8,
-            weight="bold",
-        )
-        ax.annotate(
-            f"{e:.1f} [{lo:.1f}, {hi:.1f}]",
-            (1, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(8, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left",
-            fontsize=8,
-        )
+        _row_text(ax, label, y, 0, -200, "left", weight="bold")
+        _row_text(ax, f"{e:.1f} [{lo:.1f}, {hi:.1f}]", y, 1, 8, "left")
 
 
 def single_arm_forest(aid, sa, pa, measure, labels, settings, subtitle=""):
