@@ -28,10 +28,27 @@ from trialmeta.tables.time_to_event_effects import (
     time_to_event_parts,
 )
 
-__all__ = ["compute_effect_sizes", "EFFECT_COLUMNS", "DEFAULT_MEASURES", "DEFAULT_CONTINUITY"]
+__all__ = [
+    "compute_effect_sizes",
+    "ARM_DATA_COLUMNS",
+    "EFFECT_COLUMNS",
+    "DEFAULT_MEASURES",
+    "DEFAULT_CONTINUITY",
+]
 
 DEFAULT_MEASURES = {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"], "rate": ["IRR"]}
 DEFAULT_CONTINUITY = {"add": 0.5, "to": "only0", "drop00": False}
+#: the arm-level numbers a study row carries (counts, or means and SDs)
+ARM_DATA_COLUMNS = (
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+)
 #: columns the effects table adds (after the passed-through trial columns)
 EFFECT_COLUMNS = (
     "analysis_id",
@@ -45,14 +62,7 @@ EFFECT_COLUMNS = (
     "ci_high",
     "continuity_corrected",
     "dropped",
-    "events_treat",
-    "n_treat",
-    "events_ctrl",
-    "n_ctrl",
-    "mean_treat",
-    "sd_treat",
-    "mean_ctrl",
-    "sd_ctrl",
+    *ARM_DATA_COLUMNS,
     "primary_measure",
     "source_file",
     "source_row",

@@ -41,6 +41,7 @@ from trialmeta.stats.pooling import (
 )
 from trialmeta.stats.result import POOLED_FIELDS, PooledResult
 from trialmeta.stats.tau2 import TAU2_METHODS, estimate_tau2
+from trialmeta.tables.effects import ARM_DATA_COLUMNS
 from trialmeta.tables.ratio import scale_of_measures, with_exp, with_scale
 
 __all__ = ["pool_analyses", "EXP_COLUMNS", "EXTRA_COLUMNS", "STUDY_COLUMNS", "MODELS"]
@@ -86,14 +87,7 @@ STUDY_COLUMNS = (
     "weight_random",
 )
 ARM_COLUMNS = (
-    "events_treat",
-    "n_treat",
-    "events_ctrl",
-    "n_ctrl",
-    "mean_treat",
-    "sd_treat",
-    "mean_ctrl",
-    "sd_ctrl",
+    *ARM_DATA_COLUMNS,
     "hr_source",  # time-to-event rows: trialmeta.tables.time_to_event_effects
     "arm",  # multi-arm trials: trialmeta.inputs.multi_arm
     "multi_arm",

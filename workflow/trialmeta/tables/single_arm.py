@@ -31,7 +31,7 @@ from trialmeta.stats.single_arm import (
     change_effects,
     proportion_effects,
 )
-from trialmeta.tables.effects import EFFECT_COLUMNS, compute_effect_sizes
+from trialmeta.tables.effects import ARM_DATA_COLUMNS, EFFECT_COLUMNS, compute_effect_sizes
 
 __all__ = [
     "effects_with_single_arm",
@@ -149,16 +149,7 @@ def _single_arm_frame(df, parts, level):
             "continuity_corrected": es.corrected,
             "dropped": es.dropped,
         }
-        for c in (
-            "events_treat",
-            "n_treat",
-            "events_ctrl",
-            "n_ctrl",
-            "mean_treat",
-            "sd_treat",
-            "mean_ctrl",
-            "sd_ctrl",
-        ):
+        for c in ARM_DATA_COLUMNS:
             cols[c] = _num(sub, c) if c in ("events_treat", "n_treat") else np.nan
         if m in CHANGE_MEASURES:
             cols["n_treat"] = _num(sub, "n")
