@@ -27,8 +27,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@rm -f $(VENV)/.installed-*
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes --compile-bytecode requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	@# bytecode written once here: every workflow job is a new Python process, and where
+	@# PYTHONDONTWRITEBYTECODE is set each would otherwise compile pandas/matplotlib (~2 CPU-s)
+	$(PY) -m compileall -q -j 0 workflow/trialmeta >/dev/null
 	@touch $@
 
 setup: $(STAMP)

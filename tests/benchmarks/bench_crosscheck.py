@@ -74,7 +74,7 @@ def main(argv=None):
             "group_by: [therapy, comparator, condition, outcome, outcome_type]\n",
             encoding="utf-8",
         )
-        wall, _, _ = run(tmp, ["--cores", str(a.cores)])
+        wall, _, _, _ = run(tmp, ["--cores", str(a.cores)])
         logs = next((tmp / ".snakemake" / "trialmeta").glob("*/logs"))
         steps = step_seconds(logs)["steps"]
         provenance = json.loads((tmp / "results" / "provenance.json").read_text())

@@ -75,7 +75,7 @@ def test_defaults(data_dir):
         "bayes": False,
         "few_trials_k": 5,
         "report": {"per_analysis_figures_in_snakemake_report": False},
-        "figures": {"formats": ["svg", "png"]},
+        "figures": {"formats": ["svg"]},
     }
 
 

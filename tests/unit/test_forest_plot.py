@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers.report_tables import CONFIG, HOSTILE, engine_tables, load_shipped_trials
+from helpers.svg_safety import svg_text
 from trialmeta.plots.forest import axis_ticks, forest_plot, render_forest_plots, select_rows
 from trialmeta.plots.labels import (
     analysis_labels,
@@ -469,11 +470,9 @@ def test_hostile_labels_are_drawn_as_text(tmp_path):
     )  # cut, bidi controls dropped
     from trialmeta.plots.style import save_figure
 
-    svg, png = save_figure(fig, tmp_path / "hostile")
-    data = svg.read_text(encoding="utf-8")
-    assert (
-        "<script" not in data and "onerror" not in data and "HYPERLINK" not in data
-    )  # text is outlines
+    svg, png = save_figure(fig, tmp_path / "hostile", ("svg", "png"))
+    shown = svg_text(svg.read_bytes())  # escaped text, never markup (helpers/svg_safety.py)
+    assert "$\\frac{1}{0}$" in shown and "\u202e" not in shown
     assert png.stat().st_size > 1000
 
 

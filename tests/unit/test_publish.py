@@ -75,7 +75,7 @@ def _plan(n):
 def test_figure_batches_cover_every_analysis_once():
     plan = _plan(1000)
     batches = figure_batches(plan)
-    assert len(batches) == n_figure_batches(1000) == 16
+    assert len(batches) == n_figure_batches(1000) == 8  # FIGURES_PER_JOB = 100
     ids = [a for b in batches for a in b.analysis_ids]
     assert sorted(ids) == sorted(plan["analyses"])
     assert all(b.digests[a] == output_digest(plan, a) for b in batches for a in b.analysis_ids)
@@ -109,6 +109,6 @@ def test_small_numbers_of_analyses():
         4,
         4,
         4,
-        16,
-        64,
+        8,
+        32,
     ]

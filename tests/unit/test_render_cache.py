@@ -92,3 +92,33 @@ def test_cached_report_is_byte_identical_and_edits_are_rendered(tables, tmp_path
     assert {e for e in entries if not e.startswith(aid)} == {
         e for e in stamp if not e.startswith(aid)
     }
+
+
+def test_cross_check_of_other_analyses_does_not_re_render_pages(tables, tmp_path):
+    """Issue 16: the cross-check summary (and the index's biomarker overview) changes with any
+    edit; a page is re-rendered only when its own line (checked, flagged) changes."""
+    trials, pooled, studies, warnings = tables
+    ids = sorted(set(pooled.analysis_id))
+    cache = tmp_path / "cache"
+
+    def build(out, crosscheck):
+        build_report(pooled, studies, trials, CONFIG, warnings, [], tmp_path / out, {"run": "x"},
+                     cache_dir=cache, crosscheck=crosscheck)  # fmt: skip
+        return {p.name: p.stat().st_ino for p in (tmp_path / out / "analyses").iterdir()}
+
+    base = {"checked": ids, "flags": {}, "n_analyses": len(ids), "n_reproduced": len(ids),
+            "n_explained": 0, "n_unexplained": 0, "notes": []}  # fmt: skip
+    first = build("a", base)
+    entries = {d.name for d in cache.iterdir()}
+    # another analysis checked differently, new counts: every page comes from the cache
+    other = dict(base, checked=ids[1:], n_reproduced=len(ids) - 1, n_unexplained=1)
+    other["flags"] = {ids[0]: ["differs from PyMARE"]}
+    second = build("b", other)
+    assert {d.name for d in cache.iterdir()} - entries == {
+        d for d in {x.name for x in cache.iterdir()} if d.startswith(ids[0] + ".")
+    }
+    for name, inode in second.items():
+        if not name.startswith(ids[0] + "."):
+            assert inode == first[name], name  # the same cached file, linked
+    page = (tmp_path / "b" / "analyses" / f"{ids[0]}.html").read_text(encoding="utf-8")
+    assert "Independent reproduction" not in page  # ids[0] is no longer checked: re-rendered

@@ -52,7 +52,7 @@ def test_built_from_the_shipped_config(project_root):
     assert settings.measures.for_outcome("generic") == ()
     assert settings.primary_tau2_method == "REML" and settings.primary_ci_method == "hksj"
     assert settings.continuity.add == 0.5 and settings.continuity.to == "only0"
-    assert settings.figures.formats == ("svg", "png")
+    assert settings.figures.formats == ("svg",)
     assert settings.metaregression_estimator == "REML"
     assert settings.sensitivity_ci_method == "primary" and settings.trimfill_tau2_method == "REML"
     assert settings.sensitivity_ci == "hksj"  # primary = the first of ci_methods

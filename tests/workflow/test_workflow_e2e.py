@@ -73,9 +73,9 @@ def test_one_forest_plot_per_analysis(results):
     ids = set(pd.read_csv(results / "tables" / "pooled.csv")["analysis_id"])
     forest = results / "figures" / "forest"
     files = sorted(p.name for p in forest.iterdir())
-    assert files == sorted(f"{aid}.{ext}" for aid in ids for ext in ("svg", "png"))
+    # figures.formats default [svg]: PNG and PDF only where asked (issue 16)
+    assert files == sorted(f"{aid}.svg" for aid in ids)
     for aid in ids:
-        assert (forest / f"{aid}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         svg = (forest / f"{aid}.svg").read_text(encoding="utf-8")
         assert "<svg" in svg and "</svg>" in svg
 
@@ -88,16 +88,20 @@ def test_exploration_figures_published_and_in_report(results):
     (aid,) = set(subgroups.loc[subgroups["moderator"] == "biomarker_selected", "analysis_id"])
     exploration = results / "figures" / "exploration"
     names = sorted(p.name for p in exploration.iterdir())
-    for ext in ("svg", "png"):
-        assert f"{aid}.subgroups-biomarker_selected.{ext}" in names
+    assert f"{aid}.subgroups-biomarker_selected.svg" in names
     # k >= 3: leave-one-out and cumulative plots; no analysis reaches k = 10, so no funnel plot
     k = pd.read_csv(results / "tables" / "small_study.csv").groupby("analysis_id")["k"].first()
     for a in k[k >= 3].index:
-        assert f"{a}.leave_one_out.svg" in names and f"{a}.cumulative.png" in names
+        assert f"{a}.leave_one_out.svg" in names and f"{a}.cumulative.svg" in names
     assert not [n for n in names if ".funnel." in n]
     page = (results / "report" / "analyses" / f"{aid}.html").read_text(encoding="utf-8")
-    assert f'src="../figures/{aid}.subgroups-biomarker_selected.svg"' in page
-    assert (results / "report" / "figures" / f"{aid}.subgroups-biomarker_selected.svg").is_file()
+    # shown from results/figures/exploration, not copied into the report (issue 16: one copy)
+    name = f"{aid}.subgroups-biomarker_selected.svg"
+    assert f'src="../../figures/exploration/{name}"' in page
+    assert (results / "report" / "analyses" / "../../figures/exploration" / name).is_file()
+    assert not (results / "report" / "figures" / name).exists()
+    forest = f'src="../../figures/forest/{aid}.svg"'
+    assert forest in page and (results / "figures" / "forest" / f"{aid}.svg").is_file()
     assert "a demonstration contrast, not a powered subgroup analysis" in page
     assert "Small-study tests not run: k = 2 &lt; 10" in page and "No funnel plot is drawn." in page
     # the subgroup forest plot has the forest plot's parts (weights, totals, favours
@@ -118,7 +122,11 @@ def test_report_index_and_pages(results):
     assert pages == ids
     for aid in ids:
         assert f"analyses/{aid}.html" in index
-        assert (report / "figures" / f"{aid}.svg").is_file()
+        # the page shows the published forest plot (results/figures/forest), no copy in report/
+        page = (report / "analyses" / f"{aid}.html").read_text(encoding="utf-8")
+        assert f'src="../../figures/forest/{aid}.svg"' in page
+        assert (results / "figures" / "forest" / f"{aid}.svg").is_file()
+        assert not (report / "figures" / f"{aid}.svg").exists()
     assert (
         "http://" not in index.split("<body", 1)[0] and "https://" not in index.split("<body", 1)[0]
     ), "the report head must not load anything from the network"

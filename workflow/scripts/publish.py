@@ -10,7 +10,7 @@ import os
 from trialmeta.pipeline.compare import baseline_key
 from trialmeta.pipeline.jobs import run_step, write_json
 from trialmeta.pipeline.publish import publish_results
-from trialmeta.plots.names import is_forest_file
+from trialmeta.plots.names import figure_folder
 
 
 def main(snakemake, log):
@@ -24,8 +24,7 @@ def main(snakemake, log):
     for batch_dir in snakemake.input.figures:
         for name in sorted(os.listdir(batch_dir)):
             if not name.startswith("."):
-                folder = "forest" if is_forest_file(name) else "exploration"
-                files[f"figures/{folder}/{name}"] = os.path.join(batch_dir, name)
+                files[f"figures/{figure_folder(name)}/{name}"] = os.path.join(batch_dir, name)
     for f in snakemake.input.rob_tables:  # risk_of_bias.csv, rob_sensitivity.csv
         files[f"tables/{os.path.basename(f)}"] = f
     rob_dir = snakemake.input.rob_figures

@@ -20,11 +20,11 @@ def main(snakemake, log):
         read_parquet(snakemake.input.trials),
         settings,
         warnings,
-        # one directory per figure job, then the risk-of-bias figures (rules/risk_of_bias.smk)
-        # and the posterior figures of the "few trials" panel (rules/bayes.smk)
-        list(snakemake.input.figures)
-        + [snakemake.input.rob_figures, snakemake.input.bayes_figures]
-        + [snakemake.input.interaction_figures],  # rules/interactions.smk
+        # the risk-of-bias figures (rules/risk_of_bias.smk), the posterior figures of the "few
+        # trials" panel (rules/bayes.smk) and the interaction plots (rules/interactions.smk);
+        # the figure jobs' files are published_figures (shown from results/figures/, no copy)
+        [snakemake.input.rob_figures, snakemake.input.bayes_figures]
+        + [snakemake.input.interaction_figures],
         snakemake.output.report,
         provenance=provenance,
         exploration={
@@ -48,6 +48,7 @@ def main(snakemake, log):
             "signals": read_parquet(snakemake.input.sof_signals),
             "evidence_map": list(snakemake.input.evidence_map),
         },
+        published_figures=list(snakemake.input.figures),
     )
     log.info("report: %s", index)
 

@@ -1,15 +1,16 @@
 """Rule summary_of_findings: summary_of_findings.csv, grade_signals.csv, the Word document and
 the evidence map (trialmeta.tables.summary_of_findings, trialmeta.plots.evidence_map)."""
 
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from trialmeta.inputs.grade_judgements import read_grade_judgements
 from trialmeta.inputs.settings import Settings
-from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
+from trialmeta.pipeline.jobs import PROGRESS_LOGGER, read_parquet, run_step, write_parquet
 from trialmeta.pipeline.safe_csv import write_csv_safely
-from trialmeta.plots.evidence_map import evidence_map
+from trialmeta.plots.evidence_map import evidence_map, map_axes
 from trialmeta.plots.style import save_figure
 from trialmeta.report.sof_docx import write_sof_docx
 from trialmeta.tables.summary_of_findings import summary_of_findings_tables
@@ -44,6 +45,9 @@ def main(snakemake, log):
     fig = evidence_map(sof, optional_csv(snakemake.input.interactions))
     base = Path(snakemake.output.figures[0]).with_suffix("")
     save_figure(fig, base, [Path(f).suffix[1:] for f in snakemake.output.figures])
+    note = map_axes(sof).note  # a bounded grid at scale: say what the figure leaves out
+    if note:
+        logging.getLogger(PROGRESS_LOGGER).warning("evidence map: %s", note)
     log.info(
         "summary_of_findings.csv: %d rows (%d analyses; risk of bias %s; %d reviewer judgements)",
         len(sof),

@@ -70,6 +70,9 @@ def atomic_path(path):
         yield Path(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        # rename(2) does nothing when both names are hard links to one file: drop the temporary
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -82,6 +85,8 @@ def replace_with_link(src, dst) -> None:
     otherwise the link or copy goes to a temporary name beside ``dst`` and replaces it."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and os.path.samefile(src, dst):
+        return  # already the same file (a restored or re-linked figure)
     if not dst.exists():
         try:
             os.link(src, dst)
@@ -156,6 +161,15 @@ def _process_seconds() -> float:
         return float("nan")
 
 
+def _cpu_seconds_and_peak_rss_mb() -> tuple[float, float]:
+    """CPU seconds (user + system) and peak resident memory (MB) of this process so far; read by
+    tests/benchmarks/bench_workflow.py for its per-stage table."""
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime, use.ru_maxrss / 1024  # ru_maxrss: kB on Linux
+
+
 def _user_error(exc) -> bool:
     return isinstance(exc, (InputError, ConfigError))
 
@@ -210,8 +224,9 @@ def run_step(snakemake, main) -> None:
         logging.shutdown()
         raise
     log.info(
-        "step seconds: %.3f (process seconds: %.3f)",
+        "step seconds: %.3f (process seconds: %.3f, cpu seconds: %.3f, peak rss MB: %.1f)",
         time.perf_counter() - started,
         _process_seconds(),
+        *_cpu_seconds_and_peak_rss_mb(),
     )
     logging.shutdown()

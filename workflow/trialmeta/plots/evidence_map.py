@@ -9,12 +9,21 @@ the effect in numbers and the outcome's name underneath, and "+n" when the cell 
 outcomes. A diamond in the top-right corner marks a within-trial biomarker (interaction) analysis
 of that therapy and condition in ``interactions.csv``, filled when its P < 0.05.
 
+At scale (thousands of analyses) the grid is bounded: at most :data:`MAX_THERAPIES` rows and
+:data:`MAX_CONDITIONS` columns (:func:`map_axes`): the therapies with the most participants, then
+among their analyses the conditions with the most participants (ties: name order), drawn in name
+order as always. When anything is left out the figure says so in a line under the legend
+(:attr:`MapAxes.note`: "Showing N of M therapies and K of L conditions ..."), and every analysis
+stays in ``summary_of_findings.csv``, the SoF page and the Word document. A grid that fits is
+drawn exactly as before (same bytes).
+
 Deterministic bytes like every trialmeta figure (:mod:`trialmeta.plots.style`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,7 +32,15 @@ from matplotlib.lines import Line2D
 from trialmeta.plots.labels import format_number, wrap_lines
 from trialmeta.plots.style import new_figure
 
-__all__ = ["CERTAINTY_COLOURS", "evidence_map", "map_cells"]
+__all__ = [
+    "CERTAINTY_COLOURS",
+    "MAX_CONDITIONS",
+    "MAX_THERAPIES",
+    "MapAxes",
+    "evidence_map",
+    "map_axes",
+    "map_cells",
+]
 
 #: GRADE certainty colours (dark to light: high to very low; distinguishable in grey scale too)
 CERTAINTY_COLOURS = {
@@ -36,20 +53,91 @@ CERTAINTY_COLOURS = {
 PROPORTIONS = ("PLO", "PAS", "PFT", "PR")
 RATIO_SPAN = math.log(30.0)  # ratios 1/30 .. 30 fill the cell
 CELL_W, CELL_H = 1.55, 0.95  # inches
+#: Most therapy (class) rows drawn: 40 rows x 0.95 in is a 40 in tall figure, still legible
+#: when zoomed (SVG) and a bounded PNG; the figure's note says how many are left out
+MAX_THERAPIES = 40
+#: Most condition columns drawn: 30 columns x 1.55 in is a 49 in wide figure (PNG 150 dpi:
+#: about 7,400 x 6,300 px at the most), where a 1,000-condition grid (1,550 in) cannot be saved
+MAX_CONDITIONS = 30
 
 
 def _axis_column(df: pd.DataFrame, names) -> str | None:
     return next((c for c in names if c in df.columns), None)
 
 
-def map_cells(sof: pd.DataFrame, interactions: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per therapy x condition: the primary outcome's SoF row, ``n_outcomes`` and
-    ``biomarker`` (None, ``"tested"`` or ``"P < 0.05"``)."""
+def _with_axes(sof: pd.DataFrame) -> pd.DataFrame:
+    """One row per analysis with its grid row ``_therapy`` and column ``_condition``."""
     tcol = _axis_column(sof, ("therapy_class", "therapy"))
     ccol = _axis_column(sof, ("condition",))
     df = sof.drop_duplicates("analysis_id").copy()
     df["_therapy"] = df[tcol].astype(str) if tcol else "all"
     df["_condition"] = df[ccol].astype(str) if ccol else "all"
+    return df
+
+
+@dataclass(frozen=True)
+class MapAxes:
+    """The rows and columns the evidence map draws (name order) and how many there are."""
+
+    therapies: list
+    conditions: list
+    n_therapies: int
+    n_conditions: int
+    n_analyses: int
+
+    @property
+    def truncated(self) -> bool:
+        return (len(self.therapies), len(self.conditions)) != (self.n_therapies, self.n_conditions)
+
+    @property
+    def note(self) -> str:
+        """What the figure leaves out ("" when it shows everything)."""
+        if not self.truncated:
+            return ""
+        return (
+            f"Showing {len(self.therapies)} of {self.n_therapies} therapies and "
+            f"{len(self.conditions)} of {self.n_conditions} conditions with the most "
+            f"participants; all {self.n_analyses:,} analyses are in summary_of_findings.csv"
+        )
+
+
+def _name_order(name: str) -> tuple[str, str]:
+    """Case-insensitive name order, names that differ only in case by code point."""
+    return name.lower(), name
+
+
+def _top(df: pd.DataFrame, column: str, limit: int) -> list:
+    """The ``limit`` values of ``column`` with the most participants (ties: name order)."""
+    totals = pd.to_numeric(df["participants"], errors="coerce").fillna(0.0)
+    totals = totals.groupby(df[column]).sum()
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], *_name_order(kv[0])))
+    return [name for name, _ in ranked[: max(1, limit)]]
+
+
+def map_axes(
+    sof: pd.DataFrame, max_therapies: int = MAX_THERAPIES, max_conditions: int = MAX_CONDITIONS
+) -> MapAxes:
+    """The evidence map's rows and columns: every therapy and condition when the grid fits,
+    else the ``max_therapies`` therapies with the most participants and, among their analyses,
+    the ``max_conditions`` conditions with the most participants."""
+    df = _with_axes(sof)
+    therapies = sorted(df["_therapy"].unique(), key=_name_order) if len(df) else []
+    conditions = sorted(df["_condition"].unique(), key=_name_order) if len(df) else []
+    n_t, n_c = len(therapies), len(conditions)
+    if n_t > max_therapies:
+        keep = set(_top(df, "_therapy", max_therapies))
+        therapies = [t for t in therapies if t in keep]
+    shown = df[df["_therapy"].isin(therapies)]
+    if shown["_condition"].nunique() > max_conditions or len(shown) < len(df):
+        keep = set(_top(shown, "_condition", max_conditions))
+        conditions = [c for c in conditions if c in keep]
+    return MapAxes(therapies, conditions, n_t, n_c, len(df))
+
+
+def map_cells(sof: pd.DataFrame, interactions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per therapy x condition: the primary outcome's SoF row, ``n_outcomes`` and
+    ``biomarker`` (None, ``"tested"`` or ``"P < 0.05"``)."""
+    df = _with_axes(sof)
     df = df.sort_values(
         ["_therapy", "_condition", "participants", "k", "outcome"],
         ascending=[True, True, False, False, True],
@@ -191,14 +279,36 @@ def _legend(ax) -> None:
     )
 
 
-def evidence_map(sof: pd.DataFrame, interactions: pd.DataFrame | None = None):
-    """The evidence map Figure of a run's ``summary_of_findings`` table."""
+def evidence_map(
+    sof: pd.DataFrame,
+    interactions: pd.DataFrame | None = None,
+    max_therapies: int = MAX_THERAPIES,
+    max_conditions: int = MAX_CONDITIONS,
+):
+    """The evidence map Figure of a run's ``summary_of_findings`` table (at most
+    ``max_therapies`` x ``max_conditions`` cells, :func:`map_axes`; the figure's note says what
+    it leaves out)."""
+    axes = map_axes(sof, max_therapies, max_conditions)
     cells = map_cells(sof, interactions)
-    therapies = sorted(cells["_therapy"].unique(), key=str.lower) if len(cells) else []
-    conditions = sorted(cells["_condition"].unique(), key=str.lower) if len(cells) else []
+    therapies, conditions = axes.therapies, axes.conditions
+    if axes.truncated:
+        shown = cells["_therapy"].isin(therapies) & cells["_condition"].isin(conditions)
+        cells = cells[shown].reset_index(drop=True)
     nr, nc = max(1, len(therapies)), max(1, len(conditions))
-    fig = new_figure(2.6 + CELL_W * nc, 1.9 + CELL_H * nr)
-    left, bottom = 2.4 / fig.get_figwidth(), 1.0 / fig.get_figheight()
+    note_h = 0.35 if axes.note else 0.0  # inches under the legend for the note
+    height = 1.9 + CELL_H * nr + note_h if note_h else 1.9 + CELL_H * nr
+    fig = new_figure(2.6 + CELL_W * nc, height)
+    left, bottom = 2.4 / fig.get_figwidth(), (1.0 + note_h) / fig.get_figheight()
+    if axes.note:
+        fig.text(
+            0.1 / fig.get_figwidth(),
+            0.12 / fig.get_figheight(),
+            axes.note,
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            color="#000000",
+        )
     ax = fig.add_axes([left, bottom, 1 - left - 0.01, 1 - bottom - 0.9 / fig.get_figheight()])
     ax.set_xlim(0, nc)
     ax.set_ylim(nr, 0)

@@ -23,8 +23,8 @@ One figure per analysis and measure, drawn from the rows of ``pooled.csv`` and `
 * k = 1: the study is shown and nothing is pooled (no diamond), with a note.
 
 Text artists that tests and readers may look for carry a ``gid`` (``favours-left``,
-``favours-right``, ``heterogeneity``, ``overall-effect``, ``note-single-study``); with
-``svg.fonttype = path`` these ids are the only identifiable text in the SVG.
+``favours-right``, ``heterogeneity``, ``overall-effect``, ``note-single-study``): the ``<g>``
+around their ``<text>`` in the SVG has that id.
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ def funnel_plot(
     )
     se_all = np.concatenate([se, fse]) if fse.size else se
     se_max = float(np.nanmax(se_all)) * 1.08 if se_all.size else 1.0
-    grid = np.linspace(0, se_max, 200)
+    # straight lines on the plotted axis (ratios: exp of a line, on a log axis): two points draw
+    # them exactly (200 points made the funnel plot the largest figure of an analysis)
+    grid = np.array([0.0, se_max])
     tr = np.exp if is_ratio else (lambda x: x)
     _contours(ax, grid, tr, estimate)
     ax.axvline(null, color=PALETTE["null"], lw=0.7, ls=":", zorder=2)

@@ -61,3 +61,9 @@ def split_figure_name(name: str) -> tuple[str, str, str]:
 def is_forest_file(name: str) -> bool:
     """True for ``<analysis_id>.<fmt>`` (a forest plot), False for an exploration figure."""
     return split_figure_name(name)[1] == ""
+
+
+def figure_folder(name: str) -> str:
+    """The folder of ``results/figures/`` a figure job's file is published in: ``forest`` or
+    ``exploration`` (the report's pages show them from there)."""
+    return "forest" if is_forest_file(name) else "exploration"

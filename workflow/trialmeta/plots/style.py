@@ -4,11 +4,15 @@ Determinism (two runs give byte-identical files):
 
 * the Agg backend and no pyplot global state (figures are :class:`matplotlib.figure.Figure`
   objects with their own canvas);
-* bundled DejaVu Sans only (no system-font lookup that differs between machines);
-* ``svg.hashsalt`` fixed, so the ids of clip paths and glyphs are the same on every run;
-* ``svg.fonttype = "path"``: text becomes outlines, so the SVG looks the same everywhere; the
-  XML comments in which matplotlib repeats each text are removed, so the SVG holds no text from
-  the data at all;
+* text is laid out with the DejaVu Sans bundled with matplotlib (first in ``font.sans-serif``;
+  no system-font lookup that differs between machines);
+* ``svg.hashsalt`` fixed, so the ids of clip paths are the same on every run;
+* ``svg.fonttype = "none"``: text stays text (``<text>`` elements, XML-escaped by matplotlib,
+  anchored start/middle/end as laid out), so a reader can select and search it and a figure is
+  about a quarter of the size and drawn about 30% faster than with every glyph as an outline
+  (issue 16: a forest plot 128 kB -> 34 kB). The viewer draws it in DejaVu Sans where installed,
+  else in Arial (:data:`SANS_SERIF`; narrower, so no label outgrows its column) or the
+  viewer's sans-serif; PNG and PDF are rendered with DejaVu Sans everywhere;
 * metadata stripped: no ``Date``/``Creator`` in SVG, no ``Software`` chunk in PNG;
 * files written to a temp file and renamed (:func:`trialmeta.pipeline.safe_csv.atomic_write_bytes`).
 
@@ -34,6 +38,9 @@ from trialmeta.pipeline.safe_csv import atomic_write_bytes  # noqa: E402
 __all__ = ["RC", "PALETTE", "apply_style", "new_figure", "save_figure", "PNG_DPI"]
 
 PNG_DPI = 150
+#: The font the figures are laid out in, then what an SVG viewer without it should use (Arial is
+#: on Windows and macOS; any sans-serif after it).
+SANS_SERIF = ["DejaVu Sans", "Arial"]
 _SVG_COMMENT = re.compile(rb"[ \t]*<!--.*?-->\n?", re.S)
 
 #: Colours (seaborn "colorblind" palette values, fixed here so no palette lookup can change them).
@@ -49,7 +56,8 @@ PALETTE = {
 }
 
 RC = {
-    "font.family": "DejaVu Sans",
+    "font.family": "sans-serif",
+    "font.sans-serif": SANS_SERIF,
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -60,7 +68,7 @@ RC = {
     "savefig.facecolor": "white",
     "figure.facecolor": "white",
     "svg.hashsalt": "trialmeta",
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",
     "svg.image_inline": True,
     "path.simplify": False,
     "text.parse_math": False,
@@ -87,9 +95,11 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     apply_style()
     buf = io.BytesIO()
     if fmt == "svg":
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-        # matplotlib keeps each text as an XML comment next to its outline; drop them so the file
-        # holds no data-derived text at all (it is escaped there, but nothing is safer)
+        # no <metadata> block (Dublin Core format/type: 0.5 kB a file, nothing a viewer uses)
+        fig.savefig(
+            buf, format="svg", metadata=dict.fromkeys(("Date", "Creator", "Format", "Type"))
+        )
+        # no XML comments (matplotlib writes them next to text drawn as outlines, e.g. mathtext)
         return _SVG_COMMENT.sub(b"", buf.getvalue())
     elif fmt == "png":
         fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})

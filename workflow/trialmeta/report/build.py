@@ -47,7 +47,7 @@ from trialmeta.plots.labels import (
     parse_bool,
     to_natural,
 )
-from trialmeta.plots.names import split_figure_name
+from trialmeta.plots.names import figure_folder, split_figure_name
 from trialmeta.report.changes_page import write_changes_page
 from trialmeta.report.exploration_sections import estimator_summary, exploration_context, table_cell
 from trialmeta.report.few_trials import few_trials_panel
@@ -785,8 +785,12 @@ class AnalysisPage:
     study and sensitivity tables, the figures and the exploration sections.
     """
 
-    def __init__(self, aid: str, tables: ReportTables, settings, figure_names: list[str]):
+    def __init__(
+        self, aid: str, tables: ReportTables, settings, figure_names: list[str], urls=None
+    ):
         self.aid, self.settings, self.figure_names = aid, settings, figure_names
+        # figure name -> its address from the report's root (figure_urls); default figures/<name>
+        self.urls = urls or {}
         self.pooled, self.studies, self.trials = tables.rows(aid)
         self.warnings = tables.warnings_of(aid)
         self.exploration_tables = tables.exploration_of(aid)
@@ -913,13 +917,18 @@ class AnalysisPage:
             "status_ok": not short,
         }
 
+    def url(self, name: str | None) -> str | None:
+        """Where figure ``name`` is, from the report's root (None stays None)."""
+        return None if name is None else self.urls.get(name, f"figures/{name}")
+
     def figure_fields(self) -> dict:
-        """The forest plot (``<id>.svg``/``.png``) and the other figures of the analysis."""
+        """The forest plot (``<id>.svg``/``.png``: their addresses from the report's root, the
+        SVG, else the PNG, shown) and the other figures of the analysis."""
         forest = f"{self.aid}.svg" if f"{self.aid}.svg" in self.figure_names else None
         forest_png = f"{self.aid}.png" if f"{self.aid}.png" in self.figure_names else None
         return {
-            "forest_svg": forest,
-            "forest_png": forest_png,
+            "forest_svg": self.url(forest or forest_png),
+            "forest_png": self.url(forest_png) if forest else None,
             "figures": [n for n in self.figure_names if n not in (forest, forest_png)],
         }
 
@@ -930,7 +939,7 @@ class AnalysisPage:
             self.scale,
             self.k,
             self.exploration_tables,
-            {n: n for n in self.figure_names},
+            {n: self.url(n) for n in self.figure_names},
             self.settings,
             self.trials,
             _sensitivity_ci(self.pooled, self.primary, self.settings),
@@ -975,6 +984,11 @@ class AnalysisPage:
         return entry
 
 
+#: Fields of the shared template context that analysis pages do not show (index only), or
+#: show only for their own analysis (crosscheck: checked, flags[analysis_id]).
+_NOT_ON_ANALYSIS_PAGES = ("crosscheck", "biomarker_questions", "changes_page")
+
+
 class _PageCache:
     """Analysis pages from a previous build (:mod:`trialmeta.pipeline.render_cache`), keyed by a
     digest of everything a page shows: its rows of every table, its warnings and figures, the
@@ -984,8 +998,14 @@ class _PageCache:
         self.cache_dir, self.keys = cache_dir, {}
         if cache_dir is None:
             return
+        # what only the index shows stays out of the key, and the cross-check enters a page only
+        # as its own line (checked? flagged how?): a one-row edit elsewhere must not re-render
+        # every page (issue 16: 60 s of a 1,000-analysis edit)
+        shared = {k: v for k, v in common.items() if k not in _NOT_ON_ANALYSIS_PAGES}
+        check = common.get("crosscheck") or {}
+        checked, flags = set(check.get("checked") or ()), check.get("flags") or {}
         base = json.dumps(
-            [settings.to_config(), common, _package_digest()], sort_keys=True, default=str
+            [settings.to_config(), shared, _package_digest()], sort_keys=True, default=str
         )
         digests = [
             _rows_digest(df)
@@ -994,6 +1014,7 @@ class _PageCache:
         for aid in tables.ids:
             parts = [
                 base,
+                json.dumps([aid in checked, flags.get(aid)], default=str),
                 *(d.get(aid, "") for d in digests),
                 *tables.warnings_of(aid),
                 *fig_names[aid],
@@ -1025,6 +1046,21 @@ class _PageCache:
             render_cache.prune(self.cache_dir, self.keys)
 
 
+def _common_context(settings, tables: ReportTables) -> dict:
+    """What every page's template gets (the cross-check, changes and biomarker fields are added
+    by :func:`build_report`)."""
+    return {
+        "csp": CSP,
+        "methods": methods_paragraphs(
+            settings, tables.pooled, exploration=bool(tables.exploration_by)
+        ),
+        "sections": EXPLORATION_SECTIONS,
+        "title": "trialmeta report",
+        "lvl": level_text(settings),
+        "sensitivity_ci": CI_SHORT_NAMES[settings.sensitivity_ci],
+    }
+
+
 def _figure_dirs(figures_dir) -> list[Path]:
     if figures_dir is None:
         return []
@@ -1033,9 +1069,8 @@ def _figure_dirs(figures_dir) -> list[Path]:
     return [Path(d) for d in figures_dir]  # several directories (one per figure job)
 
 
-def _link_figures(figure_dirs: list[Path], tables: ReportTables, out_dir: Path) -> dict:
-    """Link every figure of a known analysis into ``out_dir/figures``; analysis_id -> names."""
-    fig_names = defaultdict(list)
+def _figure_files(figure_dirs: list[Path], tables: ReportTables):
+    """(analysis_id, path) of every SVG/PNG figure of a known analysis in ``figure_dirs``."""
     for p in sorted(
         (p for d in figure_dirs if d.is_dir() for p in d.iterdir()), key=lambda p: p.name
     ):
@@ -1043,9 +1078,25 @@ def _link_figures(figure_dirs: list[Path], tables: ReportTables, out_dir: Path) 
             continue
         aid = split_figure_name(p.name)[0]
         if tables.has(aid):
-            fig_names[aid].append(p.name)
-            replace_with_link(p, out_dir / "figures" / p.name)
-    return fig_names
+            yield aid, p
+
+
+def _link_figures(
+    figure_dirs: list[Path], tables: ReportTables, out_dir: Path, published_dirs=()
+) -> tuple[dict, dict]:
+    """Link every figure of ``figure_dirs`` into ``out_dir/figures``; the figures of
+    ``published_dirs`` (the figure jobs' forest and exploration plots, published as
+    ``results/figures/forest|exploration/``) are shown from there instead: one copy of each file
+    in ``results/`` (issue 16: the report's copies doubled the size of a zipped run).
+    Returns analysis_id -> names, and name -> address from the report's root for the latter."""
+    fig_names, urls = defaultdict(list), {}
+    for aid, p in _figure_files(figure_dirs, tables):
+        fig_names[aid].append(p.name)
+        replace_with_link(p, out_dir / "figures" / p.name)
+    for aid, p in _figure_files(_figure_dirs(published_dirs), tables):
+        fig_names[aid].append(p.name)
+        urls[p.name] = f"../figures/{figure_folder(p.name)}/{p.name}"
+    return fig_names, urls
 
 
 def _remove_stale(out_dir: Path, analyses: list[dict], fig_names: dict) -> None:
@@ -1088,6 +1139,7 @@ def build_report(
     changes: dict | None = None,
     crosscheck: dict | None = None,
     summary_of_findings: dict | None = None,
+    published_figures=None,
 ) -> Path:
     """Write the offline report into ``out_dir`` and return the path of ``index.html``
     (``config``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict).
@@ -1107,22 +1159,18 @@ def build_report(
     ``crosscheck``: optional summary of the cross-check (:mod:`trialmeta.tables.crosscheck`):
     "independently reproduced: N of M" on the index, a flag on the pages of disagreeing analyses.
     ``summary_of_findings``: SoF page, evidence map (:func:`trialmeta.report.sof_page.add_sof_page`).
+    ``published_figures``: the figure jobs' directories, whose files the publish step puts in
+    ``results/figures/forest|exploration/``: the pages show them from there (``../figures/``
+    beside the report) instead of a copy in ``figures/``.
     """
     settings = Settings.coerce(config)  # the typed settings (a dict is checked and completed)
     out_dir = Path(out_dir)
     tables = ReportTables(pooled, studies, trials, exploration, warnings)
     env = _environment()
-    fig_names = _link_figures(_figure_dirs(figures_dir), tables, out_dir)
-    common = {
-        "csp": CSP,
-        "methods": methods_paragraphs(
-            settings, tables.pooled, exploration=bool(tables.exploration_by)
-        ),
-        "sections": EXPLORATION_SECTIONS,
-        "title": "trialmeta report",
-        "lvl": level_text(settings),
-        "sensitivity_ci": CI_SHORT_NAMES[settings.sensitivity_ci],
-    }
+    fig_names, fig_urls = _link_figures(
+        _figure_dirs(figures_dir), tables, out_dir, published_figures or ()
+    )
+    common = _common_context(settings, tables)
     if changes is not None:
         common["changes_page"] = write_changes_page(env, common, changes, out_dir).name
     common["crosscheck"] = crosscheck  # double programming (part of every page's cache key)
@@ -1135,7 +1183,7 @@ def build_report(
     for aid in tables.ids:
         entry = cache.restore(aid, out_dir)
         if entry is None:
-            context = AnalysisPage(aid, tables, settings, fig_names[aid]).context()
+            context = AnalysisPage(aid, tables, settings, fig_names[aid], fig_urls).context()
             context["single_arm_section"] = single.get(aid)  # issue 17
             context["few_trials"] = few_trials_panel(tables, aid, context, fig_names[aid], settings)
             html = atomic_write_bytes(

@@ -4,6 +4,12 @@ each reviewer override or domain not assessed), and the run's evidence map.
 
 :func:`sof_groups` turns ``summary_of_findings`` and ``grade_signals`` into the display rows that
 both this page and the Word document (:mod:`trialmeta.report.sof_docx`) show.
+
+At scale the tables are split (:func:`sof_parts`): with more than :data:`SOF_PAGE_ROWS` analyses
+the page keeps the evidence map and becomes a contents page (therapy by therapy, a link to each
+therapy x condition table), and the tables go on numbered pages of at most that many rows
+(``summary_of_findings-1.html`` ...; a table is never split), so no page holds 10,000 tables.
+Every analysis stays on a page; a run that fits is one page exactly as before.
 """
 
 from __future__ import annotations
@@ -16,13 +22,25 @@ import jinja2
 import pandas as pd
 
 from trialmeta.pipeline.safe_csv import atomic_write_bytes
+from trialmeta.plots.evidence_map import map_axes
 from trialmeta.plots.labels import format_number
 from trialmeta.tables.grade import DOMAIN_NAMES, DOMAINS
 
-__all__ = ["sof_groups", "write_sof_page", "add_sof_page", "SOF_PAGE", "SOF_HEADERS"]
+__all__ = [
+    "sof_groups",
+    "sof_parts",
+    "write_sof_page",
+    "add_sof_page",
+    "SOF_PAGE",
+    "SOF_HEADERS",
+    "SOF_PAGE_ROWS",
+]
 
 SOF_PAGE = "summary_of_findings.html"
 SOF_DIR = "sof"  # the evidence map's copies inside the report
+#: Most analyses (table rows) on one SoF page: 500 rows are about 0.8 MB of HTML, quick to open;
+#: beyond them the tables are split over numbered pages (:func:`sof_parts`)
+SOF_PAGE_ROWS = 500
 SOF_HEADERS = [
     "Outcome (participants, trials)",
     "Relative effect (95% CI)",
@@ -114,8 +132,8 @@ def _footnotes(sig) -> list[str]:
 
 
 def _group_key(row) -> tuple[str, str]:
-    therapy = next((str(row[c]) for c in ("therapy_class", "therapy") if c in row.index), "")
-    return therapy, str(row["condition"]) if "condition" in row.index else ""
+    therapy = next((str(row[c]) for c in ("therapy_class", "therapy") if c in row), "")
+    return therapy, str(row["condition"]) if "condition" in row else ""
 
 
 def _display_row(row, sig, footnote_no: dict) -> dict:
@@ -129,7 +147,7 @@ def _display_row(row, sig, footnote_no: dict) -> dict:
         f"({format_number(_f(row, 'relative_ci_low'))} to "
         f"{format_number(_f(row, 'relative_ci_high'))})"
     )
-    comparator = f" vs {row['comparator']}" if "comparator" in row.index else ""
+    comparator = f" vs {row['comparator']}" if "comparator" in row else ""
     outcome = f"{row['outcome']} ({int(_f(row, 'participants')):,} participants, {int(_f(row, 'k'))} trials)"
     cells = [outcome, rel, *_absolute_cells(row, sig), str(row.get("nnt") or "\u2013")]
     return {
@@ -142,12 +160,18 @@ def _display_row(row, sig, footnote_no: dict) -> dict:
     }
 
 
+def _records(df: pd.DataFrame) -> list[dict]:
+    """The rows of ``df`` as dicts, values as ``iterrows`` gives them (object dtype)."""
+    return df.astype(object).to_dict("records") if len(df) else []
+
+
 def sof_groups(sof: pd.DataFrame, signals: pd.DataFrame) -> list[dict]:
     """``[{"therapy", "condition", "comparators", "rows", "footnotes"}]``, one per therapy x
-    condition, in the table's order; footnotes numbered within each group."""
-    sig_by = {str(r["analysis_id"]): r for _, r in signals.iterrows()} if len(signals) else {}
+    condition, in the table's order; footnotes numbered within each group. Rows are read as
+    dicts (``to_dict("records")``: thousands of analyses in well under a second)."""
+    sig_by = {str(r["analysis_id"]): r for r in _records(signals)}
     groups: dict[tuple, dict] = {}
-    for _, row in sof.iterrows():
+    for row in _records(sof):
         key = _group_key(row)
         g = groups.setdefault(
             key, {"therapy": key[0], "condition": key[1], "rows": [], "_notes": {}}
@@ -159,6 +183,83 @@ def sof_groups(sof: pd.DataFrame, signals: pd.DataFrame) -> list[dict]:
         g["comparators"] = sorted({r["comparator"].removeprefix(" vs ") for r in g["rows"]})
         out.append(g)
     return out
+
+
+def _part_page(i: int) -> str:
+    return f"{Path(SOF_PAGE).stem}-{i}.html"
+
+
+def sof_parts(groups: list[dict], max_rows: int = SOF_PAGE_ROWS) -> list[list[dict]]:
+    """``groups`` in order, packed into pages of at most ``max_rows`` rows (a larger group is a
+    page of its own); one part when they all fit."""
+    parts: list[list[dict]] = [[]]
+    rows = 0
+    for g in groups:
+        if parts[-1] and rows + len(g["rows"]) > max_rows:
+            parts.append([])
+            rows = 0
+        parts[-1].append(g)
+        rows += len(g["rows"])
+    return parts
+
+
+def _contents(parts: list[list[dict]]) -> list[dict]:
+    """The contents page's entries, one per therapy (table order): ``{"therapy", "n",
+    "links": [{"condition", "href", "n"}]}`` (``href`` into the numbered pages)."""
+    by_therapy: dict[str, dict] = {}
+    number = 0
+    for i, part in enumerate(parts, start=1):
+        for g in part:
+            number += 1
+            entry = by_therapy.setdefault(
+                g["therapy"], {"therapy": g["therapy"], "n": 0, "links": []}
+            )
+            entry["n"] += len(g["rows"])
+            href = f"{_part_page(i)}#sof-{number}"
+            entry["links"].append({"condition": g["condition"], "href": href, "n": len(g["rows"])})
+    return list(by_therapy.values())
+
+
+def _remove_stale_parts(out_dir: Path, n_parts: int) -> None:
+    """Remove numbered pages a previous run into the same folder wrote and this one did not."""
+    keep = {_part_page(i) for i in range(1, n_parts + 1)}
+    for old in sorted(out_dir.glob(f"{Path(SOF_PAGE).stem}-*.html")):
+        if old.name not in keep:
+            old.unlink()
+
+
+def _render_parts(env, common: dict, groups: list[dict], fields: dict, out_dir: Path) -> int:
+    """The contents page (``SOF_PAGE``) and the numbered pages of the tables; their number."""
+    parts = sof_parts(groups, SOF_PAGE_ROWS)
+    base = {"headers": SOF_HEADERS, "root": "", **common, **fields}
+    offset = 0
+    for i, part in enumerate(parts, start=1):
+        nav = {
+            "page": i,
+            "pages": len(parts),
+            "prev": _part_page(i - 1) if i > 1 else None,
+            "next": _part_page(i + 1) if i < len(parts) else None,
+        }
+        html = env.get_template("sof.html.j2").render(
+            **{**base, "evidence_map": None, "evidence_map_png": None},
+            groups=part,
+            contents=[],
+            part_nav=nav,
+            sof_offset=offset,
+        )
+        atomic_write_bytes(out_dir / _part_page(i), html.encode("utf-8"))
+        offset += len(part)
+    html = env.get_template("sof.html.j2").render(
+        **base,
+        groups=[],
+        contents=_contents(parts),
+        sof_pages=len(parts),
+        sof_page_rows=SOF_PAGE_ROWS,
+        part_nav=None,
+        sof_offset=0,
+    )
+    atomic_write_bytes(out_dir / SOF_PAGE, html.encode("utf-8"))
+    return len(parts)
 
 
 def write_sof_page(
@@ -185,9 +286,22 @@ def write_sof_page(
         "evidence_map": names.get("svg") or names.get("png"),
         "evidence_map_png": names.get("png"),
         "sof_count": int(sof["analysis_id"].nunique()) if len(sof) else 0,
+        "evidence_map_note": map_axes(sof).note if names else "",  # what the map leaves out
     }
+    groups = sof_groups(sof, signals)
+    if sum(len(g["rows"]) for g in groups) > SOF_PAGE_ROWS:
+        _remove_stale_parts(out_dir, _render_parts(env, common, groups, fields, out_dir))
+        return fields
+    _remove_stale_parts(out_dir, 0)
     html = env.get_template("sof.html.j2").render(
-        groups=sof_groups(sof, signals), headers=SOF_HEADERS, root="", **common, **fields
+        groups=groups,
+        headers=SOF_HEADERS,
+        root="",
+        contents=[],
+        part_nav=None,
+        sof_offset=0,
+        **common,
+        **fields,
     )
     atomic_write_bytes(out_dir / SOF_PAGE, html.encode("utf-8"))
     return fields
