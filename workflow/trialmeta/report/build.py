@@ -630,7 +630,18 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.tests["bidi_neutral"] = bidi_neutral
     return env
+
+
+#: Digits, the number punctuation trialmeta writes and spaces: text that cannot reorder a page.
+_BIDI_NEUTRAL = re.compile(r"[0-9.,:;%+\-\u2212\u2013\u00d7\[\]() ]*")
+
+
+def bidi_neutral(value) -> bool:
+    """True for a cell such as ``−0.78 [−4.33, 2.78]`` or ``92%``: no letters, no bidi controls,
+    so the report writes it without a ``<bdi>`` (issue 16: 15 kB of every analysis page)."""
+    return _BIDI_NEUTRAL.fullmatch(str(value)) is not None
 
 
 def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
