@@ -296,8 +296,7 @@ def evidence_map(
         cells = cells[shown].reset_index(drop=True)
     nr, nc = max(1, len(therapies)), max(1, len(conditions))
     note_h = 0.35 if axes.note else 0.0  # inches under the legend for the note
-    height = 1.9 + CELL_H * nr + note_h if note_h else 1.9 + CELL_H * nr
-    fig = new_figure(2.6 + CELL_W * nc, height)
+    fig = new_figure(2.6 + CELL_W * nc, 1.9 + CELL_H * nr + note_h)
     left, bottom = 2.4 / fig.get_figwidth(), (1.0 + note_h) / fig.get_figheight()
     if axes.note:
         fig.text(

@@ -228,10 +228,21 @@ def _remove_stale_parts(out_dir: Path, n_parts: int) -> None:
             old.unlink()
 
 
+def _page_context(common: dict, fields: dict) -> dict:
+    """What every SoF page's template gets: one page of tables, no contents, no page links."""
+    base = {"headers": SOF_HEADERS, "root": "", "contents": [], "part_nav": None, "sof_offset": 0}
+    return {**base, **common, **fields}
+
+
+def _write_page(env, out_dir: Path, name: str, context: dict) -> None:
+    html = env.get_template("sof.html.j2").render(**context)
+    atomic_write_bytes(out_dir / name, html.encode("utf-8"))
+
+
 def _render_parts(env, common: dict, groups: list[dict], fields: dict, out_dir: Path) -> int:
     """The contents page (``SOF_PAGE``) and the numbered pages of the tables; their number."""
     parts = sof_parts(groups, SOF_PAGE_ROWS)
-    base = {"headers": SOF_HEADERS, "root": "", **common, **fields}
+    base = _page_context(common, fields)
     offset = 0
     for i, part in enumerate(parts, start=1):
         nav = {
@@ -240,25 +251,16 @@ def _render_parts(env, common: dict, groups: list[dict], fields: dict, out_dir: 
             "prev": _part_page(i - 1) if i > 1 else None,
             "next": _part_page(i + 1) if i < len(parts) else None,
         }
-        html = env.get_template("sof.html.j2").render(
-            **{**base, "evidence_map": None, "evidence_map_png": None},
-            groups=part,
-            contents=[],
-            part_nav=nav,
-            sof_offset=offset,
+        page = {"groups": part, "part_nav": nav, "sof_offset": offset}
+        _write_page(
+            env,
+            out_dir,
+            _part_page(i),
+            {**base, "evidence_map": None, "evidence_map_png": None, **page},
         )
-        atomic_write_bytes(out_dir / _part_page(i), html.encode("utf-8"))
         offset += len(part)
-    html = env.get_template("sof.html.j2").render(
-        **base,
-        groups=[],
-        contents=_contents(parts),
-        sof_pages=len(parts),
-        sof_page_rows=SOF_PAGE_ROWS,
-        part_nav=None,
-        sof_offset=0,
-    )
-    atomic_write_bytes(out_dir / SOF_PAGE, html.encode("utf-8"))
+    contents = {"groups": [], "contents": _contents(parts), "sof_pages": len(parts)}
+    _write_page(env, out_dir, SOF_PAGE, {**base, **contents, "sof_page_rows": SOF_PAGE_ROWS})
     return len(parts)
 
 
@@ -293,17 +295,7 @@ def write_sof_page(
         _remove_stale_parts(out_dir, _render_parts(env, common, groups, fields, out_dir))
         return fields
     _remove_stale_parts(out_dir, 0)
-    html = env.get_template("sof.html.j2").render(
-        groups=groups,
-        headers=SOF_HEADERS,
-        root="",
-        contents=[],
-        part_nav=None,
-        sof_offset=0,
-        **common,
-        **fields,
-    )
-    atomic_write_bytes(out_dir / SOF_PAGE, html.encode("utf-8"))
+    _write_page(env, out_dir, SOF_PAGE, {**_page_context(common, fields), "groups": groups})
     return fields
 
 
