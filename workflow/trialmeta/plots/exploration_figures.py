@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -193,9 +194,23 @@ class _AnalysisFigureData:
             FAVOURS_WIDTH,
         )
 
+    @cached_property
+    def _with_moderators(self) -> pd.DataFrame:
+        """The studies with every moderator of the subgroup and meta-regression tables joined
+        (one join per analysis, not one per figure)."""
+        mods = [
+            m
+            for name in ("subgroups", "metaregression")
+            if "moderator" in self.table(name).columns
+            for m in self.table(name)["moderator"].drop_duplicates()
+        ]
+        return _with_trial_columns(self.studies, self.trials, list(dict.fromkeys(mods)))
+
     def with_moderator(self, mod: str) -> pd.DataFrame:
         """The studies with the trial column ``mod`` joined, rows without a value dropped."""
-        gg = _with_trial_columns(self.studies, self.trials, [mod])
+        gg = self._with_moderators
+        if mod not in gg.columns:
+            gg = _with_trial_columns(self.studies, self.trials, [mod])
         return gg.loc[~gg[mod].map(_missing).astype(bool).to_numpy()].reset_index(drop=True)
 
 
@@ -481,5 +496,4 @@ def render_exploration_figures(
             aid, p_by.get(aid, empty), sa, t_by.get(aid), tables_a, settings
         ):
             written += save_figure(fig, out_dir / stem, formats)
-            fig.clf()
     return sorted(written)

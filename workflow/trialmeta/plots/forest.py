@@ -37,13 +37,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Polygon
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.inputs.single_arm import is_single_arm
 from trialmeta.plots.axis import EffectAxis, effect_axis
+from trialmeta.plots.intervals import StudyIntervals, ci_segment, clipped_diamond
 from trialmeta.plots.labels import (
     analysis_labels,
     choose_decimals,
@@ -73,7 +73,6 @@ __all__ = [
     "axis_ticks",
     "axis_title",
     "draw_favours",
-    "draw_interval",
     "apply_axis",
     "level_text",
 ]
@@ -180,71 +179,6 @@ def axis_ticks(
     values that all count in full (:func:`trialmeta.plots.axis.effect_axis`, with its cap)."""
     axis = effect_axis(values_natural, is_ratio=is_ratio)
     return axis.limits, list(axis.ticks)
-
-
-# --------------------------------------------------------------------------- drawing primitives
-def _diamond(ax, y, est, lo, hi, *, face, edge="black", half_h=0.32, gid=None):
-    poly = Polygon(
-        [(lo, y), (est, y - half_h), (hi, y), (est, y + half_h)],
-        closed=True,
-        facecolor=face,
-        edgecolor=edge,
-        linewidth=0.9,
-        zorder=4,
-    )
-    if gid:
-        poly.set_gid(gid)
-    ax.add_patch(poly)
-
-
-def _ci_segment(ax, y, lo, hi, xlim, color, lw=1.0, zorder=3):
-    """Horizontal CI line clipped to the axis, with arrow heads where it is cut."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return
-    a, b = max(lo, xlim[0]), min(hi, xlim[1])
-    if a < b:
-        ax.plot([a, b], [y, y], color=color, linewidth=lw, solid_capstyle="butt", zorder=zorder)
-    _edge_arrows(ax, y, lo < xlim[0], hi > xlim[1], xlim, color, zorder)
-
-
-def _edge_arrows(ax, y, left: bool, right: bool, xlim, color, zorder=3):
-    """Arrow heads at the axis ends where an interval is cut (gid ``arrow-left`` / ``-right``)."""
-    for cut, x, marker, gid in (
-        (left, xlim[0], "<", "arrow-left"),
-        (right, xlim[1], ">", "arrow-right"),
-    ):
-        if cut:
-            (line,) = ax.plot(
-                [x], [y], marker=marker, markersize=4, color=color, zorder=zorder, clip_on=False
-            )
-            line.set_gid(gid)
-
-
-def _clipped_diamond(ax, y, est, lo, hi, xlim, *, face, gid):
-    """A pooled diamond cut at the axis ends, with an arrow where it is cut."""
-    a, b = max(lo, xlim[0]), min(hi, xlim[1])
-    _diamond(ax, y, min(max(est, a), b), a, b, face=face, gid=gid)
-    _edge_arrows(ax, y, lo < xlim[0], hi > xlim[1], xlim, "black", zorder=5)
-
-
-def draw_interval(ax, y, est, lo, hi, xlim, *, marker_size=None, diamond=None, gid=None):
-    """One row of a forest-style plot in natural units: a CI line with a square of
-    ``marker_size`` points (study), or a diamond of face colour ``diamond`` (pooled); cut at the
-    axis ends with an arrow."""
-    if diamond is not None:
-        _clipped_diamond(ax, y, est, lo, hi, xlim, face=diamond, gid=gid)
-        return
-    _ci_segment(ax, y, lo, hi, xlim, PALETTE["study"])
-    if math.isfinite(est) and xlim[0] <= est <= xlim[1]:
-        ax.plot(
-            [est],
-            [y],
-            marker="s",
-            markersize=marker_size or 4.0,
-            color=PALETTE["study"],
-            markeredgewidth=0,
-            zorder=4,
-        )
 
 
 def _f(row, key):
@@ -653,8 +587,9 @@ def _study_weights(lay: ForestLayout) -> np.ndarray:
 def _draw_study_rows(canvas: _ForestCanvas) -> None:
     """One row per study: label (dagger if continuity-corrected), arm values, weight, effect
     text; on the plot its CI and a square of area proportional to its weight."""
-    lay, cell, ax = canvas.layout, canvas.cell, canvas.ax
-    st, (yn, lon, hin), xlim = lay.studies, lay.effects, lay.xlim
+    lay, cell = canvas.layout, canvas.cell
+    st, (yn, lon, hin) = lay.studies, lay.effects
+    marks = StudyIntervals(canvas.ax, lay.xlim)
     weights = _study_weights(lay)
     wmax = np.nanmax(weights) if lay.k and np.isfinite(weights).any() else 100.0
     for i in range(lay.k):
@@ -667,18 +602,9 @@ def _draw_study_rows(canvas: _ForestCanvas) -> None:
             cell(x, yy, _arm_value(row, key, lay.kind) if key in row.index else "")
         cell(WEIGHT_X, yy, f"{w:.1f}%" if math.isfinite(w) else "", gid=f"weight-{i}")
         cell(EFFECT_X, yy, format_effect(yn[i], lon[i], hin[i], lay.decimals), ha="center")
-        _ci_segment(ax, yy, lon[i], hin[i], xlim, PALETTE["study"])
-        if math.isfinite(yn[i]) and xlim[0] <= yn[i] <= xlim[1]:
-            side = 3.0 + 9.0 * math.sqrt(max(w, 0.0) / wmax) if math.isfinite(w) else 4.0
-            ax.plot(
-                [yn[i]],
-                [yy],
-                marker="s",
-                markersize=side,
-                color=PALETTE["study"],
-                markeredgewidth=0,
-                zorder=4,
-            )
+        side = 3.0 + 9.0 * math.sqrt(max(w, 0.0) / wmax) if math.isfinite(w) else None
+        marks.add(yy, yn[i], lon[i], hin[i], side)
+    marks.draw()
     if lay.k == 0:
         cell(0.015, 2, "No studies in this analysis.", ha="left")
 
@@ -717,7 +643,7 @@ def _draw_pooled_diamonds(canvas: _ForestCanvas) -> None:
             weight="bold",
             gid="pooled-effect",
         )
-        _clipped_diamond(
+        clipped_diamond(
             ax, yy, est, plo, phi, lay.xlim, face=PALETTE["pooled"], gid="diamond-primary"
         )
     if "fixed" in lay.row_y:
@@ -725,9 +651,7 @@ def _draw_pooled_diamonds(canvas: _ForestCanvas) -> None:
         cell(0.015, yy, f"Total ({lay.level} CI), fixed effect", ha="left", gid="fixed-label")
         est, plo, phi = _natural_ci(lay.fixed, lay.is_ratio)
         cell(EFFECT_X, yy, format_effect(est, plo, phi, lay.decimals), ha="center")
-        _clipped_diamond(
-            ax, yy, est, plo, phi, lay.xlim, face=PALETTE["fixed"], gid="diamond-fixed"
-        )
+        clipped_diamond(ax, yy, est, plo, phi, lay.xlim, face=PALETTE["fixed"], gid="diamond-fixed")
 
 
 def _draw_interval_and_totals(canvas: _ForestCanvas) -> None:
@@ -739,7 +663,7 @@ def _draw_interval_and_totals(canvas: _ForestCanvas) -> None:
         a, b = (to_natural(_f(lay.primary, c), lay.is_ratio) for c in ("pi_low", "pi_high"))
         interval = f"[{format_number(a, lay.decimals)}, {format_number(b, lay.decimals)}]"
         cell(EFFECT_X, yy, interval, ha="center")
-        _ci_segment(canvas.ax, yy, a, b, lay.xlim, PALETTE["prediction"], lw=3.0)
+        ci_segment(canvas.ax, yy, a, b, lay.xlim, PALETTE["prediction"], lw=3.0)
     if "not_estimable" in lay.row_y:
         yy = lay.row_y["not_estimable"]
         cell(0.015, yy, f"Total ({lay.level} CI), random effects", ha="left", weight="bold")
@@ -967,7 +891,6 @@ def render_forest_plots(
         if is_single_arm(labels["outcome_type"]):  # uncontrolled evidence (issue 17)
             fig = single_arm_forest(aid, sa, pa, measure, labels, settings, subtitle=sub)
             written += save_figure(fig, out_dir / aid, formats)
-            fig.clf()
             continue
         fig = forest_plot(
             {"analysis_id": aid, "outcome_type": labels["outcome_type"]},
@@ -983,7 +906,6 @@ def render_forest_plots(
             rob=rob,  # risk-of-bias judgements, any analyses: RoB columns where they exist
         )
         written += save_figure(fig, out_dir / aid, formats)
-        fig.clf()
     return sorted(written)
 
 

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from trialmeta.plots.axis import effect_axis
-from trialmeta.plots.forest import apply_axis, draw_interval
+from trialmeta.plots.forest import apply_axis
+from trialmeta.plots.intervals import draw_interval
 from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
 from trialmeta.plots.style import PALETTE, new_figure, save_figure
 

@@ -298,5 +298,4 @@ def render_rob_figures(rob_table: pd.DataFrame, out_dir, titles: dict, formats=(
         for kind, draw in zip(ROB_KINDS, (traffic_light_plot, summary_plot)):
             fig = draw(rows, title)
             written += save_figure(fig, out_dir / f"{aid}.{kind}", formats)
-            fig.clf()
     return sorted(written)

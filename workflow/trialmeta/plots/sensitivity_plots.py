@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from trialmeta.plots.axis import effect_axis
-from trialmeta.plots.forest import apply_axis, draw_interval
+from trialmeta.plots.forest import apply_axis
+from trialmeta.plots.intervals import StudyIntervals, clipped_diamond
 from trialmeta.plots.labels import clean_text, format_effect, measure_info
 from trialmeta.plots.style import PALETTE, new_figure
 
@@ -55,19 +56,15 @@ def _rows_plot(
         tr(np.asarray(core, float)), tr(np.concatenate([lo[ok], hi[ok]])), is_ratio=is_ratio
     )
     yy = np.arange(n)[::-1]
+    marks = StudyIntervals(ax, axis.limits)
     for y, e, a, b in zip(yy, est, lo, hi):
         if np.isfinite(e):
-            draw_interval(ax, y, float(tr(e)), float(tr(a)), float(tr(b)), axis.limits)
+            marks.add(y, float(tr(e)), float(tr(a)), float(tr(b)))
+    marks.draw()
     rows = list(zip(yy, labels, est, lo, hi, extra_text))
     if show_total:
-        draw_interval(
-            ax,
-            0,
-            *(float(tr(v)) for v in ov),
-            axis.limits,
-            diamond=PALETTE["pooled"],
-            gid="diamond-overall",
-        )
+        e, a, b = (float(tr(v)) for v in ov)
+        clipped_diamond(ax, 0, e, a, b, axis.limits, face=PALETTE["pooled"], gid="diamond-overall")
         rows.append((0, overall_label, *ov, ""))
     if ov is not None and np.isfinite(ov[0]):
         ax.vlines(

@@ -21,8 +21,8 @@ from trialmeta.plots.forest import (
     FAVOURS_TOP_PT,
     apply_axis,
     draw_favours,
-    draw_interval,
 )
+from trialmeta.plots.intervals import StudyIntervals, clipped_diamond
 from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
 from trialmeta.plots.style import PALETTE, new_figure
 
@@ -183,7 +183,7 @@ def _draw_headers(fig, tr, name, binary, level_text, method):
         _cell(fig, tr, x, 1, f"{method}, {level_text} CI", ha="center", size=7.5)
 
 
-def _draw_line(fig, tr, ax, y, ln: SubgroupLine, axis, wmax, is_ratio, decimals=2):
+def _draw_line(fig, tr, marks: StudyIntervals, y, ln: SubgroupLine, wmax, is_ratio, decimals=2):
     to_nat = np.exp if is_ratio else (lambda a: a)
     bold = ln.kind in ("header", "overall", "diamond")
     _cell(fig, tr, 0.01, y, ln.label, ha="left", bold=ln.kind in ("header", "overall"))
@@ -210,10 +210,10 @@ def _draw_line(fig, tr, ax, y, ln: SubgroupLine, axis, wmax, is_ratio, decimals=
         _cell(fig, tr, 0.01, y + 0.85, f"    {ln.text}", ha="left", size=7)
     if ln.kind == "study":
         side = 3.0 + 7.0 * math.sqrt(ln.weight / wmax) if math.isfinite(ln.weight) else 4.0
-        draw_interval(ax, y, est, lo, hi, axis.limits, marker_size=side)
+        marks.add(y, est, lo, hi, side)
     else:
         face = PALETTE["pooled"] if ln.kind == "overall" else "#888888"
-        draw_interval(ax, y, est, lo, hi, axis.limits, diamond=face)
+        clipped_diamond(marks.ax, y, est, lo, hi, marks.xlim, face=face, gid=None)
 
 
 def subgroup_forest_plot(
@@ -269,10 +269,11 @@ def subgroup_forest_plot(
     _draw_headers(fig, tr, name, binary, level_text, method)
     w = [ln.weight for ln in lines if ln.kind == "study" and math.isfinite(ln.weight)]
     wmax = max(w) if w else 100.0
-    y = 2
+    y, marks = 2, StudyIntervals(ax, axis.limits)
     for ln in lines:
-        _draw_line(fig, tr, ax, y, ln, axis, wmax, is_ratio)
+        _draw_line(fig, tr, marks, y, ln, wmax, is_ratio)
         y += 2 if ln.text else 1
+    marks.draw()
     ax.vlines(null, 1.5, n - 0.5, colors=PALETTE["null"], linewidth=0.8, zorder=1)
     draw_favours(ax, favours)
     _draw_tail(fig, tail, (bottom - fav_in - 0.05) / height, height)
