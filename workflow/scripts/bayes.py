@@ -11,8 +11,6 @@ from trialmeta.inputs.priors import bayes_priors
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 from trialmeta.pipeline.safe_csv import write_csv_safely
-from trialmeta.plots.posterior import posterior_plot, posterior_stem
-from trialmeta.plots.style import save_figure
 from trialmeta.tables.bayes import bayes_table, few_trials_table, primary_studies
 
 
@@ -24,6 +22,10 @@ def draw_figures(bayes, few, pooled, studies, settings, out_dir, log):
     out_dir.mkdir(parents=True)
     if priors is None or bayes.empty:
         return
+    # matplotlib only when there is a figure to draw (most runs have none: ~0.3 s of start-up)
+    from trialmeta.plots.posterior import posterior_plot, posterior_stem
+    from trialmeta.plots.style import save_figure
+
     _, rows = primary_studies(pooled, studies, list(settings.group_by))
     formats = [f for f in settings.figures.formats if f in ("svg", "png")] or ["svg"]
     chosen = bayes[bayes["analysis_id"].isin(few["analysis_id"]) & bayes["mu_median"].notna()]

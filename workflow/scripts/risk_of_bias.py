@@ -11,8 +11,18 @@ from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 from trialmeta.pipeline.safe_csv import write_csv_safely
 from trialmeta.plots.labels import analysis_labels
-from trialmeta.plots.risk_of_bias import render_rob_figures
 from trialmeta.tables.risk_of_bias import risk_of_bias_table, rob_sensitivity_table
+
+
+def draw_figures(rob, out, titles, formats) -> list:
+    """The traffic-light and summary plots of the judged analyses (none without judgements).
+    Matplotlib (trialmeta.plots.risk_of_bias) is imported only when there is one to draw: a
+    run without risk-of-bias tables saves ~0.3 s of this job's start-up."""
+    if not len(rob):
+        return []
+    from trialmeta.plots.risk_of_bias import render_rob_figures
+
+    return render_rob_figures(rob, out, titles, formats=formats)
 
 
 def main(snakemake, log):
@@ -49,7 +59,7 @@ def main(snakemake, log):
         titles[aid] = " \u2014 ".join(
             x for x in (labels["therapy"], labels["condition"], labels["outcome"]) if x
         )
-    written = render_rob_figures(rob, out, titles, formats=settings.figures.formats)
+    written = draw_figures(rob, out, titles, settings.figures.formats)
     log.info("%d risk-of-bias figure files", len(written))
 
 

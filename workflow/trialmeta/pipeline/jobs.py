@@ -59,6 +59,15 @@ def link_or_copy(src, dst) -> None:
         shutil.copyfile(src, dst)
 
 
+def empty_dir(path) -> Path:
+    """``path`` as an existing, empty directory (files a previous run left there removed)."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        old.unlink()
+    return out
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""

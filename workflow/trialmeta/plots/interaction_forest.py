@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from trialmeta.pipeline.jobs import empty_dir
 from trialmeta.plots.axis import effect_axis
 from trialmeta.plots.forest import apply_axis
 from trialmeta.plots.intervals import draw_interval
@@ -150,10 +150,7 @@ def _title(row) -> str:
 
 def draw_interaction_figures(tables: dict, settings, out_dir) -> int:
     """Every unit's figure into ``out_dir`` (emptied first); returns the number drawn."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.iterdir():
-        old.unlink()
+    out = empty_dir(out_dir)
     inter = tables["interactions"]
     if not len(inter):
         return 0

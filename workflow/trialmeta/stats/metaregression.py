@@ -63,18 +63,19 @@ def _wls_pieces(y, v, mask, X, tau2, need=("ll",)):
     """Quantities of the WLS fit at each tau2 (K, G); returns dict of (K, G[, p...]) arrays."""
     t = tau2[..., None]  # K,G,1
     m = mask[:, None, :]
-    w = np.where(m, 1.0 / (v[:, None, :] + t), 0.0)  # K,G,n
+    vt = v[:, None, :] + t  # K,G,n: the total variances (computed once)
+    w = np.where(m, 1.0 / vt, 0.0)  # K,G,n
     A = np.einsum("kgn,knp,knq->kgpq", w, X, X)
     Ainv = np.linalg.inv(A)
     Xwy = np.einsum("kgn,knp,kn->kgp", w, X, y)
     b = np.einsum("kgpq,kgq->kgp", Ainv, Xwy)
     r = np.where(m, y[:, None, :] - np.einsum("knp,kgp->kgn", X, b), 0.0)
     Py = w * r
-    out = {"w": w, "A": A, "Ainv": Ainv, "beta": b, "resid": r, "RSS": (w * r * r).sum(-1)}
+    out = {"w": w, "A": A, "Ainv": Ainv, "beta": b, "resid": r, "RSS": (Py * r).sum(-1)}
     if "ll" in need:
         sign, logdet = np.linalg.slogdet(A)
         out["logdetA"] = logdet
-        out["sumlog"] = np.where(m, np.log(v[:, None, :] + t), 0.0).sum(-1)
+        out["sumlog"] = np.where(m, np.log(vt), 0.0).sum(-1)
     if "score" in need:
         B2 = np.einsum("kgn,knp,knq->kgpq", w * w, X, X)
         AB2 = Ainv @ B2
@@ -228,6 +229,22 @@ def _tau2_dl_mixed(yi, vi, mask, X, bad, status) -> Tau2Fit:
     return Tau2Fit("DL", tau2, ~bad, np.zeros(K, int), st)
 
 
+#: Analyses per block of the likelihood grid: a block's (analyses x grid x studies) arrays stay
+#: in the CPU cache (the same numbers as one pass over all analyses; each analysis is
+#: computed on its own either way).
+GRID_BLOCK = 32
+
+
+def _grid_loglik(yi, vi, mask, X, grid, kk, method) -> np.ndarray:
+    """The (restricted) log-likelihood at every grid value (K, G), in blocks of analyses."""
+    p = X.shape[2]
+    blocks = [
+        _loglik(_wls_pieces(yi[b], vi[b], mask[b], X[b], grid[b]), kk[b], p, method)
+        for b in (slice(i, i + GRID_BLOCK) for i in range(0, len(grid), GRID_BLOCK))
+    ]
+    return np.concatenate(blocks) if blocks else np.zeros(grid.shape)
+
+
 def _likelihood_grid_bracket(yi, vi, mask, X, kk, method, grid_points):
     """Grid search for the global maximum of the (restricted) log-likelihood: 0 and
     ``grid_points - 1`` log-spaced points up to a bound where the score is negative. Returns the
@@ -247,7 +264,7 @@ def _likelihood_grid_bracket(yi, vi, mask, X, kk, method, grid_points):
         upper = np.where(grow, upper * 100.0, upper)
     expo = np.linspace(-14.0, 0.0, grid_points - 1)
     grid = np.concatenate([np.zeros((K, 1)), upper[:, None] * 10.0 ** expo[None, :]], axis=1)
-    ll_grid = _loglik(_wls_pieces(yi, vi, mask, X, grid), kk, p, method)
+    ll_grid = _grid_loglik(yi, vi, mask, X, grid, kk, method)
     ll_grid = np.where(np.isfinite(ll_grid), ll_grid, -np.inf)
     j = np.argmax(ll_grid, axis=1)
     rows = np.arange(K)

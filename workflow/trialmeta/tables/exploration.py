@@ -239,9 +239,11 @@ class _Grouped:
         eff = effects.reset_index(drop=True)
         ok = np.isfinite(eff["yi"].to_numpy(float)) & np.isfinite(eff["vi"].to_numpy(float))
         eff = eff[ok].reset_index(drop=True)
-        keys = eff["analysis_id"].astype(str) + "\x1f" + eff["measure"].astype(str)
+        keys = (eff["analysis_id"].astype(str) + "\x1f" + eff["measure"].astype(str)).tolist()
         uniq = np.array(sorted(set(keys)), dtype=object)
-        codes = np.searchsorted(uniq, keys.to_numpy(object)) if len(eff) else np.zeros(0, int)
+        codes = (
+            np.searchsorted(uniq, np.array(keys, dtype=object)) if len(eff) else np.zeros(0, int)
+        )
         self.eff = eff
         self.keys = pd.DataFrame(
             {
@@ -313,6 +315,17 @@ def _is_missing(v) -> bool:
         or (isinstance(v, str) and v.strip() == "")
         or v is pd.NA
     )
+
+
+def _missing(values: pd.Series) -> np.ndarray:
+    """:func:`_is_missing` of every value (a float column: its NaNs; an integer or boolean one:
+    none, without a Python call per value)."""
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else None
+    if kind == "f":
+        return np.isnan(values.to_numpy())
+    if kind in ("i", "u", "b"):
+        return np.zeros(len(values), bool)
+    return values.map(_is_missing).astype(bool).to_numpy()
 
 
 def _empty(columns):
@@ -485,11 +498,12 @@ def metaregression_table(
     for mod in moderators:
         eff = _join_trials(effects, trials, [mod])
         categorical = _moderator_kind(trials, mod, effects)
-        keep = ~eff[mod].map(_is_missing).astype(bool).to_numpy()
+        keep = ~_missing(eff[mod])
         g = _Grouped(eff.loc[keep])
         if g.batch.n_analyses == 0:
             continue
         vals = g.column(mod, fill=None) if categorical else g.column(mod).astype(float)
+        ids, measures = g.keys["analysis_id"].tolist(), g.keys["measure"].tolist()
         designs, names = [], []
         for i in range(g.batch.n_analyses):  # builds design matrices only (no statistics)
             ki = int(g.batch.k[i])
@@ -511,8 +525,8 @@ def metaregression_table(
             terms = terms.to_dict("records")  # p rows per analysis, analysis-major
             for r, i in enumerate(rows):
                 base = dict(
-                    analysis_id=g.keys["analysis_id"][i],
-                    measure=g.keys["measure"][i],
+                    analysis_id=ids[i],
+                    measure=measures[i],
                     moderator=mod,
                     k=int(k[i]),
                     test=test,
@@ -585,7 +599,7 @@ def subgroups_table(
     frames = []
     for mod in moderators:
         eff = _join_trials(effects, trials, [mod])
-        keep = ~eff[mod].map(_is_missing).astype(bool).to_numpy()
+        keep = ~_missing(eff[mod])
         g = _Grouped(eff.loc[keep])
         if g.batch.n_analyses == 0:
             continue

@@ -106,29 +106,86 @@ def _mid(prim: dict, configured) -> dict:
     return {"low": -m, "high": m, "given": True, "value": m}
 
 
-def _num(sa: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in sa.columns:
-        return np.array([], dtype=float)
-    return pd.to_numeric(sa[col], errors="coerce").to_numpy(dtype=float)
+#: The study columns the facts of an analysis are computed from.
+FACT_COLUMNS = ("n_treat", "n_ctrl", "events_ctrl", "mean_ctrl", "sd_ctrl", "yi")
 
 
-def _facts(sa: pd.DataFrame, ta: pd.DataFrame | None) -> dict:
-    """Participants, control-group risk / mean / SD (medians over trials), higher_is_better."""
-    n = np.nansum(_num(sa, "n_treat")) + np.nansum(_num(sa, "n_ctrl"))
+class _StudyColumns:
+    """The study rows of every analysis as float arrays, converted once for the whole table
+    (``pd.to_numeric``, unparseable -> NaN) and picked per analysis and measure by position."""
+
+    def __init__(self, studies: pd.DataFrame | None):
+        usable = studies is not None and len(studies) and "analysis_id" in studies.columns
+        self.positions = (
+            studies.groupby(studies["analysis_id"].astype(str), sort=False).indices
+            if usable
+            else {}
+        )
+        self.measure = studies["measure"].astype(str).to_numpy() if usable else None
+        self.values = {
+            c: pd.to_numeric(studies[c], errors="coerce").to_numpy(dtype=float)
+            for c in FACT_COLUMNS
+            if usable and c in studies.columns
+        }
+
+    def of(self, aid: str, measure: str) -> dict[str, np.ndarray]:
+        """Column -> values of the analysis's studies with this measure (in table order); a
+        column the table lacks, or an analysis without studies: empty."""
+        pos = self.positions.get(aid)
+        if pos is None:
+            return dict.fromkeys(FACT_COLUMNS, np.array([], dtype=float))
+        pos = pos[self.measure[pos] == measure]
+        empty = np.array([], dtype=float)
+        return {c: self.values[c][pos] if c in self.values else empty for c in FACT_COLUMNS}
+
+
+def _first_known_direction(trials: pd.DataFrame | None) -> dict[str, bool]:
+    """analysis_id -> the first ``higher_is_better`` of its trials that is given (table order)."""
+    if trials is None or not len(trials) or "analysis_id" not in trials.columns:
+        return {}
+    if "higher_is_better" not in trials.columns:
+        return {}
+    out: dict[str, bool] = {}
+    parsed: dict = {}
+    ids = trials["analysis_id"].astype(str).tolist()
+    for aid, value in zip(ids, trials["higher_is_better"].tolist()):
+        if aid in out:
+            continue
+        key = (type(value), value)
+        if key not in parsed:
+            parsed[key] = parse_bool(value)
+        if parsed[key] is not None:
+            out[aid] = parsed[key]
+    return out
+
+
+def _first_small_study_rows(df: pd.DataFrame | None) -> dict[tuple[str, str], tuple]:
+    """(analysis_id, measure) -> (Egger's P, trim-and-fill k0) of its first row in ``df``
+    (small_study.csv), as given (not yet numbers)."""
+    if df is None or not len(df) or "analysis_id" not in df.columns:
+        return {}
+    keys = zip(df["analysis_id"].astype(str).tolist(), df["measure"].astype(str).tolist())
+    values = zip(df["egger_rma_pval"].tolist(), df["trimfill_k0"].tolist())
+    out: dict[tuple[str, str], tuple] = {}
+    for key, pair in zip(keys, values):
+        out.setdefault(key, pair)
+    return out
+
+
+def _facts(cols: dict[str, np.ndarray], hib) -> dict:
+    """Participants, control-group risk / mean / SD (medians over trials), higher_is_better;
+    ``cols``: :meth:`_StudyColumns.of`."""
+    n = np.nansum(cols["n_treat"]) + np.nansum(cols["n_ctrl"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        risks = _num(sa, "events_ctrl") / _num(sa, "n_ctrl")
+        risks = cols["events_ctrl"] / cols["n_ctrl"]
     med = lambda x: float(np.nanmedian(x)) if np.isfinite(x).any() else math.nan  # noqa: E731
-    hib = None
-    if ta is not None and "higher_is_better" in ta.columns:
-        known = [b for b in map(parse_bool, ta["higher_is_better"]) if b is not None]
-        hib = known[0] if known else None
     return {
         "participants": float(n),
         "control_risk_median": med(risks),
-        "control_mean": med(_num(sa, "mean_ctrl")),
-        "control_sd": med(_num(sa, "sd_ctrl")),
+        "control_mean": med(cols["mean_ctrl"]),
+        "control_sd": med(cols["sd_ctrl"]),
         "higher_is_better": hib,
-        "yi": _num(sa, "yi"),
+        "yi": cols["yi"],
     }
 
 
@@ -246,14 +303,20 @@ def _labels(row: pd.Series, group_by) -> dict:
     }
 
 
-def _signals(prim, facts, rob_a, sens_a, small_a, judg_a, ois, mid, settings) -> dict:
-    egger_p, k0 = None, None
-    if small_a is not None and len(small_a):
-        rows = small_a[small_a["measure"].astype(str) == prim["measure"]]
-        if len(rows):
-            egger_p = float(pd.to_numeric(rows["egger_rma_pval"].iloc[0], errors="coerce"))
-            k0 = pd.to_numeric(rows["trimfill_k0"].iloc[0], errors="coerce")
-            k0 = int(k0) if np.isfinite(k0) else None
+def _small_study(first: dict, aid: str, measure: str):
+    """Egger's P and trim-and-fill's k0 of the analysis's first small_study.csv row with its
+    primary measure (None, None without one); ``first``: :func:`_first_small_study_rows`."""
+    pair = first.get((aid, measure))
+    if pair is None:
+        return None, None
+    egger_p = float(pd.to_numeric(pair[0], errors="coerce"))
+    k0 = pd.to_numeric(pair[1], errors="coerce")
+    return egger_p, int(k0) if np.isfinite(k0) else None
+
+
+def _signals(prim, facts, rob_a, sens_a, small, judg_a, ois, mid, settings) -> dict:
+    """``small``: (Egger's P, trim-and-fill k0) of :func:`_small_study`."""
+    egger_p, k0 = small
     raw = {
         "risk_of_bias": grade.rob_signal(rob_a, sens_a, prim),
         "inconsistency": grade.inconsistency_signal(prim, facts["yi"]),  # yi: model scale
@@ -299,9 +362,7 @@ def _analysis_rows(row, frames: dict, settings) -> tuple[list[dict], dict]:
     """The SoF rows (one per assumed control risk) and the signal row of one analysis."""
     aid = str(row["analysis_id"])
     prim = _primary(row)
-    sa = frames["studies"].get(aid)
-    sa = sa[sa["measure"].astype(str) == prim["measure"]] if sa is not None else pd.DataFrame()
-    facts = _facts(sa, frames["trials"].get(aid))
+    facts = _facts(frames["studies"].of(aid, prim["measure"]), frames["trials"].get(aid))
     labels = _labels(row, settings.group_by)
     mid = _mid(prim, _lookup(settings.minimal_important_difference, aid, labels["outcome"]))
     given = _lookup(settings.assumed_control_risk, aid, labels["outcome"])
@@ -315,7 +376,7 @@ def _analysis_rows(row, frames: dict, settings) -> tuple[list[dict], dict]:
         facts,
         frames["rob"].get(aid),
         frames["rob_sensitivity"].get(aid),
-        frames["small_study"].get(aid),
+        _small_study(frames["small_study"], aid, prim["measure"]),
         frames["judgements"].get(aid),
         ois,
         mid,
@@ -396,11 +457,11 @@ def summary_of_findings_tables(
 
     settings = Settings.coerce(settings)
     frames = {
-        "studies": _by_id(studies),
-        "trials": _by_id(trials),
+        "studies": _StudyColumns(studies),
+        "trials": _first_known_direction(trials),
         "rob": _by_id(rob),
         "rob_sensitivity": _by_id(rob_sensitivity),
-        "small_study": _by_id(small_study),
+        "small_study": _first_small_study_rows(small_study),
         "judgements": _by_id(judgements),
     }
     keys = [c for c in settings.group_by if c in pooled.columns]
