@@ -16,16 +16,19 @@ previous index in place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 
@@ -49,10 +52,22 @@ from trialmeta.plots.labels import (
 )
 from trialmeta.plots.names import figure_folder, split_figure_name
 from trialmeta.report.changes_page import write_changes_page
-from trialmeta.report.exploration_sections import estimator_summary, exploration_context, table_cell
+from trialmeta.report.exploration_sections import (
+    estimator_summary,
+    estimator_table,
+    exploration_context,
+    row_records,
+    rows_where,
+    table_cell,
+    text_equals,
+)
 from trialmeta.report.few_trials import few_trials_panel
 from trialmeta.report.index_page import IndexPage, key_values
-from trialmeta.report.interactions_section import interaction_entries, interaction_overview
+from trialmeta.report.interactions_section import (
+    interaction_entries,
+    interaction_index,
+    interaction_overview,
+)
 from trialmeta.report.risk_of_bias_section import rob_section
 from trialmeta.report.single_arm_section import (
     single_arm_methods,
@@ -152,6 +167,8 @@ def _blank(v) -> bool:
 def _f(row, key) -> float:
     try:
         v = row.get(key, float("nan"))
+        if type(v) is float:  # most values (NaN stays NaN)
+            return v
         return float(v) if not _blank(v) else float("nan")
     except (TypeError, ValueError):
         return float("nan")
@@ -171,10 +188,6 @@ def _check_id(aid: str) -> str:
     return aid
 
 
-def _truthy(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: parse_bool(v) is True).astype(bool)
-
-
 def _fmt_cell(v) -> str:
     """Generic table cell: numbers with 4 significant digits, text as is (length-limited)."""
     return table_cell(v, digits=4, whole_below=1e9, text=_text)
@@ -185,9 +198,7 @@ def _primary_rows(pa: pd.DataFrame, settings: Settings) -> tuple:
     """(primary row, fixed row of the same measure) of one analysis's pooled rows."""
     prim = None
     if len(pa) and "primary" in pa.columns:
-        flagged = pa[_truthy(pa["primary"])]
-        if len(flagged):
-            prim = flagged.iloc[0]
+        prim = _first_row(pa, [parse_bool(v) is True for v in pa["primary"]])
     if prim is None and len(pa):
         cand = pa[
             (pa["model"] == "random")
@@ -199,9 +210,16 @@ def _primary_rows(pa: pd.DataFrame, settings: Settings) -> tuple:
         prim = cand.iloc[0]
     fixed = None
     if prim is not None:
-        fx = pa[(pa["model"] == "fixed") & (pa["measure"].astype(str) == str(prim["measure"]))]
-        fixed = fx.iloc[0] if len(fx) else None
+        fixed = _first_row(
+            pa, text_equals(pa["model"], "fixed") & text_equals(pa["measure"], str(prim["measure"]))
+        )
     return prim, fixed
+
+
+def _first_row(df: pd.DataFrame, mask):
+    """The first row of ``df`` where ``mask`` (booleans, one per row) is true, else None."""
+    hits = np.flatnonzero(np.asarray(mask, dtype=bool))
+    return df.iloc[hits[0]] if len(hits) else None
 
 
 def _effect_text(row, is_ratio, decimals, lo="ci_low", hi="ci_high") -> str:
@@ -270,16 +288,16 @@ def _summary_sentence(labels, prim, k, n_total, mname, is_ratio, decimals, lvl="
 
 
 def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
-    st = sa[sa["measure"].astype(str) == str(measure)] if "measure" in sa.columns else sa
+    st = rows_where(sa, "measure", str(measure)) if "measure" in sa.columns else sa
     by_id = {}
     by_src = {}
     if ta is not None:
-        for _, r in ta.iterrows():
+        for r in row_records(ta):
             by_id.setdefault(str(r.get("study_id")), r)
             if "source_file" in ta.columns and "source_row" in ta.columns:
                 by_src[(str(r.get("source_file")), str(r.get("source_row")))] = r
     rows = []
-    for _, r in st.iterrows():
+    for r in row_records(st):
         tr = None
         if "source_file" in st.columns and "source_row" in st.columns:
             tr = by_src.get((str(r.get("source_file")), str(r.get("source_row"))))
@@ -289,7 +307,7 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
         def arm(col):
             v = (
                 r.get(col)
-                if col in r.index and not _blank(r.get(col))
+                if col in r and not _blank(r.get(col))
                 else (tr.get(col) if tr is not None else None)
             )
             return _fmt_cell(v)
@@ -309,14 +327,14 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
         url_raw = None
         if tr is not None:
             for col in ("source_url", "source"):
-                if col in tr.index and not _blank(tr.get(col)):
+                if col in tr and not _blank(tr.get(col)):
                     url_raw = tr.get(col)
                     break
         url = safe_http_url(url_raw)
         rows.append(
             {
                 "study_id": _text(r.get("study_id")),
-                "year": _fmt_cell(tr.get("year")) if tr is not None and "year" in tr.index else "",
+                "year": _fmt_cell(tr.get("year")) if tr is not None and "year" in tr else "",
                 "arms": arms,
                 "effect": format_effect(
                     to_natural(_f(r, "yi"), is_ratio),
@@ -334,12 +352,10 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
                 "source_url": url,
                 "source_host": (urlsplit(url).hostname or url) if url else "",
                 "source_text": "" if url else _text(url_raw, 500),
-                "notes": _text(tr.get("notes"), 4000)
-                if tr is not None and "notes" in tr.index
-                else "",
+                "notes": _text(tr.get("notes"), 4000) if tr is not None and "notes" in tr else "",
                 "where": (
                     f"{_text(tr.get('source_file'), 200)}:{_fmt_cell(tr.get('source_row'))}"
-                    if tr is not None and "source_file" in tr.index
+                    if tr is not None and "source_file" in tr
                     else ""
                 ),
             }
@@ -349,7 +365,7 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
 
 def _sensitivity_rows(pa: pd.DataFrame, prim) -> list[dict]:
     rows = []
-    for _, r in pa.iterrows():
+    for name, r in zip(pa.index, row_records(pa)):
         mname, is_ratio, _ = measure_info(r.get("measure"), r.get("scale"))
         dec = choose_decimals(
             [to_natural(_f(r, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")], is_ratio
@@ -357,7 +373,7 @@ def _sensitivity_rows(pa: pd.DataFrame, prim) -> list[dict]:
         p_df = _f(r, "df")
         rows.append(
             {
-                "primary": prim is not None and r.name == prim.name,
+                "primary": prim is not None and name == prim.name,
                 "measure": _text(r.get("measure")),
                 "model": {
                     "random": "random effects",
@@ -408,14 +424,15 @@ def _sensitivity_ci(pa: pd.DataFrame, prim, settings: Settings):
     if prim is None:
         return None
     if {"model", "tau2_method", "ci_method", "measure"} <= set(pa.columns):
-        cand = pa[
-            (pa["model"] == "random")
-            & (pa["tau2_method"].astype(str) == settings.primary_tau2_method)
-            & (pa["ci_method"].astype(str) == settings.sensitivity_ci)
-            & (pa["measure"].astype(str) == str(prim["measure"]))
-        ]
-        if len(cand):
-            return _f(cand.iloc[0], "ci_low"), _f(cand.iloc[0], "ci_high")
+        row = _first_row(
+            pa,
+            text_equals(pa["model"], "random")
+            & text_equals(pa["tau2_method"], settings.primary_tau2_method)
+            & text_equals(pa["ci_method"], settings.sensitivity_ci)
+            & text_equals(pa["measure"], str(prim["measure"])),
+        )
+        if row is not None:
+            return _f(row, "ci_low"), _f(row, "ci_high")
     return _f(prim, "ci_low"), _f(prim, "ci_high")
 
 
@@ -425,7 +442,7 @@ def _exploration_rows(exploration: dict) -> dict:
     for key, _ in EXPLORATION_SECTIONS:
         df = exploration.get(key)
         if isinstance(df, pd.DataFrame) and "analysis_id" in df.columns:
-            out[key] = {str(a): g for a, g in df.groupby(df["analysis_id"].astype(str), sort=False)}
+            out[key] = _split_by_analysis(df)
     return out
 
 
@@ -480,7 +497,8 @@ def _present(pooled: pd.DataFrame, col: str) -> list[str]:
     """The distinct non-blank values of ``col`` in the pooled table, in table order."""
     if not len(pooled) or col not in pooled:
         return []
-    return [x for x in dict.fromkeys(pooled[col].astype(str)) if x and x not in ("nan", "None")]
+    values = pooled[col].astype(str).unique().tolist()  # in table order
+    return [x for x in values if x and x not in ("nan", "None")]
 
 
 def _measure_names(measures: list) -> str:
@@ -533,9 +551,7 @@ def _model_methods(settings: Settings, pooled: pd.DataFrame) -> str | None:
     sensitivity models and the heterogeneity statistics (None without a random-effects model)."""
     lvl = level_text(settings)
     models = (
-        list(dict.fromkeys(pooled["model"].astype(str)))
-        if len(pooled) and "model" in pooled
-        else []
+        pooled["model"].astype(str).unique().tolist() if len(pooled) and "model" in pooled else []
     )
     tau2 = [
         m for m in map(str, settings.tau2_methods) if m in _present(pooled, "tau2_method")
@@ -631,6 +647,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.tests["bidi_neutral"] = bidi_neutral
+    env.globals["bdi"] = bidi_isolate
+    env.globals["cells"] = table_cells
     return env
 
 
@@ -642,6 +660,26 @@ def bidi_neutral(value) -> bool:
     """True for a cell such as ``−0.78 [−4.33, 2.78]`` or ``92%``: no letters, no bidi controls,
     so the report writes it without a ``<bdi>`` (issue 16: 15 kB of every analysis page)."""
     return _BIDI_NEUTRAL.fullmatch(str(value)) is not None
+
+
+def _isolate(value) -> markupsafe.Markup:
+    text = markupsafe.escape(value)
+    return text if bidi_neutral(value) else markupsafe.Markup(f"<bdi>{text}</bdi>")
+
+
+_isolate_text = functools.lru_cache(maxsize=1 << 16)(_isolate)  # cell texts repeat
+
+
+def bidi_isolate(value) -> markupsafe.Markup:
+    """``value`` HTML-escaped (as ``{{ value }}`` with autoescape) and, unless it is
+    :func:`bidi_neutral`, isolated in ``<bdi>``: the templates' ``bdi(value)``."""
+    return _isolate_text(value) if type(value) is str else _isolate(value)
+
+
+def table_cells(values) -> markupsafe.Markup:
+    """``<td>bdi(value)</td>`` for each value of a table row: the templates' ``cells(row)`` (a
+    Jinja loop per cell cost a third of the rendering of a 1,000-analysis report)."""
+    return markupsafe.Markup("".join(f"<td>{bidi_isolate(v)}</td>" for v in values))
 
 
 def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
@@ -709,11 +747,65 @@ def _package_digest() -> str:
 
 
 # --------------------------------------------------------------------------- the pages
-def _split_by_analysis(df: pd.DataFrame) -> dict:
-    """analysis_id -> that analysis's rows of ``df`` (in table order)."""
-    if not len(df) or "analysis_id" not in df.columns:
-        return {}
-    return {str(a): g for a, g in df.groupby(df["analysis_id"].astype(str), sort=False)}
+def _group_positions(ids: pd.Series) -> dict[str, np.ndarray]:
+    """value -> the positions of its rows in ``ids`` (in table order); values in order of first
+    appearance, missing values left out (as ``groupby(ids, sort=False)``)."""
+    codes, uniques = pd.factorize(ids, sort=False)
+    order = np.argsort(codes, kind="stable")
+    order = order[codes[order] >= 0]
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return {str(uniques[codes[g[0]]]): g for g in np.split(order, bounds) if len(g)}
+
+
+def _python_text(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its text columns and column names as Python strings (object dtype: the same
+    values and missing values) in one block per dtype: cutting and reading Arrow-backed columns a
+    few rows at a time cost more than the rest of a page (issue 16)."""
+    text = [c for c, t in df.dtypes.items() if isinstance(t, pd.StringDtype)]
+    out = df.astype(dict.fromkeys(text, object)).copy()
+    out.columns = pd.Index(list(df.columns), dtype=object)
+    return out
+
+
+#: Analyses whose rows are cut and converted (:func:`_python_text`) one by one; beyond, the
+#: whole table is converted once (a rerun renders a few pages, a clean build all of them).
+_ONE_BY_ONE = 20
+
+
+class _RowsByAnalysis(Mapping):
+    """analysis_id -> that analysis's rows of ``df`` (in table order, :func:`_python_text`), each
+    cut on first use: a rerun that renders one page of a 1,000-analysis report cuts one
+    analysis's rows, not all."""
+
+    def __init__(self, df: pd.DataFrame):
+        has_ids = len(df) and "analysis_id" in df.columns
+        self.positions = _group_positions(df["analysis_id"].astype(str)) if has_ids else {}
+        self._df, self._whole, self._cut = df, None, {}
+
+    def __getitem__(self, aid: str) -> pd.DataFrame:
+        if aid not in self._cut:
+            rows = self.positions[aid]
+            if self._whole is None and len(self._cut) >= _ONE_BY_ONE:
+                self._whole = _python_text(self._df)
+            whole = self._whole
+            self._cut[aid] = (
+                whole.take(rows) if whole is not None else _python_text(self._df.take(rows))
+            )
+        return self._cut[aid]
+
+    def __contains__(self, aid) -> bool:
+        return aid in self.positions
+
+    def __iter__(self):
+        return iter(self.positions)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def _split_by_analysis(df: pd.DataFrame) -> _RowsByAnalysis:
+    """analysis_id -> that analysis's rows of ``df`` (in table order), cut when asked for."""
+    return _RowsByAnalysis(df)
 
 
 class ReportTables:
@@ -747,14 +839,21 @@ class ReportTables:
         self.studies_by = _split_by_analysis(self.studies)
         self.trials_by = _split_by_analysis(self.trials)
         self.exploration_by = _exploration_rows(self.exploration)
+        self._no_rows = pd.DataFrame(columns=["analysis_id"])  # an exploration table without rows
+        self._estimators, self._estimator_calls = None, 0  # estimator_table(pooled), its split
+        self._positions = {}  # exploration table name -> analysis_id -> row positions
+        # the interaction tables split by analysis (interactions_section.interaction_index)
+        self.interaction_rows = interaction_index(self.exploration)
         self._warnings_by, self.general_warnings = self._assign_warnings(warnings or [])
 
     def _assign_warnings(self, warnings) -> tuple[dict, list[str]]:
-        where = {}
-        for aid, g in self.trials_by.items():
-            if "source_file" in g.columns and "source_row" in g.columns:
-                for f_, r_ in zip(g["source_file"].astype(str), g["source_row"]):
-                    where[(f_, str(int(r_)) if not _blank(r_) else "")] = aid
+        where, t = {}, self.trials
+        if "source_file" in t.columns and "source_row" in t.columns:
+            files, rows = t["source_file"].astype(str).tolist(), t["source_row"].tolist()
+            for aid, pos in self.trials_by.positions.items():  # analysis by analysis, as before
+                for i in pos:
+                    r_ = rows[i]
+                    where[(files[i], str(int(r_)) if not _blank(r_) else "")] = aid
         by_analysis, general = defaultdict(list), []
         for w in warnings:
             row = getattr(w, "row", None)
@@ -776,15 +875,42 @@ class ReportTables:
             self.trials_by.get(aid),
         )
 
+    def first_row(self, name: str, aid: str) -> dict | None:
+        """The first row of ``aid`` in the exploration table ``name``, as a dict (None when
+        absent); the table is split once, not filtered once per page."""
+        if name not in self._positions:
+            df = self.exploration.get(name)
+            ok = isinstance(df, pd.DataFrame) and "analysis_id" in df.columns
+            self._positions[name] = _group_positions(df["analysis_id"].astype(str)) if ok else {}
+        pos = self._positions[name].get(aid)
+        return None if pos is None else self.exploration[name].iloc[pos[0]].to_dict()
+
+    def first_trial(self, aid: str):
+        """The analysis's first trial row (a Series), or {} when it has none."""
+        pos = self.trials_by.positions.get(aid)
+        return self.trials.iloc[pos[0]] if pos is not None else {}
+
     def warnings_of(self, aid: str) -> list[str]:
         return sorted(dict.fromkeys(self._warnings_by.get(aid, [])))
 
     def exploration_of(self, aid: str) -> dict:
         """The analysis's rows of each exploration table (:data:`EXPLORATION_SECTIONS`)."""
         return {
-            key: rows.get(aid, pd.DataFrame(columns=["analysis_id"]))
+            key: rows[aid] if aid in rows else self._no_rows
             for key, rows in self.exploration_by.items()
         }
+
+    def estimators_of(self, aid: str) -> pd.DataFrame:
+        """The analysis's rows of the estimator x CI method disagreement table
+        (:func:`~trialmeta.stats.sensitivity.estimator_disagreement`, made once for all)."""
+        self._estimator_calls += 1
+        if self._estimator_calls <= _ONE_BY_ONE:  # a rerun renders a few pages
+            return estimator_table(self.rows(aid)[0])
+        if self._estimators is None:  # many pages: one call for all (2 s at 1,000 analyses)
+            table = estimator_table(self.pooled)
+            self._estimators = (table, _split_by_analysis(table))
+        table, by_analysis = self._estimators
+        return by_analysis.get(aid, table.iloc[0:0])
 
 
 class AnalysisPage:
@@ -800,12 +926,15 @@ class AnalysisPage:
         self, aid: str, tables: ReportTables, settings, figure_names: list[str], urls=None
     ):
         self.aid, self.settings, self.figure_names = aid, settings, figure_names
+        self.tables = tables
         # figure name -> its address from the report's root (figure_urls); default figures/<name>
         self.urls = urls or {}
         self.pooled, self.studies, self.trials = tables.rows(aid)
         self.warnings = tables.warnings_of(aid)
         self.exploration_tables = tables.exploration_of(aid)
-        self.interactions = interaction_entries(aid, tables.exploration, figure_names)
+        self.interactions = interaction_entries(
+            aid, tables.exploration, figure_names, index=tables.interaction_rows
+        )
         self.rob = rob_section(aid, tables.exploration, figure_names)  # None: no RoB judgements
         # labels from the trial rows; without them, from the key columns of the result rows
         pa, sa = self.pooled, self.studies
@@ -823,9 +952,7 @@ class AnalysisPage:
         )
         self.scale = prim.get("scale") if prim is not None else None
         self.measure_name, self.is_ratio, self.null = measure_info(self.measure, self.scale)
-        self.shown = (
-            sa[sa["measure"].astype(str) == self.measure] if "measure" in sa.columns else sa
-        )
+        self.shown = rows_where(sa, "measure", self.measure) if "measure" in sa.columns else sa
         self.k = len(self.shown)
         self.single = self.k == 1
         self.decimals = self._decimals()
@@ -982,7 +1109,9 @@ class AnalysisPage:
             **self.figure_fields(),
             "exploration": self.exploration_section(),
             "interactions": self.interactions,
-            "estimators": estimator_summary(self.pooled, self.measure),
+            "estimators": estimator_summary(
+                self.pooled, self.measure, self.tables.estimators_of(self.aid)
+            ),
             "rob": self.rob,
             "null": f"{self.null:g}",
         }

@@ -28,7 +28,16 @@ from trialmeta.plots.labels import format_effect, format_number, format_p, measu
 from trialmeta.plots.names import exploration_stem
 from trialmeta.report import text as tx
 
-__all__ = ["exploration_context", "estimator_summary", "SENTENCE_COLUMNS", "table_cell"]
+__all__ = [
+    "exploration_context",
+    "estimator_summary",
+    "estimator_table",
+    "row_records",
+    "rows_where",
+    "text_equals",
+    "SENTENCE_COLUMNS",
+    "table_cell",
+]
 
 #: Columns each section's sentences need (else the table alone is shown).
 SENTENCE_COLUMNS = {
@@ -83,6 +92,8 @@ def _num(v) -> float:
 def table_cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(v)[:300]) -> str:
     """A number with ``digits`` significant digits (minus sign as U+2212; whole numbers below
     ``whole_below`` without decimals), yes/no for booleans, ``text(v)`` for anything else."""
+    if type(v) is float:  # most cells (a 1,000-analysis report has two million)
+        return _float_cell(v, digits, whole_below)
     if _blank(v):
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -90,13 +101,19 @@ def table_cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
-        x = float(v)
-        if not math.isfinite(x):
-            return "\u2013"
-        if x == round(x) and abs(x) < whole_below:
-            return str(int(round(x)))
-        return f"{x:.{digits}g}".replace("-", "\u2212")
+        return _float_cell(float(v), digits, whole_below)
     return text(v)
+
+
+def _float_cell(x: float, digits: int, whole_below: float) -> str:
+    """A float cell of :func:`table_cell` (NaN blank, infinities as a dash)."""
+    if x != x:
+        return ""
+    if not math.isfinite(x):
+        return "\u2013"
+    if x == round(x) and abs(x) < whole_below:
+        return str(int(round(x)))
+    return f"{x:.{digits}g}".replace("-", "\u2212")
 
 
 def _effect(measure, scale, e, lo, hi) -> str:
@@ -112,14 +129,22 @@ def _p(v) -> str:
     return format_p(v).replace("P = ", "").replace("P ", "") if math.isfinite(_num(v)) else ""
 
 
+def row_records(df: pd.DataFrame) -> list[dict]:
+    """The rows of ``df`` as dicts, values as ``iterrows`` gives them (object dtype), without a
+    Series per row (issue 16: a 1,000-analysis report iterates some 100,000 rows)."""
+    cols = list(df.columns)
+    return [dict(zip(cols, row)) for row in df.to_numpy(dtype=object).tolist()]
+
+
 def _generic(df: pd.DataFrame) -> dict | None:
     if df is None or not len(df):
         return None
-    cols = [c for c in df.columns if c != "analysis_id"]
+    names = list(df.columns)
+    shown = [i for i, c in enumerate(names) if c != "analysis_id"]
     return {
-        "columns": [str(c) for c in cols],
+        "columns": [str(names[i]) for i in shown],
         "rows": [
-            [table_cell(v, 4) for v in rec] for rec in df[cols].itertuples(index=False, name=None)
+            [table_cell(rec[i], 4) for i in shown] for rec in df.to_numpy(dtype=object).tolist()
         ],
     }
 
@@ -142,12 +167,28 @@ def _can_speak(key: str, df: pd.DataFrame) -> bool:
     return SENTENCE_COLUMNS[key] <= set(df.columns)
 
 
+def rows_where(df: pd.DataFrame, col: str, value: str) -> pd.DataFrame:
+    """``df[df[col].astype(str) == value]`` (missing values, kept by ``astype(str)``, equal no
+    text) compared in Python: a few rows per analysis, where pandas' comparison costs more."""
+    return df.take(np.flatnonzero(text_equals(df[col], value)))
+
+
+def text_equals(values: pd.Series, value: str) -> np.ndarray:
+    """``values.astype(str) == value`` as booleans (missing values equal no text), compared in
+    Python: a few rows per analysis, where pandas' conversion and comparison cost more."""
+    hits = [
+        v == value if isinstance(v, str) else not pd.isna(v) and str(v) == value
+        for v in values.to_numpy(dtype=object)
+    ]
+    return np.array(hits, dtype=bool)
+
+
 def _measure_rows(df, measure: str) -> pd.DataFrame:
     if df is None or not len(df):
         return pd.DataFrame()
     if "measure" not in df.columns:
         return df
-    return df[df["measure"].astype(str) == str(measure)]
+    return rows_where(df, "measure", str(measure))
 
 
 def _section(items=None, notes=None, all_rows=None) -> dict:
@@ -168,7 +209,7 @@ def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
         mods += [str(m) for m in rows_m["moderator"].drop_duplicates() if str(m) not in mods]
     for mod in mods:
         rows = (
-            rows_m[rows_m["moderator"].astype(str) == mod]
+            rows_where(rows_m, "moderator", mod)
             if len(rows_m) and "moderator" in rows_m
             else rows_m.iloc[0:0]
         )
@@ -231,7 +272,7 @@ def _subgroup_table(rows: pd.DataFrame, names: dict, measure, scale) -> dict:
                 f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
                 _p(r.get("pval")),
             ]
-            for _, r in rows.iterrows()
+            for r in row_records(rows)
         ],
     }
     qb, qdf, qp = (
@@ -291,7 +332,7 @@ def _metaregression(aid, measure, scale, df, trials_a, settings, figures):
         mods += [str(m) for m in rows_m["moderator"].drop_duplicates() if str(m) not in mods]
     for mod in mods:
         rows = (
-            rows_m[rows_m["moderator"].astype(str) == mod]
+            rows_where(rows_m, "moderator", mod)
             if len(rows_m) and "moderator" in rows_m
             else rows_m.iloc[0:0]
         )
@@ -318,7 +359,7 @@ def _metaregression(aid, measure, scale, df, trials_a, settings, figures):
                         f"{table_cell(r['ci_low'])} to {table_cell(r['ci_high'])}",
                         _p(r["pval"]),
                     ]
-                    for _, r in fitted.iterrows()
+                    for r in row_records(fitted)
                 ],
             }
         _, is_ratio, _ = measure_info(measure, scale)
@@ -377,7 +418,7 @@ def _leave_one_out(aid, measure, scale, df, k, overall_ci, figures):
                     f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
                     _p(r.get("pval")),
                 ]
-                for _, r in rows.iterrows()
+                for r in row_records(rows)
             ],
         }
     sentence = tx.leave_one_out_sentence(rows, measure, scale, overall_ci) if speak else ""
@@ -424,7 +465,7 @@ def _influence(df, measure):
                     f"{_num(r.get('weight')):.1f}%" if math.isfinite(_num(r.get("weight"))) else "",
                     "yes" if bool(r["influential"]) else "no",
                 ]
-                for _, r in rows.iterrows()
+                for r in row_records(rows)
             ],
         }
     sentence = tx.influence_sentence(rows) if speak else ""
@@ -478,7 +519,7 @@ def _cumulative(aid, measure, scale, df, k, trials_a, figures):
                     _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
                     f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
                 ]
-                for _, r in rows.iterrows()
+                for r in row_records(rows)
             ],
         }
     sentence = tx.cumulative_sentence(rows, measure, scale) if speak else ""
@@ -620,7 +661,7 @@ def _sparse(df):
                     _p(r.get("pval")),
                     "yes" if bool(r.get("significant")) else "no",
                 ]
-                for _, r in rows.iterrows()
+                for r in row_records(rows)
             ],
         }
     sentence = tx.sparse_sentence(rows) if speak else ""
@@ -693,19 +734,39 @@ def exploration_context(
     }
 
 
-def estimator_summary(pooled_a: pd.DataFrame, primary_measure: str) -> list[dict]:
-    """One sentence per measure about the tau2 estimator x CI method matrix (random-effects rows of
-    pooled.csv): whether the CI excludes no effect under every method, none, or only some (flagged,
-    with the methods named). Primary measure first."""
+_ESTIMATOR_NEED = {
+    "model",
+    "tau2_method",
+    "ci_method",
+    "ci_low",
+    "ci_high",
+    "measure",
+    "analysis_id",
+}
+
+
+def estimator_table(pooled: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~trialmeta.stats.sensitivity.estimator_disagreement` of the random-effects rows of
+    ``pooled`` (one row per analysis x measure; no rows without the columns it needs)."""
     from trialmeta.stats.sensitivity import estimator_disagreement
 
-    need = {"model", "tau2_method", "ci_method", "ci_low", "ci_high", "measure", "analysis_id"}
-    if pooled_a is None or not len(pooled_a) or not need <= set(pooled_a.columns):
+    if pooled is None or not len(pooled) or not _ESTIMATOR_NEED <= set(pooled.columns):
+        return pd.DataFrame(columns=["analysis_id", "measure"])
+    return estimator_disagreement(pooled[pooled["model"].astype(str) == "random"])
+
+
+def estimator_summary(
+    pooled_a: pd.DataFrame, primary_measure: str, disagreement: pd.DataFrame | None = None
+) -> list[dict]:
+    """One sentence per measure about the tau2 estimator x CI method matrix (random-effects rows of
+    pooled.csv): whether the CI excludes no effect under every method, none, or only some (flagged,
+    with the methods named). Primary measure first. ``disagreement``: the analysis's rows of
+    :func:`estimator_table` (made for all analyses at once), else computed from ``pooled_a``."""
+    if pooled_a is None or not len(pooled_a) or not _ESTIMATOR_NEED <= set(pooled_a.columns):
         return []
-    rnd = pooled_a[pooled_a["model"].astype(str) == "random"]
-    if not len(rnd):
+    if not (pooled_a["model"].astype(str) == "random").any():
         return []
-    d = estimator_disagreement(rnd)
+    d = estimator_table(pooled_a) if disagreement is None else disagreement
     order = sorted(
         range(len(d)), key=lambda i: (str(d["measure"].iloc[i]) != str(primary_measure), i)
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 from trialmeta.inputs.priors import bayes_priors
 from trialmeta.plots.labels import choose_decimals, format_effect, measure_info
@@ -121,11 +120,7 @@ def _bayes_fields(page: dict, b: dict, prior, fig_names, is_ratio, decimals) -> 
 
 def _row(tables, name: str, aid: str) -> dict | None:
     """The row of ``aid`` in the report's table ``name`` (None when absent)."""
-    df = tables.exploration.get(name)
-    if not isinstance(df, pd.DataFrame) or "analysis_id" not in df.columns:
-        return None
-    rows = df[df["analysis_id"].astype(str) == aid]
-    return rows.iloc[0].to_dict() if len(rows) else None
+    return tables.first_row(name, aid)
 
 
 def few_trials_panel(tables, aid: str, page: dict, fig_names, settings) -> dict | None:

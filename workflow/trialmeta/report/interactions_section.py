@@ -168,17 +168,41 @@ def _unit_entry(key, rows, figure_names: set) -> dict:
     }
 
 
-def _selected_contrast(exploration: dict, aid: str) -> list[dict]:
-    """The ``biomarker_selected`` between-trial contrast of the subgroups table, if any."""
+def _selected_records(exploration: dict) -> dict[str, list[dict]]:
+    """analysis_id -> its ``biomarker_selected`` rows of the subgroups table (records, in table
+    order), split once for all analyses; {} when the table lacks the contrast's columns."""
     sg = _table(exploration, "subgroups")
     needed = {"moderator", "measure", "scale", "level", "k", "estimate", "ci_low", "ci_high"}
     if not needed <= set(sg.columns) or "Q_between_pval" not in sg:
+        return {}
+    sel = sg[sg["moderator"] == "biomarker_selected"]
+    by_aid: dict[str, list[dict]] = {}
+    for aid, rec in zip(sel["analysis_id"].astype(str), sel.to_dict("records")):
+        by_aid.setdefault(aid, []).append(rec)
+    return by_aid
+
+
+def interaction_index(exploration: dict) -> dict:
+    """The interaction rows split by analysis once (a report has up to thousands of pages):
+    ``interactions`` (analysis_id -> its rows) and ``selected`` (:func:`_selected_records`)."""
+    inter = _table(exploration, "interactions")
+    return {
+        "interactions": {
+            str(a): g for a, g in inter.groupby(inter["analysis_id"].astype(str), sort=False)
+        }
+        if len(inter)
+        else {},
+        "selected": _selected_records(exploration),
+    }
+
+
+def _selected_contrast(records: list[dict]) -> list[dict]:
+    """The ``biomarker_selected`` between-trial contrast of one analysis (its records of
+    :func:`_selected_records`; the first measure's rows), if any."""
+    if not records:
         return []
-    rows = sg[(sg["analysis_id"].astype(str) == aid) & (sg["moderator"] == "biomarker_selected")]
-    if not len(rows):
-        return []
-    rows = rows[rows["measure"] == rows["measure"].iloc[0]]
-    is_ratio = str(rows["scale"].iloc[0]) == "log"
+    rows = [r for r in records if r["measure"] == records[0]["measure"]]
+    is_ratio = str(rows[0]["scale"]) == "log"
     return [
         {
             "level": r["level"],
@@ -186,18 +210,19 @@ def _selected_contrast(exploration: dict, aid: str) -> list[dict]:
             "effect": _effect(r, is_ratio),
             "p": format_p(r["Q_between_pval"]),
         }
-        for r in rows.to_dict("records")
+        for r in rows
     ]
 
 
 def interaction_entries(
-    aid: str, exploration: dict, figure_names=(), fig_base: str = "../figures/"
+    aid: str, exploration: dict, figure_names=(), fig_base: str = "../figures/", index=None
 ) -> dict | None:
     """The section context of one analysis (None when it has no interaction rows);
-    ``fig_base``: the figures' location relative to the page."""
-    inter = _table(exploration, "interactions")
-    mine = inter[inter["analysis_id"].astype(str) == aid]
-    if not len(mine):
+    ``fig_base``: the figures' location relative to the page; ``index``: the tables split by
+    analysis (:func:`interaction_index`), made here when not given."""
+    index = index if index is not None else interaction_index(exploration)
+    mine = index["interactions"].get(aid)
+    if mine is None:
         return None
     names = set(figure_names)
     parts = [_table(exploration, n) for n in INTERACTION_TABLES]
@@ -209,7 +234,7 @@ def interaction_entries(
         units.append(_unit_entry(key, rows, names))
     return {
         "units": units,
-        "selected": _selected_contrast(exploration, aid),
+        "selected": _selected_contrast(index["selected"].get(aid)),
         "reference": ICEMAN_REFERENCE,
         "fig_base": fig_base,
     }
@@ -221,9 +246,9 @@ def interaction_overview(env, common, tables, figures_dir, out_dir) -> list[dict
     ``ReportTables``) get ``interactions/<aid>.html`` with their figures beside it."""
     exploration, has_page = tables.exploration, tables.has
     figure_dirs = [figures_dir] if isinstance(figures_dir, (str, Path)) else figures_dir or []
-    inter = _table(exploration, "interactions")
+    inter, index = _table(exploration, "interactions"), tables.interaction_rows
     if not len(inter):
-        return _selected_overview(exploration, tables)
+        return _selected_overview(index, tables)
     out_dir = Path(out_dir)
     figures = {p.name: p for d in figure_dirs for p in Path(d).glob("*.interaction-*")}
     overview, template = [], env.get_template("interactions/page.html.j2")
@@ -233,7 +258,7 @@ def interaction_overview(env, common, tables, figures_dir, out_dir) -> list[dict
         if not has_page(aid):
             for n in names:  # beside the page (figures/ keeps the main analyses' figures only)
                 replace_with_link(figures[n], out_dir / "interactions" / n)
-            section = interaction_entries(aid, exploration, names, fig_base="")
+            section = interaction_entries(aid, exploration, names, fig_base="", index=index)
             labels = g.iloc[0].to_dict()
             html = template.render(a={"id": aid, **labels}, t=section, root="../", **common)
             write_text(html, out_dir / "interactions" / f"{aid}.html")
@@ -253,22 +278,18 @@ def interaction_overview(env, common, tables, figures_dir, out_dir) -> list[dict
                     "between": False,
                 }
             )
-    return overview + _selected_overview(exploration, tables)
+    return overview + _selected_overview(index, tables)
 
 
-def _selected_overview(exploration: dict, tables) -> list[dict]:
-    """Index rows of the ``biomarker_selected`` between-trial contrasts (two or more levels)."""
-    sg = _table(exploration, "subgroups")
-    if "moderator" not in sg:
-        return []
+def _selected_overview(index: dict, tables) -> list[dict]:
+    """Index rows of the ``biomarker_selected`` between-trial contrasts (two or more levels;
+    ``index``: :func:`interaction_index`)."""
     rows = []
-    sel = sg[sg["moderator"] == "biomarker_selected"]
-    for aid in sorted(set(sel["analysis_id"].astype(str))):
-        levels = _selected_contrast(exploration, aid)
+    for aid, records in sorted(index["selected"].items()):
+        levels = _selected_contrast(records)
         if len(levels) < 2 or not tables.has(aid):
             continue
-        _, _, trials = tables.rows(aid)
-        first = trials.iloc[0] if trials is not None and len(trials) else {}
+        first = tables.first_trial(aid)
         rows.append(
             {
                 "page": f"analyses/{aid}.html",

@@ -4,12 +4,22 @@ natural units (ratios back-transformed), p-values as in the forest plots."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
 from trialmeta.inputs.booleans import parse_bool
 from trialmeta.plots.labels import format_effect, format_p, measure_info, to_natural
 from trialmeta.tables.levels import ordered_levels
+
+
+def _rows(df: pd.DataFrame) -> list[SimpleNamespace]:
+    """The rows of ``df`` with their values as attributes (``r.k``), values as ``iterrows``
+    gives them, without a Series per row."""
+    cols = [str(c) for c in df.columns]
+    return [SimpleNamespace(**dict(zip(cols, v))) for v in df.to_numpy(dtype=object).tolist()]
+
 
 __all__ = [
     "subgroup_sentence",
@@ -56,7 +66,7 @@ def subgroup_caveat(rows: pd.DataFrame) -> str:
     human = str(mod).replace("_", "-")
     boolean = all(parse_bool(x) is not None for x in rows["level"])
     parts = []
-    for i, (_, r) in enumerate(rows.iterrows()):
+    for i, r in enumerate(_rows(rows)):
         n = int(r.k)
         trials = f"trial{'' if n == 1 else 's'}"
         if boolean:
@@ -83,7 +93,7 @@ def subgroup_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
     rows = ordered_levels(rows)
     names = level_names(mod, rows["level"])
     parts = []
-    for _, r in rows.iterrows():
+    for r in _rows(rows):
         txt = _eff(measure, scale, r.estimate, r.ci_low, r.ci_high)
         note = " (1 trial, not pooled)" if int(r.k) == 1 else f" (k = {int(r.k)})"
         parts.append(f"{names[str(r.level)]}: {txt}{note}")
@@ -124,7 +134,7 @@ def metaregression_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str
     slopes = rows[rows["term"] != "intrcpt"]
     unit = f"log {str(measure).upper().replace('LOG', '')}" if is_ratio else str(measure)
     parts = []
-    for _, r in slopes.iterrows():
+    for r in _rows(slopes):
         if r.term == mod:
             parts.append(
                 f"each unit of {mod} changes the {unit} by {r.coef:.3g} "
@@ -206,7 +216,7 @@ def influence_sentence(rows: pd.DataFrame) -> str:
         "Influential by metafor's criteria: "
         + ", ".join(
             f"{r.study_id} (studentized residual {r.rstudent:.2f}, Cook's distance {r.cook_d:.2f})"
-            for _, r in infl.iterrows()
+            for r in _rows(infl)
         )
         + "."
     )
