@@ -36,7 +36,7 @@ from trialmeta.plots.labels import (
     level_text,
 )
 from trialmeta.plots.names import exploration_stem
-from trialmeta.plots.style import save_figure
+from trialmeta.plots.style import one_analysis_at_a_time, save_figure
 from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels
@@ -487,7 +487,7 @@ def render_exploration_figures(
     tab_by = {name: by_id(df) for name, df in (tables or {}).items()}
     empty = pd.DataFrame()
     written: list[Path] = []
-    for aid in sorted({str(a) for a in analysis_ids}):
+    for aid in one_analysis_at_a_time(sorted({str(a) for a in analysis_ids})):
         sa = s_by.get(aid)
         if sa is None:
             continue

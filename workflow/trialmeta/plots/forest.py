@@ -61,7 +61,7 @@ from trialmeta.plots.labels import (
 from trialmeta.plots.risk_of_bias import add_rob_columns, rob_rows
 from trialmeta.plots.single_arm_forest import single_arm_forest
 from trialmeta.plots.source_notes import source_footnotes
-from trialmeta.plots.style import PALETTE, new_figure, save_figure
+from trialmeta.plots.style import PALETTE, new_figure, one_analysis_at_a_time, save_figure
 
 __all__ = [
     "ForestLayout",
@@ -874,7 +874,7 @@ def render_forest_plots(
         else {}
     )
     written: list[Path] = []
-    for aid in sorted({str(a) for a in analysis_ids}):
+    for aid in one_analysis_at_a_time(sorted({str(a) for a in analysis_ids})):
         _check_id(aid)
         pa = p_by.get(aid, pooled.iloc[0:0])
         sa = s_by.get(aid, studies.iloc[0:0])
