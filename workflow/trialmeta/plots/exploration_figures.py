@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from trialmeta.inputs.settings import Settings
+from trialmeta.pipeline.garbage import one_analysis_at_a_time
 from trialmeta.plots.forest import FAVOURS_WIDTH, select_rows
 from trialmeta.plots.labels import (
     analysis_labels,
@@ -36,7 +37,7 @@ from trialmeta.plots.labels import (
     level_text,
 )
 from trialmeta.plots.names import exploration_stem
-from trialmeta.plots.style import one_analysis_at_a_time, save_figure
+from trialmeta.plots.style import save_figure
 from trialmeta.stats import distributions as dist
 from trialmeta.stats.batch import StudyBatch
 from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels

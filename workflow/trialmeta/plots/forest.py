@@ -42,6 +42,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.inputs.single_arm import is_single_arm
+from trialmeta.pipeline.garbage import one_analysis_at_a_time
 from trialmeta.plots.axis import EffectAxis, effect_axis
 from trialmeta.plots.intervals import StudyIntervals, ci_segment, clipped_diamond
 from trialmeta.plots.labels import (
@@ -61,7 +62,7 @@ from trialmeta.plots.labels import (
 from trialmeta.plots.risk_of_bias import add_rob_columns, rob_rows
 from trialmeta.plots.single_arm_forest import single_arm_forest
 from trialmeta.plots.source_notes import source_footnotes
-from trialmeta.plots.style import PALETTE, new_figure, one_analysis_at_a_time, save_figure
+from trialmeta.plots.style import PALETTE, new_figure, save_figure
 
 __all__ = [
     "ForestLayout",

@@ -22,7 +22,6 @@ mathtext (which could also fail to parse and abort a run).
 
 from __future__ import annotations
 
-import gc
 import io
 import re
 from pathlib import Path
@@ -43,12 +42,9 @@ __all__ = [
     "new_figure",
     "save_figure",
     "PNG_DPI",
-    "one_analysis_at_a_time",
 ]
 
 PNG_DPI = 150
-#: Analyses between two full garbage collections while drawing (:func:`one_analysis_at_a_time`).
-FULL_COLLECTION_EVERY = 20
 #: The font the figures are laid out in, then what an SVG viewer without it should use (Arial is
 #: on Windows and macOS; any sans-serif after it).
 SANS_SERIF = ["DejaVu Sans", "Arial"]
@@ -135,29 +131,3 @@ def save_figure(fig: Figure, path_without_ext, formats=("svg", "png")) -> list[P
         atomic_write_bytes(target, figure_bytes(fig, fmt))
         written.append(target)
     return written
-
-
-def one_analysis_at_a_time(analysis_ids):
-    """Yield ``analysis_ids`` for a loop that draws each analysis's figures, collecting the
-    figures' garbage after each analysis.
-
-    A matplotlib figure is a web of reference cycles. Left to Python's automatic collector, a
-    figure job spent 15% of its time in collections that traversed everything alive: the job's
-    tables and every figure not yet collected (issue 16). Here the objects alive before the loop
-    are frozen (never traversed again), automatic collection is off, and after each analysis a
-    collection of the young generations frees that analysis's figures: memory stays flat, and
-    each collection looks only at what the last analysis allocated; every
-    :data:`FULL_COLLECTION_EVERY` analyses a full collection frees what reached the old
-    generation (memory stays flat over a batch of hundreds).
-    """
-    gc.freeze()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for i, aid in enumerate(analysis_ids, start=1):
-            yield aid
-            gc.collect(2 if i % FULL_COLLECTION_EVERY == 0 else 1)
-    finally:
-        if was_enabled:
-            gc.enable()
-        gc.unfreeze()

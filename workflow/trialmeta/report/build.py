@@ -35,6 +35,7 @@ import pandas as pd
 from trialmeta.inputs.settings import Settings
 from trialmeta.inputs.single_arm import is_single_arm
 from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.garbage import one_analysis_at_a_time
 from trialmeta.pipeline.jobs import replace_with_link
 from trialmeta.pipeline.safe_csv import atomic_write_bytes
 from trialmeta.plots.labels import (
@@ -1320,7 +1321,7 @@ def build_report(
     (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
     cache = _PageCache(cache_dir, settings, common, tables, fig_names)
     index = IndexPage(settings, common, tables.general_warnings, provenance, _provenance_rows)
-    for aid in tables.ids:
+    for aid in one_analysis_at_a_time(tables.ids, full_every=None):
         entry = cache.restore(aid, out_dir)
         if entry is None:
             context = AnalysisPage(aid, tables, settings, fig_names[aid], fig_urls).context()
