@@ -247,6 +247,7 @@ def test_plain_language_santesso(certainty, est, expected):
 
 def test_docx_read_back_cell_by_cell(frames, tmp_path):
     import docx
+    from docx.shared import Pt
 
     sof, sig = _run(frames)
     csv = tmp_path / "summary_of_findings.csv"
@@ -264,6 +265,9 @@ def test_docx_read_back_cell_by_cell(frames, tmp_path):
     response = next(r for r in sof_table if r[0].startswith("response"))
     assert response[0].startswith("response (600 participants, 3 trials)")
     assert response[6].startswith("MODERATE") and response[5] == "NNTB 8 (5 to 20)"
+    # the numbered footnotes under each table in the table's 8 pt, not the body's default size
+    notes = [p for p in doc.paragraphs if p.text.startswith("(1) ")]
+    assert notes and all(r.font.size == Pt(8) for p in notes for r in p.runs)
     # reproducible bytes
     again = write_sof_docx(sof, sig, text, tmp_path / "sof2.docx")
     assert out.read_bytes() == again.read_bytes()

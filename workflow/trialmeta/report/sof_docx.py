@@ -31,6 +31,8 @@ from trialmeta.report.sof_page import SOF_HEADERS, sof_groups
 __all__ = ["write_sof_docx", "APPENDIX_TITLE"]
 
 APPENDIX_TITLE = "Appendix: summary_of_findings.csv"
+#: Points of the Summary of Findings tables' text and of their footnotes.
+TABLE_PT = 8.0
 _FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _W_T = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t"
@@ -119,11 +121,13 @@ def _table_protos(blocks: _Blocks, key: str, headers, size: float, appendix: boo
 
 def _paragraph_proto(blocks: _Blocks, key: str, level: int | None):
     """A heading (``level``) or footnote (``None``) paragraph prototype, as python-docx
-    writes it (a footnote's run size: the size of the header cell's first, empty run)."""
+    writes it (a footnote in :data:`TABLE_PT`, the size of the table's text)."""
     if key not in blocks.protos:
         if level is None:
+            from docx.shared import Pt
+
             p = blocks.doc.add_paragraph("x")
-            p.runs[0].font.size = None
+            p.runs[0].font.size = Pt(TABLE_PT)
         else:
             blocks.doc.add_heading("x", level=level)
         blocks.protos[key] = blocks.detach_last()  # placeholder text "x"
@@ -131,7 +135,7 @@ def _paragraph_proto(blocks: _Blocks, key: str, level: int | None):
 
 
 def _group_table(blocks: _Blocks, group: dict) -> None:
-    tbl_proto, tr_proto = _table_protos(blocks, "sof", SOF_HEADERS, 8.0, appendix=False)
+    tbl_proto, tr_proto = _table_protos(blocks, "sof", SOF_HEADERS, TABLE_PT, appendix=False)
     tbl = blocks.add(tbl_proto)
     for r in group["rows"]:
         marks = "".join(f" ({n})" for n in r["notes"])
