@@ -881,8 +881,8 @@ class ReportTables:
         absent); the table is split once, not filtered once per page."""
         if name not in self._positions:
             df = self.exploration.get(name)
-            ok = isinstance(df, pd.DataFrame) and "analysis_id" in df.columns
-            self._positions[name] = _group_positions(df["analysis_id"].astype(str)) if ok else {}
+            ok = isinstance(df, pd.DataFrame)
+            self._positions[name] = _split_by_analysis(df).positions if ok else {}
         pos = self._positions[name].get(aid)
         return None if pos is None else self.exploration[name].iloc[pos[0]].to_dict()
 

@@ -27,6 +27,7 @@ from trialmeta.inputs.settings import Settings
 from trialmeta.plots.labels import format_effect, format_number, format_p, measure_info, to_natural
 from trialmeta.plots.names import exploration_stem
 from trialmeta.report import text as tx
+from trialmeta.report.text import row_records
 
 __all__ = [
     "exploration_context",
@@ -127,13 +128,6 @@ def _effect(measure, scale, e, lo, hi) -> str:
 
 def _p(v) -> str:
     return format_p(v).replace("P = ", "").replace("P ", "") if math.isfinite(_num(v)) else ""
-
-
-def row_records(df: pd.DataFrame) -> list[dict]:
-    """The rows of ``df`` as dicts, values as ``iterrows`` gives them (object dtype), without a
-    Series per row (issue 16: a 1,000-analysis report iterates some 100,000 rows)."""
-    cols = list(df.columns)
-    return [dict(zip(cols, row)) for row in df.to_numpy(dtype=object).tolist()]
 
 
 def _generic(df: pd.DataFrame) -> dict | None:

@@ -14,11 +14,16 @@ from trialmeta.plots.labels import format_effect, format_p, measure_info, to_nat
 from trialmeta.tables.levels import ordered_levels
 
 
+def row_records(df: pd.DataFrame) -> list[dict]:
+    """The rows of ``df`` as dicts, values as ``iterrows`` gives them (object dtype), without a
+    Series per row (issue 16: a 1,000-analysis report iterates some 100,000 rows)."""
+    cols = list(df.columns)
+    return [dict(zip(cols, row)) for row in df.to_numpy(dtype=object).tolist()]
+
+
 def _rows(df: pd.DataFrame) -> list[SimpleNamespace]:
-    """The rows of ``df`` with their values as attributes (``r.k``), values as ``iterrows``
-    gives them, without a Series per row."""
-    cols = [str(c) for c in df.columns]
-    return [SimpleNamespace(**dict(zip(cols, v))) for v in df.to_numpy(dtype=object).tolist()]
+    """:func:`row_records` with the values as attributes (``r.k``)."""
+    return [SimpleNamespace(**{str(c): v for c, v in r.items()}) for r in row_records(df)]
 
 
 __all__ = [
