@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 PNG_DPI = 150
+SVG_BACKEND = "module://trialmeta.plots.svg_backend"
 #: The font the figures are laid out in, then what an SVG viewer without it should use (Arial is
 #: on Windows and macOS; any sans-serif after it).
 SANS_SERIF = ["DejaVu Sans", "Arial"]
@@ -103,8 +104,13 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "svg":
         # no <metadata> block (Dublin Core format/type: 0.5 kB a file, nothing a viewer uses)
+        # matplotlib's SVG canvas with text layout cached across files (same bytes, ~2x faster
+        # for text-heavy figures: trialmeta.plots.svg_backend)
         fig.savefig(
-            buf, format="svg", metadata=dict.fromkeys(("Date", "Creator", "Format", "Type"))
+            buf,
+            format="svg",
+            backend=SVG_BACKEND,
+            metadata=dict.fromkeys(("Date", "Creator", "Format", "Type")),
         )
         # no XML comments (matplotlib writes them next to text drawn as outlines, e.g. mathtext)
         return _SVG_COMMENT.sub(b"", buf.getvalue())

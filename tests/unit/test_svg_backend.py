@@ -1,0 +1,162 @@
+"""trialmeta.plots.svg_backend writes the same bytes as matplotlib's own SVG canvas (issue 16).
+
+Every comparison renders one Figure twice: through ``figure_bytes`` (the cached canvas the
+pipeline uses) and through matplotlib's ``FigureCanvasSVG`` (``backend="svg"``), and asserts
+the two files are identical, byte for byte. Covered: every per-analysis figure kind of a figure
+job (forest, subgroup forest, bubble, leave-one-out, cumulative, funnel: the synthetic analyses of
+the figure-cost test), and a figure of text in every alignment, rotation and awkward string
+(accents that reach above the font's line, brackets, missing glyphs, mathtext, several lines,
+empty text, a position at infinity), drawn with cold caches and again with warm ones.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+from matplotlib.font_manager import FontProperties
+
+from trialmeta.plots import style
+from trialmeta.plots.style import apply_style, figure_bytes, new_figure
+from trialmeta.plots.svg_backend import _TEXT_TO_PATH, _font_key, _height_descent
+
+METADATA = dict.fromkeys(("Date", "Creator", "Format", "Type"))
+
+
+def matplotlib_svg(fig) -> bytes:
+    """The file matplotlib's own SVG canvas writes, as figure_bytes post-processes it."""
+    apply_style()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", backend="svg", metadata=METADATA)
+    return style._SVG_COMMENT.sub(b"", buf.getvalue())
+
+
+def assert_same_svg(fig, what: str) -> bytes:
+    ours, theirs = figure_bytes(fig, "svg"), matplotlib_svg(fig)
+    if ours != theirs:
+        a, b = ours.decode().splitlines(), theirs.decode().splitlines()
+        first = next(i for i, (x, y) in enumerate(zip(a + [""], b + [""])) if x != y)
+        pytest.fail(
+            f"{what}, line {first + 1}:\n ours {a[first : first + 1]}\n mpl  {b[first : first + 1]}"
+        )
+    return ours
+
+
+def test_every_figure_of_a_figure_job_is_byte_identical(tmp_path, monkeypatch):
+    from test_figure_cost import draw_figures, figure_inputs
+
+    seen = []
+
+    def compare(fig, fmt):
+        assert fmt == "svg"
+        seen.append(fig)
+        return assert_same_svg(fig, f"figure {len(seen)}")
+
+    monkeypatch.setattr(style, "figure_bytes", compare)
+    written = draw_figures(figure_inputs(tmp_path), tmp_path / "out")
+    kinds = {p.name.split(".")[1] if p.name.count(".") > 1 else "forest" for p in written}
+    assert {"forest", "funnel", "leave_one_out", "cumulative"} <= kinds
+    assert any(k.startswith("subgroups") for k in kinds) and any(
+        k.startswith("bubble") for k in kinds
+    )
+    assert len(seen) == len(written) >= 12
+
+
+STRINGS = [
+    "0.85 [0.62, 1.17]",
+    "Étude Évian (Åland)",  # capitals with accents reach above the font's line ascent
+    "Favours biomarker-guided",
+    "Q = 4.12, df = 3 (P = 0.25); I² = 27%",
+    "χ² τ² ≥ ≤ ± — µ",
+    "中文 missing glyphs",  # falls back to another font, or to the missing-glyph box
+    "price $x$ and \\$5",
+    "two\nlines",
+    " ",
+    "",
+    "|||___jjj",
+]
+
+
+def stress_figure():
+    fig = new_figure(8, 6)
+    ax = fig.add_axes([0.3, 0.2, 0.5, 0.6])
+    ax.set_xscale("log")
+    ax.set_xlim(0.1, 10)
+    ax.set_ylim(0, 12)
+    ax.set_xlabel("Risk Ratio (IV, Random, 95% CI)")
+    ax.set_ylabel("Study", rotation=90)
+    rng = random.Random(7)
+    for i, text in enumerate(STRINGS):
+        for j, (ha, va) in enumerate(
+            [
+                ("left", "center"),
+                ("right", "top"),
+                ("center", "bottom"),
+                ("left", "baseline"),
+                ("right", "center_baseline"),
+            ]
+        ):
+            mode = "anchor" if (i + j) % 2 else "default"
+            fig.text(
+                0.02 + 0.05 * j,
+                0.05 + 0.08 * i,
+                text,
+                ha=ha,
+                va=va,
+                rotation_mode=mode,
+                fontsize=rng.choice([7, 8, 8.5, 9]),
+                weight=rng.choice(["normal", "bold"]),
+                color=rng.choice(["#000000", "#0173b2", "#555555"]),
+                gid=f"t{i}-{j}",
+            )
+        ax.text(0.2 + i % 3, i, text, ha="center", va="center", alpha=0.6, rotation=30 * (i % 3))
+        ax.annotate(text, xy=(1, i), xytext=(4, 0), textcoords="offset points", va="center")
+    ax.annotate("arrow", xy=(2, 2), xytext=(5, 5), arrowprops={"arrowstyle": "->"})
+    ax.text(np.inf, 3, "at infinity")
+    ax.text(np.nan, 3, "at nan")
+    t = fig.text(0.5, 0.95, "$\\tau^2$ mathtext", ha="center")
+    t.set_parse_math(True)
+    fig.text(0.5, 0.9, "boxed", bbox={"facecolor": "#dddddd"})
+    return fig
+
+
+def test_text_of_every_kind_is_byte_identical_with_cold_and_warm_caches():
+    import trialmeta.plots.svg_backend as backend
+
+    for cache in (backend._TEXT_METRICS, backend._LINE_METRICS, backend._GLYPH_EXTENTS):
+        cache.data.clear()
+    with pytest.warns(UserWarning):  # the missing glyphs
+        assert_same_svg(stress_figure(), "cold caches")
+        assert_same_svg(stress_figure(), "warm caches")
+    assert backend._GLYPH_EXTENTS.data and backend._TEXT_METRICS.data
+
+
+def test_a_font_setting_changed_between_files_is_not_served_from_the_cache():
+    def both(family):
+        with mpl.rc_context({"font.family": "sans-serif", "font.sans-serif": family}):
+            fig = mpl.figure.Figure(figsize=(4, 2))
+            fig.text(0.5, 0.5, "Étude 0.85 [0.62, 1.17]", ha="center", va="center")
+            files = []
+            for backend in ("module://trialmeta.plots.svg_backend", "svg"):
+                buf = io.BytesIO()
+                fig.savefig(buf, format="svg", backend=backend, metadata=METADATA)
+                files.append(buf.getvalue())
+            return files
+
+    sans, serif = both(["DejaVu Sans"]), both(["DejaVu Serif"])
+    assert sans[0] == sans[1] and serif[0] == serif[1]
+    assert sans[0] != serif[0]
+
+
+def test_line_height_and_descent_equal_freetypes_layout_of_the_whole_string():
+    rng = random.Random(1)
+    chars = "aegjpqyAÉÅÇ()[]{}|/\\-–—.,;: 0123456789%+±≥≤·×°µαβ_^~'\"@#&*<>?!"
+    for size, weight in [(7, "normal"), (8.5, "bold"), (11, "normal")]:
+        prop = FontProperties(family="sans-serif", size=size, weight=weight)
+        for _ in range(400):
+            s = "".join(rng.choice(chars) for _ in range(rng.randint(1, 14)))
+            _, h, d = _TEXT_TO_PATH.get_text_width_height_descent(s, prop, False)
+            assert _height_descent(s, prop, _font_key(prop)) == (h, d), s
