@@ -21,7 +21,7 @@ from matplotlib.font_manager import FontProperties
 
 from trialmeta.plots import style
 from trialmeta.plots.style import apply_style, figure_bytes, new_figure
-from trialmeta.plots.svg_backend import _TEXT_TO_PATH, _font_key, _height_descent
+from trialmeta.plots.svg_text import _TEXT_TO_PATH, _font_key, _height_descent
 
 METADATA = dict.fromkeys(("Date", "Creator", "Format", "Type"))
 
@@ -124,7 +124,7 @@ def stress_figure():
 
 
 def test_text_of_every_kind_is_byte_identical_with_cold_and_warm_caches():
-    import trialmeta.plots.svg_backend as backend
+    import trialmeta.plots.svg_text as backend
 
     for cache in (backend._TEXT_METRICS, backend._LINE_METRICS, backend._GLYPH_EXTENTS):
         cache.data.clear()
@@ -132,6 +132,50 @@ def test_text_of_every_kind_is_byte_identical_with_cold_and_warm_caches():
         assert_same_svg(stress_figure(), "cold caches")
         assert_same_svg(stress_figure(), "warm caches")
     assert backend._GLYPH_EXTENTS.data and backend._TEXT_METRICS.data
+
+
+def tick_figure():
+    """Axes whose ticks come from every path of Axis._update_ticks: log scale with minor ticks
+    (labelled and not), fixed labels set with properties, ticks on top and right, inward and
+    centred ticks, labels aligned across axes, an offset text, hidden tick lines and labels."""
+    fig = new_figure(9, 7)
+    a = fig.add_axes([0.08, 0.55, 0.38, 0.35])
+    a.set_xscale("log")
+    a.set_xlim(0.3, 4)  # minor ticks labelled (less than a decade)
+    a.set_ylim(1e-3, 1e3)
+    a.set_yscale("log")
+    a.set_xlabel("Odds ratio")
+    b = fig.add_axes([0.58, 0.55, 0.38, 0.35])
+    b.set_xticks(range(6))
+    b.set_xticklabels(
+        ["one", "two", "three", "four", "five", "six"],
+        rotation=30,
+        ha="right",
+        fontsize=7,
+        color="#0173b2",
+    )
+    b.tick_params(axis="y", direction="in", right=True, labelright=True, length=6)
+    b.xaxis.tick_top()
+    b.set_xlabel("moved to the top")
+    b.xaxis.set_label_position("top")
+    c = fig.add_axes([0.08, 0.1, 0.38, 0.3])
+    c.plot([0, 1], [1e6, 1.0001e6])  # an offset text ("+1e6")
+    c.tick_params(direction="inout")
+    c.set_xlabel("aligned with the top left")
+    d = fig.add_axes([0.58, 0.1, 0.38, 0.3])
+    d.set_xlim(-2, 2)
+    d.set_xticks([-1, 0, 1], minor=False)
+    d.set_xticks(np.linspace(-2, 2, 9), minor=True)
+    d.tick_params(axis="x", which="minor", length=2, bottom=True)
+    d.tick_params(axis="y", left=False)
+    d.tick_params(axis="x", which="both", labelbottom=False)  # label below the ticks themselves
+    d.set_xlabel("below the ticks")
+    fig.align_xlabels([a, c])
+    return fig
+
+
+def test_axes_and_ticks_of_every_kind_are_byte_identical():
+    assert_same_svg(tick_figure(), "ticks")
 
 
 def test_a_font_setting_changed_between_files_is_not_served_from_the_cache():

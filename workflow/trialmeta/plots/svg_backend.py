@@ -1,32 +1,25 @@
-"""matplotlib's own SVG output, written without re-measuring every line of text (issue 16).
+"""matplotlib's own SVG output, written faster for a process that writes many files (issue 16).
 
-A figure job writes thousands of SVG files in one process. matplotlib's SVG renderer lays out
-each text from scratch on every save: it looks the font up again, reads its ascent and descent
-from the font tables again, and measures the string with FreeType again, because its metrics
-cache belongs to one renderer and a new renderer is made for every file. For a forest plot that
-is most of the cost of saving it. This canvas writes the same bytes with three changes, all of
-them caches or short-cuts of computations whose results it reuses unchanged:
+``figure_bytes`` (:mod:`trialmeta.plots.style`) saves SVG through this canvas
+(``backend="module://trialmeta.plots.svg_backend"``). It is matplotlib's ``FigureCanvasSVG``;
+while it writes a file, two of matplotlib's steps take a short cut that computes the same
+numbers with less work:
 
-* **text metrics** (width, height and descent of a string in a font, from
-  ``matplotlib.textpath.TextToPath``, the function the SVG renderer itself calls) are kept for the
-  whole process, not one file (:func:`text_metrics`; bounded, least recently used);
-* **the font's line ascent and descent** (the OS/2 typographic metrics that matplotlib's
-  ``Text._get_layout`` uses as a floor for every line) are read once per font and size;
-* **a single line of horizontal text** is placed by the same arithmetic as ``Text._get_layout``
-  and ``Text.draw`` (same operations in the same order, so the same floating-point numbers), but
-  without measuring the string's width, which SVG does not need: the renderer anchors the text
-  at its own position with ``text-anchor`` (``svg.fonttype = "none"``). Its height and descent
-  are needed only where a glyph reaches above or below the font's line metrics; a per-character
-  check finds those strings, and only they are measured.
+* text: metrics kept across files, one line placed without measuring its width
+  (:mod:`trialmeta.plots.svg_text`);
+* axes: ticks drawn with the axis's existing tick objects instead of one new object per tick
+  location, planned once per axis (:mod:`trialmeta.plots.svg_ticks`).
 
-Everything else (multi-line text, rotated text, text with a box, mathtext, TeX, wrapping,
-rasterised or filtered artists, ``svg.fonttype = "path"``) goes through matplotlib unchanged.
-The output is byte-identical to ``FigureCanvasSVG.print_svg``:
-``tests/unit/test_svg_backend.py`` compares the two on every kind of figure trialmeta draws.
+The output is byte-identical to ``FigureCanvasSVG.print_svg``: ``tests/unit/test_svg_backend.py``
+compares the two on every per-analysis figure kind and on figures made to exercise every path
+(alignments, rotations, awkward strings, log axes, minor ticks, ticks on every side, aligned
+labels). The short cuts replace ``Text.draw``, ``Axis.draw``, ``Axis._get_tick_boxes_siblings``
+and ``Spine.get_window_extent`` only while this canvas writes a file (:func:`_short_cuts`);
+matplotlib is pinned (``pyproject.toml``), and the test fails if an upgrade changes what they
+write.
 
-The short-cut replaces ``matplotlib.text.Text.draw`` only while this canvas is writing a file
-(:func:`_single_line_text_draw`); matplotlib is pinned (``pyproject.toml``), and the test above
-fails if an upgrade changes what ``Text.draw`` writes.
+Measured (issue 16; 40 synthetic analyses, 279 figures, one process): the figure job's CPU per
+analysis went from ~420-480 ms to ~250-280 ms with both short cuts.
 """
 
 from __future__ import annotations
@@ -35,87 +28,17 @@ import codecs
 from contextlib import contextmanager
 
 import matplotlib as mpl
-import numpy as np
 from matplotlib import artist as martist
-from matplotlib import colors as mcolors
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
-from matplotlib.font_manager import fontManager, get_font
-from matplotlib.ft2font import LoadFlags
+from matplotlib.spines import Spine
 from matplotlib.text import Text
-from matplotlib.textpath import TextToPath
 
-__all__ = ["FigureCanvasCachedSVG", "text_metrics"]
+from trialmeta.plots import svg_ticks
+from trialmeta.plots.svg_text import draw_single_line, forget_if_fonts_changed, is_svg, text_metrics
 
-_TEXT_TO_PATH = TextToPath()
-#: Distinct (string, font) pairs kept; a figure job of 100 analyses meets ~20,000.
-CACHE_SIZE = 65536
-#: Settings that change which font file is used or how it is measured: the caches are emptied
-#: when any of them changes.
-_FONT_SETTINGS = (
-    "font.family",
-    "font.sans-serif",
-    "font.serif",
-    "font.monospace",
-    "font.cursive",
-    "font.fantasy",
-    "text.hinting_factor",
-    "text.kerning_factor",
-)
-
-
-class _Cache:
-    """A dict that empties itself when full; what it holds never depends on what it held
-    before, so emptying it changes no output."""
-
-    def __init__(self, size: int = CACHE_SIZE):
-        self.size, self.data = size, {}
-
-    def get(self, key, compute):
-        value = self.data.get(key)
-        if value is None:
-            if len(self.data) >= self.size:
-                self.data.clear()
-            value = self.data[key] = compute()
-        return value
-
-
-_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS = _Cache(), _Cache(256), _Cache()
-_font_settings: list = [None]
-
-
-def _forget_if_fonts_changed() -> None:
-    """Empty the caches when a font setting changed since the last file."""
-    settings = tuple(str(mpl.rcParams[k]) for k in _FONT_SETTINGS)
-    if settings != _font_settings[0]:
-        for cache in (_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS):
-            cache.data.clear()
-        _font_settings[0] = settings
-
-
-def _font_key(prop) -> tuple:
-    """What ``FontProperties.__hash__`` is made of (the prop itself is mutable)."""
-    return (
-        tuple(prop.get_family()),
-        prop.get_style(),
-        prop.get_variant(),
-        prop.get_weight(),
-        prop.get_stretch(),
-        prop.get_size_in_points(),
-        prop.get_file(),
-        prop.get_math_fontfamily(),
-    )
-
-
-def text_metrics(text: str, prop, ismath=False) -> tuple[float, float, float]:
-    """(width, height, descent) of ``text`` in points, as ``RendererSVG`` measures it.
-
-    Kept for the process: the result depends only on the string, the font and the font settings
-    (the SVG renderer works at 72 dpi), never on the figure."""
-    return _TEXT_METRICS.get(
-        (text, _font_key(prop), ismath),
-        lambda: _TEXT_TO_PATH.get_text_width_height_descent(text, prop, ismath),
-    )
+__all__ = ["FigureCanvasCachedSVG"]
 
 
 class _RendererCachedSVG(RendererSVG):
@@ -125,177 +48,46 @@ class _RendererCachedSVG(RendererSVG):
         return text_metrics(s, prop, ismath)
 
 
-def _read_line_metrics(prop, dpi: float) -> tuple[float, float] | tuple[None, None]:
-    """The font's typographic ascent and descent at this size, read as ``Text._get_layout``
-    reads them (OS/2 table, else hhea), in pixels at ``dpi``."""
-    font = get_font(fontManager._find_fonts_by_props(prop))
-    for table_name, ascent_key, descent_key in (
-        ("OS/2", "sTypoAscender", "sTypoDescender"),
-        ("hhea", "ascent", "descent"),
-    ):
-        table = font.get_sfnt_table(table_name)
-        if table is None:
-            continue
-        fontsize = prop.get_size_in_points()
-        units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
-        scale = 1 / units_per_em * fontsize * dpi / 72
-        return table[ascent_key] * scale, -table[descent_key] * scale
-    return None, None
-
-
-def _glyph_extent(char: str, key: tuple, prop) -> tuple[int, int]:
-    """The top and bottom of one character's outline, in FreeType's 1/64 units at the size
-    ``TextToPath`` measures at (100 pt, 72 dpi, no hinting)."""
-
-    def measure():
-        font = _TEXT_TO_PATH._get_font(prop)
-        font.set_text(char, 0.0, flags=LoadFlags.NO_HINTING)
-        _, height = font.get_width_height()
-        descent = font.get_descent()
-        return height - descent, -descent
-
-    return _GLYPH_EXTENTS.get((char, key), measure)
-
-
-def _height_descent(text: str, prop, key: tuple) -> tuple[float, float]:
-    """``TextToPath.get_text_width_height_descent(text)[1:]`` without laying the string out: a
-    line's outline box spans from its lowest glyph bottom to its highest glyph top (FreeType
-    unions the glyphs' boxes; moving a glyph along the line does not move it up or down), and
-    the arithmetic below is TextToPath's."""
-    extents = [_glyph_extent(char, key, prop) for char in set(text)]
-    top, bottom = max(e[0] for e in extents), min(e[1] for e in extents)
-    h, d = top - bottom, -bottom
-    h /= 64.0
-    d /= 64.0
-    scale = prop.get_size_in_points() / _TEXT_TO_PATH.FONT_SCALE
-    return h * scale, d * scale
-
-
-def _ascent_descent(text: str, prop, dpi: float) -> tuple[float, float] | None:
-    """The line's ascent and descent as ``Text._get_layout`` computes them for one line of
-    text (at 72 dpi, where the SVG renderer's points are pixels): the string's own, but no less
-    than the font's line metrics."""
-    key = _font_key(prop)
-    min_ascent, min_descent = _LINE_METRICS.get((key, dpi), lambda: _read_line_metrics(prop, dpi))
-    if min_ascent is None or dpi != 72:
-        return None
-    h, d = _height_descent(text, prop, key)
-    return max(h - d, min_ascent), max(d, min_descent)
-
-
-def _fits_short_cut(text: Text, renderer) -> bool:
-    return (
-        mpl.rcParams["svg.fonttype"] == "none"
-        and text.get_rotation() == 0
-        and text._linespacing == "normal"
-        and text._bbox_patch is None
-        and not text.get_wrap()
-        and not text.get_usetex()
-        and not text.get_parse_math()
-        and not text.get_path_effects()
-        and not text.get_rasterized()
-        and text.get_agg_filter() is None
-        and text.get_rotation_mode() in ("default", "anchor")
-        and "\n" not in text.get_text()
-        and isinstance(getattr(renderer, "_renderer", renderer), RendererSVG)
-    )
-
-
-def _baseline_offset(valign: str, anchor_mode: bool, a: float, d: float) -> float:
-    """``Text._get_layout``'s vertical placement of one unrotated line: the y of its baseline
-    relative to the text's position, by the same operations (so the same floating-point value)."""
-    thisy = 0.0
-    baseline = a - thisy
-    thisy -= a
-    y_line, descent = thisy, d
-    ymin, ymax = y_line - descent, 0
-    if anchor_mode:
-        offsety = (
-            ymin
-            if valign == "bottom"
-            else ymax
-            if valign == "top"
-            else (ymin + ymax) / 2
-            if valign == "center"
-            else ymax - baseline
-            if valign == "baseline"
-            else ymax - baseline / 2  # center_baseline
-        )
-    else:
-        height = ymax - ymin
-        offsety = (
-            ymin
-            if valign == "bottom"
-            else ymax
-            if valign == "top"
-            else (ymin + ymax) / 2
-            if valign == "center"
-            else ymin + descent
-            if valign == "baseline"
-            else ymin + height - baseline / 2  # center_baseline
-        )
-    return y_line - offsety
-
-
-def _position(text: Text) -> tuple[float, float]:
-    x, y = text._x, text._y
-    x = np.nan if np.ma.is_masked(x) else x
-    y = np.nan if np.ma.is_masked(y) else y
-    return text.get_transform().transform(
-        (float(text.convert_xunits(x)), float(text.convert_yunits(y)))
-    )
-
-
-def _draw_single_line(self: Text, renderer, original) -> None:
-    """``Text.draw`` for one unrotated line in SVG (see the module docstring)."""
-    if not _fits_short_cut(self, renderer):
-        return original(self, renderer)
-    self._renderer = renderer
-    if not self.get_visible() or self.get_text() == "":
-        return
-    posx, posy = _position(self)
-    extent = _ascent_descent(self.get_text(), self._fontproperties, self.get_figure(root=True).dpi)
-    if extent is None or not (np.isfinite(posx) and np.isfinite(posy)):
-        return original(self, renderer)  # nan: nothing drawn; inf: matplotlib's warning
-    renderer.open_group("text", self.get_gid())
-    gc = renderer.new_gc()
-    gc.set_foreground(mcolors.to_rgba(self.get_color()), isRGBA=True)
-    gc.set_alpha(self.get_alpha())
-    gc.set_url(self._url)
-    gc.set_antialiased(self._antialiased)
-    gc.set_snap(self.get_snap())
-    self._set_gc_clip(gc)
-    anchor_mode = self.get_rotation_mode() == "anchor"
-    y = _baseline_offset(self._verticalalignment, anchor_mode, *extent) + posy
-    if renderer.flipy():
-        y = renderer.get_canvas_width_height()[1] - y
-    # the x of the line's start is not written with svg.fonttype none (the text is anchored at
-    # its own position, posx), so the string's width is never measured
-    renderer.draw_text(gc, posx, y, self.get_text(), self._fontproperties, 0.0, False, self)
-    gc.restore()
-    renderer.close_group("text")
-    self.stale = False
-
-
 @contextmanager
-def _single_line_text_draw():
-    """Draw single lines of text with :func:`_draw_single_line` while the block runs."""
-    original = Text.draw
-    undecorated = original.__wrapped__
+def _short_cuts():
+    """While the block runs: single lines of text drawn by
+    :func:`trialmeta.plots.svg_text.draw_single_line`, and axes drawn with their existing tick
+    objects (:func:`trialmeta.plots.svg_ticks.draw_axis`)."""
+    text_draw, axis_draw = Text.draw, Axis.draw
+    siblings, spine_extent = Axis._get_tick_boxes_siblings, Spine.get_window_extent
+    plans: dict = {}
 
     @martist.allow_rasterization
-    def draw(self, renderer):
-        return _draw_single_line(self, renderer, undecorated)
+    def draw_text(self, renderer):
+        return draw_single_line(self, renderer, text_draw.__wrapped__)
 
-    Text.draw = draw
+    @martist.allow_rasterization
+    def draw_axis(self, renderer):
+        if not is_svg(renderer) or self.axes.name != "rectilinear":
+            return axis_draw.__wrapped__(self, renderer)
+        return svg_ticks.draw_axis(self, renderer, plans)
+
+    def tick_boxes(self, renderer):
+        if self not in plans:
+            return siblings(self, renderer)
+        return svg_ticks.tick_label_bboxes_of_siblings(self, renderer, plans)
+
+    def spine_box(self, renderer=None):
+        if self.axis not in plans:
+            return spine_extent(self, renderer)
+        return svg_ticks.spine_extent(self, renderer, plans[self.axis])
+
+    Text.draw, Axis.draw, Axis._get_tick_boxes_siblings = draw_text, draw_axis, tick_boxes
+    Spine.get_window_extent = spine_box
     try:
         yield
     finally:
-        Text.draw = original
+        Text.draw, Axis.draw, Axis._get_tick_boxes_siblings = text_draw, axis_draw, siblings
+        Spine.get_window_extent = spine_extent
 
 
 class FigureCanvasCachedSVG(FigureCanvasSVG):
-    """``FigureCanvasSVG`` with text layout cached across files; byte-identical output."""
+    """``FigureCanvasSVG`` with the short cuts of the module docstring; byte-identical output."""
 
     def print_svg(self, filename, *, bbox_inches_restore=None, metadata=None, **ignored):
         """``FigureCanvasSVG.print_svg``; ``ignored``: the options ``savefig`` passes to every
@@ -316,8 +108,8 @@ class FigureCanvasCachedSVG(FigureCanvasSVG):
                 _RendererCachedSVG(w, h, fh, image_dpi=dpi, metadata=metadata),
                 bbox_inches_restore=bbox_inches_restore,
             )
-            _forget_if_fonts_changed()
-            with _single_line_text_draw():
+            forget_if_fonts_changed()
+            with _short_cuts():
                 self.figure.draw(renderer)
             renderer.finalize()
 

@@ -1,0 +1,262 @@
+"""Text in matplotlib's SVG output without re-measuring it for every file (issue 16), for
+:mod:`trialmeta.plots.svg_backend`.
+
+matplotlib's SVG renderer lays out each text from scratch on every save: it looks the font up
+again, reads its ascent and descent from the font tables again, and measures the string with
+FreeType again, because its metrics cache belongs to one renderer and a new renderer is made for
+every file. Here:
+
+* **text metrics** (width, height and descent of a string in a font, from
+  ``matplotlib.textpath.TextToPath``, the function the SVG renderer itself calls) are kept for
+  the whole process (:func:`text_metrics`; bounded; emptied when a font setting changes);
+* **the font's line ascent and descent** (the OS/2 typographic metrics that ``Text._get_layout``
+  uses as a floor for every line) are read once per font and size;
+* **a single line of horizontal text** is placed by the same arithmetic as ``Text._get_layout``
+  and ``Text.draw`` (same operations in the same order, so the same floating-point numbers), but
+  without measuring the string's width, which SVG does not need: the renderer anchors the text
+  at its own position with ``text-anchor`` (``svg.fonttype = "none"``). Its height and descent
+  come from per-character outline boxes (:func:`_height_descent`), which is how FreeType makes
+  the string's box.
+
+Everything else (several lines, rotated text, a box around the text, mathtext, TeX, wrapping,
+rasterised or filtered artists, ``svg.fonttype = "path"``) goes through ``Text.draw`` unchanged.
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib.backends.backend_svg import RendererSVG
+from matplotlib.font_manager import fontManager, get_font
+from matplotlib.ft2font import LoadFlags
+from matplotlib.text import Text
+from matplotlib.textpath import TextToPath
+
+__all__ = ["draw_single_line", "forget_if_fonts_changed", "is_svg", "text_metrics"]
+
+_TEXT_TO_PATH = TextToPath()
+#: Distinct (string, font) pairs kept; a figure job of 100 analyses meets ~20,000.
+CACHE_SIZE = 65536
+#: Settings that change which font file is used or how it is measured: the caches are emptied
+#: when any of them changes.
+_FONT_SETTINGS = (
+    "font.family",
+    "font.sans-serif",
+    "font.serif",
+    "font.monospace",
+    "font.cursive",
+    "font.fantasy",
+    "text.hinting_factor",
+    "text.kerning_factor",
+)
+
+
+class _Cache:
+    """A dict that empties itself when full; what it holds never depends on what it held
+    before, so emptying it changes no output."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size, self.data = size, {}
+
+    def get(self, key, compute):
+        value = self.data.get(key)
+        if value is None:
+            if len(self.data) >= self.size:
+                self.data.clear()
+            value = self.data[key] = compute()
+        return value
+
+
+_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS = _Cache(), _Cache(256), _Cache()
+_font_settings: list = [None]
+
+
+def forget_if_fonts_changed() -> None:
+    """Empty the caches when a font setting changed since the last file."""
+    settings = tuple(str(mpl.rcParams[k]) for k in _FONT_SETTINGS)
+    if settings != _font_settings[0]:
+        for cache in (_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS):
+            cache.data.clear()
+        _font_settings[0] = settings
+
+
+def _font_key(prop) -> tuple:
+    """What ``FontProperties.__hash__`` is made of (the prop itself is mutable)."""
+    return (
+        tuple(prop.get_family()),
+        prop.get_style(),
+        prop.get_variant(),
+        prop.get_weight(),
+        prop.get_stretch(),
+        prop.get_size_in_points(),
+        prop.get_file(),
+        prop.get_math_fontfamily(),
+    )
+
+
+def text_metrics(text: str, prop, ismath=False) -> tuple[float, float, float]:
+    """(width, height, descent) of ``text`` in points, as ``RendererSVG`` measures it.
+
+    Kept for the process: the result depends only on the string, the font and the font settings
+    (the SVG renderer works at 72 dpi), never on the figure."""
+    return _TEXT_METRICS.get(
+        (text, _font_key(prop), ismath),
+        lambda: _TEXT_TO_PATH.get_text_width_height_descent(text, prop, ismath),
+    )
+
+
+def _read_line_metrics(prop, dpi: float) -> tuple[float, float] | tuple[None, None]:
+    """The font's typographic ascent and descent at this size, read as ``Text._get_layout``
+    reads them (OS/2 table, else hhea), in pixels at ``dpi``."""
+    font = get_font(fontManager._find_fonts_by_props(prop))
+    for table_name, ascent_key, descent_key in (
+        ("OS/2", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "ascent", "descent"),
+    ):
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        fontsize = prop.get_size_in_points()
+        units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+        scale = 1 / units_per_em * fontsize * dpi / 72
+        return table[ascent_key] * scale, -table[descent_key] * scale
+    return None, None
+
+
+def _glyph_extent(char: str, key: tuple, prop) -> tuple[int, int]:
+    """The top and bottom of one character's outline, in FreeType's 1/64 units at the size
+    ``TextToPath`` measures at (100 pt, 72 dpi, no hinting)."""
+
+    def measure():
+        font = _TEXT_TO_PATH._get_font(prop)
+        font.set_text(char, 0.0, flags=LoadFlags.NO_HINTING)
+        _, height = font.get_width_height()
+        descent = font.get_descent()
+        return height - descent, -descent
+
+    return _GLYPH_EXTENTS.get((char, key), measure)
+
+
+def _height_descent(text: str, prop, key: tuple) -> tuple[float, float]:
+    """``TextToPath.get_text_width_height_descent(text)[1:]`` without laying the string out: a
+    line's outline box spans from its lowest glyph bottom to its highest glyph top (FreeType
+    unions the glyphs' boxes; moving a glyph along the line does not move it up or down), and
+    the arithmetic below is TextToPath's."""
+    extents = [_glyph_extent(char, key, prop) for char in set(text)]
+    top, bottom = max(e[0] for e in extents), min(e[1] for e in extents)
+    h, d = top - bottom, -bottom
+    h /= 64.0
+    d /= 64.0
+    scale = prop.get_size_in_points() / _TEXT_TO_PATH.FONT_SCALE
+    return h * scale, d * scale
+
+
+def _ascent_descent(text: str, prop, dpi: float) -> tuple[float, float] | None:
+    """The line's ascent and descent as ``Text._get_layout`` computes them for one line of
+    text (at 72 dpi, where the SVG renderer's points are pixels): the string's own, but no less
+    than the font's line metrics."""
+    key = _font_key(prop)
+    min_ascent, min_descent = _LINE_METRICS.get((key, dpi), lambda: _read_line_metrics(prop, dpi))
+    if min_ascent is None or dpi != 72:
+        return None
+    h, d = _height_descent(text, prop, key)
+    return max(h - d, min_ascent), max(d, min_descent)
+
+
+def _fits_short_cut(text: Text, renderer) -> bool:
+    return (
+        mpl.rcParams["svg.fonttype"] == "none"
+        and text.get_rotation() == 0
+        and text._linespacing == "normal"
+        and text._bbox_patch is None
+        and not text.get_wrap()
+        and not text.get_usetex()
+        and not text.get_parse_math()
+        and not text.get_path_effects()
+        and not text.get_rasterized()
+        and text.get_agg_filter() is None
+        and text.get_rotation_mode() in ("default", "anchor")
+        and "\n" not in text.get_text()
+        and is_svg(renderer)
+    )
+
+
+def _baseline_offset(valign: str, anchor_mode: bool, a: float, d: float) -> float:
+    """``Text._get_layout``'s vertical placement of one unrotated line: the y of its baseline
+    relative to the text's position, by the same operations (so the same floating-point value)."""
+    thisy = 0.0
+    baseline = a - thisy
+    thisy -= a
+    y_line, descent = thisy, d
+    ymin, ymax = y_line - descent, 0
+    if anchor_mode:
+        offsety = (
+            ymin
+            if valign == "bottom"
+            else ymax
+            if valign == "top"
+            else (ymin + ymax) / 2
+            if valign == "center"
+            else ymax - baseline
+            if valign == "baseline"
+            else ymax - baseline / 2  # center_baseline
+        )
+    else:
+        height = ymax - ymin
+        offsety = (
+            ymin
+            if valign == "bottom"
+            else ymax
+            if valign == "top"
+            else (ymin + ymax) / 2
+            if valign == "center"
+            else ymin + descent
+            if valign == "baseline"
+            else ymin + height - baseline / 2  # center_baseline
+        )
+    return y_line - offsety
+
+
+def _position(text: Text) -> tuple[float, float]:
+    x, y = text._x, text._y
+    x = np.nan if np.ma.is_masked(x) else x
+    y = np.nan if np.ma.is_masked(y) else y
+    return text.get_transform().transform(
+        (float(text.convert_xunits(x)), float(text.convert_yunits(y)))
+    )
+
+
+def draw_single_line(self: Text, renderer, original) -> None:
+    """``Text.draw`` for one unrotated line in SVG (see the module docstring)."""
+    if not _fits_short_cut(self, renderer):
+        return original(self, renderer)
+    self._renderer = renderer
+    if not self.get_visible() or self.get_text() == "":
+        return
+    posx, posy = _position(self)
+    extent = _ascent_descent(self.get_text(), self._fontproperties, self.get_figure(root=True).dpi)
+    if extent is None or not (np.isfinite(posx) and np.isfinite(posy)):
+        return original(self, renderer)  # nan: nothing drawn; inf: matplotlib's warning
+    renderer.open_group("text", self.get_gid())
+    gc = renderer.new_gc()
+    gc.set_foreground(mcolors.to_rgba(self.get_color()), isRGBA=True)
+    gc.set_alpha(self.get_alpha())
+    gc.set_url(self._url)
+    gc.set_antialiased(self._antialiased)
+    gc.set_snap(self.get_snap())
+    self._set_gc_clip(gc)
+    anchor_mode = self.get_rotation_mode() == "anchor"
+    y = _baseline_offset(self._verticalalignment, anchor_mode, *extent) + posy
+    if renderer.flipy():
+        y = renderer.get_canvas_width_height()[1] - y
+    # the x of the line's start is not written with svg.fonttype none (the text is anchored at
+    # its own position, posx), so the string's width is never measured
+    renderer.draw_text(gc, posx, y, self.get_text(), self._fontproperties, 0.0, False, self)
+    gc.restore()
+    renderer.close_group("text")
+    self.stale = False
+
+
+def is_svg(renderer) -> bool:
+    return isinstance(getattr(renderer, "_renderer", renderer), RendererSVG)
