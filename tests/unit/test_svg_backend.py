@@ -120,6 +120,9 @@ def stress_figure():
     t = fig.text(0.5, 0.95, "$\\tau^2$ mathtext", ha="center")
     t.set_parse_math(True)
     fig.text(0.5, 0.9, "boxed", bbox={"facecolor": "#dddddd"})
+    fig.text(0.7, 0.9, "a link", url="https://example.org/?a=1&b=2")
+    ax.text(0.5, 11, "clipped to the axes", clip_on=True).set_clip_box(ax.bbox)
+    ax.text(0.5, 10, "clipped by a path", clip_on=True).set_clip_path(ax.patch)
     return fig
 
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import matplotlib as mpl
 import numpy as np
 from matplotlib import colors as mcolors
-from matplotlib.backends.backend_svg import RendererSVG
+from matplotlib import font_manager as fm
+from matplotlib.backends.backend_svg import RendererSVG, _generate_css, _short_float_fmt
 from matplotlib.font_manager import fontManager, get_font
 from matplotlib.ft2font import LoadFlags
 from matplotlib.text import Text
@@ -69,6 +70,7 @@ class _Cache:
 
 
 _TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS = _Cache(), _Cache(256), _Cache()
+_TEXT_CSS = _Cache(1024)
 _font_settings: list = [None]
 
 
@@ -76,7 +78,7 @@ def forget_if_fonts_changed() -> None:
     """Empty the caches when a font setting changed since the last file."""
     settings = tuple(str(mpl.rcParams[k]) for k in _FONT_SETTINGS)
     if settings != _font_settings[0]:
-        for cache in (_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS):
+        for cache in (_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS, _TEXT_CSS):
             cache.data.clear()
         _font_settings[0] = settings
 
@@ -239,23 +241,108 @@ def draw_single_line(self: Text, renderer, original) -> None:
     if extent is None or not (np.isfinite(posx) and np.isfinite(posy)):
         return original(self, renderer)  # nan: nothing drawn; inf: matplotlib's warning
     renderer.open_group("text", self.get_gid())
-    gc = renderer.new_gc()
-    gc.set_foreground(mcolors.to_rgba(self.get_color()), isRGBA=True)
-    gc.set_alpha(self.get_alpha())
-    gc.set_url(self._url)
-    gc.set_antialiased(self._antialiased)
-    gc.set_snap(self.get_snap())
-    self._set_gc_clip(gc)
     anchor_mode = self.get_rotation_mode() == "anchor"
     y = _baseline_offset(self._verticalalignment, anchor_mode, *extent) + posy
     if renderer.flipy():
         y = renderer.get_canvas_width_height()[1] - y
     # the x of the line's start is not written with svg.fonttype none (the text is anchored at
     # its own position, posx), so the string's width is never measured
-    renderer.draw_text(gc, posx, y, self.get_text(), self._fontproperties, 0.0, False, self)
-    gc.restore()
+    if self._url is None and not _clipped(self):
+        _write_text_element(renderer, self, posx, posy, y)
+    else:
+        gc = renderer.new_gc()
+        gc.set_foreground(mcolors.to_rgba(self.get_color()), isRGBA=True)
+        gc.set_alpha(self.get_alpha())
+        gc.set_url(self._url)
+        gc.set_antialiased(self._antialiased)
+        gc.set_snap(self.get_snap())
+        self._set_gc_clip(gc)
+        renderer.draw_text(gc, posx, y, self.get_text(), self._fontproperties, 0.0, False, self)
+        gc.restore()
     renderer.close_group("text")
     self.stale = False
+
+
+def _clipped(text: Text) -> bool:
+    return text._clipon and (text.clipbox is not None or text._clippath is not None)
+
+
+#: ``RendererSVG._draw_text_as_text``'s direction of the vertical offset for an angle of 0
+_UPRIGHT = np.array([np.sin(np.deg2rad(0.0)), np.cos(np.deg2rad(0.0))])
+_ANCHOR = {"left": "start", "right": "end", "center": "middle"}
+
+
+def _write_text_element(renderer, text: Text, posx: float, posy: float, y: float) -> None:
+    """The ``<text>`` element ``RendererSVG.draw_text`` writes for one unrotated, unclipped line
+    anchored at its position (``_draw_text_as_text`` with ``mtext``): the same attributes in the
+    same order, the same arithmetic; its CSS is made once per font, colour and alignment."""
+    svg = getattr(renderer, "_renderer", renderer)
+    ax, ay = posx, svg.height - posy
+    v_offset = np.dot(_UPRIGHT, [(posx - ax), (y - ay)])
+    ax = ax + v_offset * _UPRIGHT[0]
+    ay = ay + v_offset * _UPRIGHT[1]
+    x_s, y_s = _short_float_fmt(ax), _short_float_fmt(ay)
+    svg.writer.element(
+        "text",
+        text.get_text(),
+        attrib={
+            "style": _text_css(text),
+            "x": x_s,
+            "y": y_s,
+            "transform": f"rotate(-0 {x_s} {y_s})",
+        },
+    )
+
+
+def _text_css(text: Text) -> str:
+    rgba = mcolors.to_rgba(text.get_color())
+    alpha = text.get_alpha()
+    alpha = rgba[3] if alpha is None else alpha
+    prop = text._fontproperties
+    key = (_font_key(prop), mcolors.rgb2hex(rgba), alpha, text.get_ha())
+    return _TEXT_CSS.get(key, lambda: _css(prop, *key[1:]))
+
+
+def _css(prop, color: str, alpha: float, ha: str) -> str:
+    """The style attribute of ``RendererSVG._draw_text_as_text`` (text, not mathtext)."""
+    font_style = {}
+    if prop.get_style() != "normal":
+        font_style["font-style"] = prop.get_style()
+    if prop.get_variant() != "normal":
+        font_style["font-variant"] = prop.get_variant()
+    weight = fm.weight_dict.get(prop.get_weight(), prop.get_weight())
+    if weight != 400:
+        font_style["font-weight"] = f"{weight}"
+    font_style["font-size"] = f"{_short_float_fmt(prop.get_size())}px"
+    font_style["font-family"] = ", ".join(dict.fromkeys(_quoted_family_names(prop)))
+    if prop.get_stretch() != "normal":
+        font_style["font-stretch"] = prop.get_stretch()
+    font_style["text-anchor"] = _ANCHOR[ha]
+    colour = {"fill": color} if color != "#000000" else {}
+    if alpha != 1:
+        colour["opacity"] = _short_float_fmt(alpha)
+    return _generate_css({**font_style, **colour})
+
+
+def _quoted_family_names(prop) -> list[str]:
+    """The font families as ``_draw_text_as_text`` lists them: generic names expanded into the
+    configured fonts, specific names quoted."""
+
+    def sans(name):
+        return "sans-serif" if name in ["sans", "sans serif"] else name
+
+    def expand(entry):
+        entry = sans(entry)
+        if entry in fm.font_family_aliases:
+            for name in fm.FontManager._expand_aliases(entry):
+                yield sans(name)
+        yield entry
+
+    return [
+        name if name in fm.font_family_aliases else repr(name)
+        for entry in prop.get_family()
+        for name in expand(entry)
+    ]
 
 
 def is_svg(renderer) -> bool:
