@@ -5,16 +5,17 @@
 while it writes a file, two of matplotlib's steps take a short cut that computes the same
 numbers with less work:
 
-* text: metrics kept across files, one line placed without measuring its width
-  (:mod:`trialmeta.plots.svg_text`);
+* text: metrics and layouts kept across files, one line placed and written without measuring
+  its width, its CSS made once per font, colour and alignment (:mod:`trialmeta.plots.svg_text`);
 * axes: ticks drawn with the axis's existing tick objects instead of one new object per tick
   location, planned once per axis (:mod:`trialmeta.plots.svg_ticks`).
 
 The output is byte-identical to ``FigureCanvasSVG.print_svg``: ``tests/unit/test_svg_backend.py``
 compares the two on every per-analysis figure kind and on figures made to exercise every path
 (alignments, rotations, awkward strings, log axes, minor ticks, ticks on every side, aligned
-labels). The short cuts replace ``Text.draw``, ``Axis.draw``, ``Axis._get_tick_boxes_siblings``
-and ``Spine.get_window_extent`` only while this canvas writes a file (:func:`_short_cuts`);
+labels, clipped and linked text). The short cuts replace ``Text.draw``, ``Text._get_layout``,
+``Axis.draw``, ``Axis._get_tick_boxes_siblings`` and ``Spine.get_window_extent`` only while this
+canvas writes a file (:func:`_short_cuts`);
 matplotlib is pinned (``pyproject.toml``), and the test fails if an upgrade changes what they
 write.
 
@@ -35,7 +36,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.spines import Spine
 from matplotlib.text import Text
 
-from trialmeta.plots import svg_ticks
+from trialmeta.plots import svg_text, svg_ticks
 from trialmeta.plots.svg_text import draw_single_line, forget_if_fonts_changed, is_svg, text_metrics
 
 __all__ = ["FigureCanvasCachedSVG"]
@@ -51,9 +52,10 @@ class _RendererCachedSVG(RendererSVG):
 @contextmanager
 def _short_cuts():
     """While the block runs: single lines of text drawn by
-    :func:`trialmeta.plots.svg_text.draw_single_line`, and axes drawn with their existing tick
-    objects (:func:`trialmeta.plots.svg_ticks.draw_axis`)."""
-    text_draw, axis_draw = Text.draw, Axis.draw
+    :func:`trialmeta.plots.svg_text.draw_single_line`, text layouts kept across files
+    (:func:`trialmeta.plots.svg_text.layout`), and axes drawn with their existing tick objects
+    (:func:`trialmeta.plots.svg_ticks.draw_axis`)."""
+    text_draw, text_layout, axis_draw = Text.draw, Text._get_layout, Axis.draw
     siblings, spine_extent = Axis._get_tick_boxes_siblings, Spine.get_window_extent
     plans: dict = {}
 
@@ -77,13 +79,16 @@ def _short_cuts():
             return spine_extent(self, renderer)
         return svg_ticks.spine_extent(self, renderer, plans[self.axis])
 
+    def get_layout(self, renderer):
+        return svg_text.layout(self, renderer, text_layout)
+
     Text.draw, Axis.draw, Axis._get_tick_boxes_siblings = draw_text, draw_axis, tick_boxes
-    Spine.get_window_extent = spine_box
+    Spine.get_window_extent, Text._get_layout = spine_box, get_layout
     try:
         yield
     finally:
         Text.draw, Axis.draw, Axis._get_tick_boxes_siblings = text_draw, axis_draw, siblings
-        Spine.get_window_extent = spine_extent
+        Spine.get_window_extent, Text._get_layout = spine_extent, text_layout
 
 
 class FigureCanvasCachedSVG(FigureCanvasSVG):

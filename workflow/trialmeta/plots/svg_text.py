@@ -34,7 +34,7 @@ from matplotlib.ft2font import LoadFlags
 from matplotlib.text import Text
 from matplotlib.textpath import TextToPath
 
-__all__ = ["draw_single_line", "forget_if_fonts_changed", "is_svg", "text_metrics"]
+__all__ = ["draw_single_line", "forget_if_fonts_changed", "is_svg", "layout", "text_metrics"]
 
 _TEXT_TO_PATH = TextToPath()
 #: Distinct (string, font) pairs kept; a figure job of 100 analyses meets ~20,000.
@@ -70,7 +70,7 @@ class _Cache:
 
 
 _TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS = _Cache(), _Cache(256), _Cache()
-_TEXT_CSS = _Cache(1024)
+_TEXT_CSS, _LAYOUTS = _Cache(1024), _Cache()
 _font_settings: list = [None]
 
 
@@ -78,7 +78,7 @@ def forget_if_fonts_changed() -> None:
     """Empty the caches when a font setting changed since the last file."""
     settings = tuple(str(mpl.rcParams[k]) for k in _FONT_SETTINGS)
     if settings != _font_settings[0]:
-        for cache in (_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS, _TEXT_CSS):
+        for cache in (_TEXT_METRICS, _LINE_METRICS, _GLYPH_EXTENTS, _TEXT_CSS, _LAYOUTS):
             cache.data.clear()
         _font_settings[0] = settings
 
@@ -347,3 +347,27 @@ def _quoted_family_names(prop) -> list[str]:
 
 def is_svg(renderer) -> bool:
     return isinstance(getattr(renderer, "_renderer", renderer), RendererSVG)
+
+
+def layout(text: Text, renderer, original):
+    """``Text._get_layout`` kept for the process: its result (the text's box and lines relative
+    to its position) depends only on the string, the font, the alignment, the rotation and the
+    dpi, never on where the text is, unless it wraps (then: ``original``). The box is a copy, so
+    a caller that changes it changes nothing here."""
+    if text.get_wrap() or not is_svg(renderer):
+        return original(text, renderer)
+    key = (
+        text.get_text(),
+        _font_key(text._fontproperties),
+        text.get_rotation(),
+        text.get_rotation_mode(),
+        text._horizontalalignment,
+        text._verticalalignment,
+        text._multialignment,
+        text._linespacing,
+        text.get_usetex(),
+        text.get_parse_math(),
+        text.get_figure(root=True).dpi,
+    )
+    bbox, lines, box = _LAYOUTS.get(key, lambda: original(text, renderer))
+    return bbox.frozen(), lines, box
