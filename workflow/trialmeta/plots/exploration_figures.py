@@ -28,7 +28,7 @@ import pandas as pd
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.garbage import one_analysis_at_a_time
-from trialmeta.plots.forest import FAVOURS_WIDTH, select_rows
+from trialmeta.plots.forest import FAVOURS_WIDTH, rows_by_analysis, rows_where, select_rows
 from trialmeta.plots.labels import (
     analysis_labels,
     ci_method_text,
@@ -55,6 +55,9 @@ __all__ = [
 #: Fewest studies for the leave-one-out and cumulative plots.
 MIN_K_SEQUENCE = 3
 
+#: The exploration tables the figures read (the others are not split by analysis).
+FIGURE_TABLES = ("subgroups", "metaregression", "leave_one_out", "cumulative", "small_study")
+
 
 def _missing(v) -> bool:
     return (
@@ -71,12 +74,12 @@ def primary_measure(
     """``(measure, scale)`` of the analysis's primary pooled row (``primary`` true), else the
     first configured measure present in the studies rows (``settings``: Settings or config dict)."""
     if len(pooled_a) and "primary" in pooled_a.columns:
-        flagged = pooled_a[
+        flagged = np.flatnonzero(
             pooled_a["primary"].map(lambda v: str(v).lower() in ("true", "1")).astype(bool)
-        ]
-        if len(flagged):
-            r = flagged.iloc[0]
-            scale = r.get("scale") if "scale" in flagged.columns else None
+        )
+        if flagged.size:
+            r = pooled_a.iloc[flagged[0]]
+            scale = r.get("scale") if "scale" in pooled_a.columns else None
             return str(r["measure"]), (None if _missing(scale) else str(scale))
     present = list(dict.fromkeys(studies_a.get("measure", pd.Series(dtype=object)).astype(str)))
     for kind in ("binary", "continuous"):
@@ -125,7 +128,7 @@ def _categorical(values) -> bool:
 def _rows(table: pd.DataFrame | None, measure: str) -> pd.DataFrame:
     if table is None or not len(table) or "measure" not in table.columns:
         return pd.DataFrame()
-    return table[table["measure"].astype(str) == measure]
+    return rows_where(table, table["measure"].astype(str) == measure)
 
 
 @dataclass
@@ -142,6 +145,8 @@ class _AnalysisFigureData:
     settings: Settings
     primary: pd.Series | None = None
     labels: dict = field(default_factory=dict)
+    _tables_of_measure: dict = field(default_factory=dict, init=False, repr=False)
+    _by_moderator: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def yi(self) -> np.ndarray:
@@ -152,8 +157,12 @@ class _AnalysisFigureData:
         return self.studies["vi"].to_numpy(float)
 
     def table(self, name: str) -> pd.DataFrame:
-        """The analysis's rows of one exploration table for the primary measure."""
-        return _rows(self.tables.get(name), self.measure)
+        """The analysis's rows of one exploration table for the primary measure (selected once
+        per analysis)."""
+        cache = self._tables_of_measure
+        if name not in cache:
+            cache[name] = _rows(self.tables.get(name), self.measure)
+        return cache[name]
 
     def overall(self, y, v) -> tuple[float, float, float]:
         """(estimate, CI low, CI high) of the random-effects model (primary tau2 estimator,
@@ -208,11 +217,15 @@ class _AnalysisFigureData:
         return _with_trial_columns(self.studies, self.trials, list(dict.fromkeys(mods)))
 
     def with_moderator(self, mod: str) -> pd.DataFrame:
-        """The studies with the trial column ``mod`` joined, rows without a value dropped."""
-        gg = self._with_moderators
-        if mod not in gg.columns:
-            gg = _with_trial_columns(self.studies, self.trials, [mod])
-        return gg.loc[~gg[mod].map(_missing).astype(bool).to_numpy()].reset_index(drop=True)
+        """The studies with the trial column ``mod`` joined, rows without a value dropped (one
+        frame per moderator, shared by its subgroup and bubble plots; they do not modify it)."""
+        if mod not in self._by_moderator:
+            gg = self._with_moderators
+            if mod not in gg.columns:
+                gg = _with_trial_columns(self.studies, self.trials, [mod])
+            has_value = ~gg[mod].map(_missing).astype(bool)
+            self._by_moderator[mod] = rows_where(gg, has_value).reset_index(drop=True)
+        return self._by_moderator[mod]
 
 
 def _subgroup_figures(a: _AnalysisFigureData):
@@ -441,12 +454,13 @@ def analysis_exploration_figures(
     settings = Settings.coerce(settings)
     measure, scale = primary_measure(pooled_a, studies_a, settings)
     st = (
-        studies_a[studies_a["measure"].astype(str) == measure]
+        rows_where(studies_a, studies_a["measure"].astype(str) == measure)
         if "measure" in studies_a.columns
         else studies_a
     )
     y_all, v_all = st["yi"].to_numpy(float), st["vi"].to_numpy(float)
-    st = st[np.isfinite(y_all) & np.isfinite(v_all)].reset_index(drop=True)
+    finite = pd.Series(np.isfinite(y_all) & np.isfinite(v_all), index=st.index)
+    st = rows_where(st, finite).reset_index(drop=True)
     if not len(st):
         return
     primary = (
@@ -479,16 +493,16 @@ def render_exploration_figures(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    def by_id(df):
-        if df is None or not len(df) or "analysis_id" not in df.columns:
-            return {}
-        return {str(a): g for a, g in df.groupby(df["analysis_id"].astype(str), sort=False)}
-
-    p_by, s_by, t_by = by_id(pooled), by_id(studies), by_id(trials)
-    tab_by = {name: by_id(df) for name, df in (tables or {}).items()}
+    ids = sorted({str(a) for a in analysis_ids})
+    p_by, s_by, t_by = (rows_by_analysis(t, ids) for t in (pooled, studies, trials))
+    tab_by = {
+        name: rows_by_analysis(df, ids)
+        for name, df in (tables or {}).items()
+        if name in FIGURE_TABLES
+    }
     empty = pd.DataFrame()
     written: list[Path] = []
-    for aid in one_analysis_at_a_time(sorted({str(a) for a in analysis_ids})):
+    for aid in one_analysis_at_a_time(ids):
         sa = s_by.get(aid)
         if sa is None:
             continue

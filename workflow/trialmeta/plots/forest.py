@@ -123,6 +123,48 @@ def _blank(v) -> bool:
     )
 
 
+def _kept(mask) -> np.ndarray:
+    """A row mask as a numpy bool array (missing counts as not kept, as in ``frame[mask]``)."""
+    return mask.to_numpy(dtype=bool, na_value=False)
+
+
+def rows_where(frame: pd.DataFrame, mask) -> pd.DataFrame:
+    """``frame[mask]``: the frame itself when every row is kept, a slice when the kept rows are
+    one run (the rows of one analysis and measure usually are), else a copy of those rows."""
+    keep = _kept(mask)
+    hits = np.flatnonzero(keep)
+    if hits.size == keep.size:
+        return frame
+    if hits.size and hits[-1] - hits[0] + 1 == hits.size:
+        return frame.iloc[hits[0] : hits[-1] + 1]
+    return frame[keep]
+
+
+def _first_row(frame: pd.DataFrame, mask) -> pd.Series | None:
+    """The first row of ``frame`` where ``mask`` holds, or None."""
+    hits = np.flatnonzero(_kept(mask))
+    return frame.iloc[hits[0]] if hits.size else None
+
+
+def rows_by_analysis(table: pd.DataFrame | None, analysis_ids) -> dict[str, pd.DataFrame]:
+    """The rows of each of ``analysis_ids`` in ``table``, keyed by the id as text (rows and
+    index in table order; ids without rows left out). One take for all the ids, then a slice
+    per id, instead of grouping or filtering the whole table once per analysis."""
+    if table is None or not len(table) or "analysis_id" not in table.columns:
+        return {}
+    wanted = {str(a) for a in analysis_ids}
+    positions: dict[str, list[int]] = {}
+    for i, key in enumerate(table["analysis_id"].astype(str).tolist()):
+        if key in wanted:
+            positions.setdefault(key, []).append(i)
+    taken = table.take([i for rows in positions.values() for i in rows])
+    out, start = {}, 0
+    for key, rows in positions.items():
+        out[key] = taken.iloc[start : start + len(rows)]
+        start += len(rows)
+    return out
+
+
 def select_rows(
     pooled: pd.DataFrame,
     analysis_id: str,
@@ -137,36 +179,37 @@ def select_rows(
     :class:`~trialmeta.inputs.settings.Settings` or a config dict).
     """
     settings = Settings.coerce(config)
-    sub = pooled[pooled["analysis_id"].astype(str) == str(analysis_id)]
+    sub = rows_where(pooled, pooled["analysis_id"].astype(str) == str(analysis_id))
     prim = None
     if "primary" in sub.columns:
-        flagged = sub[_truthy(sub["primary"])]
+        flagged = _truthy(sub["primary"])
         if measure is not None:
-            flagged = flagged[flagged["measure"].astype(str) == str(measure)]
-        if len(flagged):
-            prim = flagged.iloc[0]
+            flagged &= sub["measure"].astype(str) == str(measure)
+        prim = _first_row(sub, flagged)
     if measure is None:
         measure = (
             str(prim["measure"])
             if prim is not None
             else (str(sub["measure"].iloc[0]) if len(sub) else None)
         )
-    rows = sub[sub["measure"].astype(str) == str(measure)] if measure is not None else sub
+    rows = (
+        rows_where(sub, sub["measure"].astype(str) == str(measure)) if measure is not None else sub
+    )
     if "model" not in rows.columns:  # a table without the model columns: only the flag counts
         return {"primary": prim, "fixed": None, "measure": measure, "rows": rows}
+    random = rows["model"] == "random"
     if prim is None and len(rows):
-        cand = rows[
-            (rows["model"] == "random")
+        prim = _first_row(
+            rows,
+            random
             & (rows["tau2_method"].astype(str) == settings.primary_tau2_method)
-            & (rows["ci_method"].astype(str) == settings.primary_ci_method)
-        ]
-        if not len(cand):
-            cand = rows[rows["model"] == "random"]
-        prim = cand.iloc[0] if len(cand) else None
-    fixed = rows[rows["model"] == "fixed"]
+            & (rows["ci_method"].astype(str) == settings.primary_ci_method),
+        )
+        if prim is None:
+            prim = _first_row(rows, random)
     return {
         "primary": prim,
-        "fixed": fixed.iloc[0] if len(fixed) else None,
+        "fixed": _first_row(rows, rows["model"] == "fixed"),
         "measure": measure,
         "rows": rows,
     }
@@ -251,9 +294,9 @@ def _plotted_studies(studies: pd.DataFrame, measure: str, analysis_id: str) -> p
     """The studies.csv rows of this analysis and measure, in table order."""
     st = studies
     if "measure" in st.columns:
-        st = st[st["measure"].astype(str) == str(measure)]
+        st = rows_where(st, st["measure"].astype(str) == str(measure))
     if "analysis_id" in st.columns and analysis_id:
-        st = st[st["analysis_id"].astype(str) == analysis_id]
+        st = rows_where(st, st["analysis_id"].astype(str) == analysis_id)
     return st.reset_index(drop=True)
 
 
@@ -585,22 +628,30 @@ def _study_weights(lay: ForestLayout) -> np.ndarray:
     return st[wcol].astype(float).to_numpy() if (wcol and k) else np.full(k, np.nan)
 
 
+def _study_values(lay: ForestLayout) -> dict[str, list]:
+    """The table's study columns (label, continuity flag, arm values) as plain lists, one value
+    per plotted study, read once instead of a pandas row per study."""
+    wanted = ["study_id", "continuity_corrected", *(key for key, _, _, _ in lay.columns)]
+    return {c: lay.studies[c].tolist() for c in dict.fromkeys(wanted) if c in lay.studies.columns}
+
+
 def _draw_study_rows(canvas: _ForestCanvas) -> None:
     """One row per study: label (dagger if continuity-corrected), arm values, weight, effect
     text; on the plot its CI and a square of area proportional to its weight."""
     lay, cell = canvas.layout, canvas.cell
-    st, (yn, lon, hin) = lay.studies, lay.effects
+    yn, lon, hin = lay.effects
     marks = StudyIntervals(canvas.ax, lay.xlim)
     weights = _study_weights(lay)
     wmax = np.nanmax(weights) if lay.k and np.isfinite(weights).any() else 100.0
+    values = _study_values(lay)
     for i in range(lay.k):
-        row, yy, w = st.iloc[i], lay.study_y[i], weights[i]
+        row, yy, w = {c: v[i] for c, v in values.items()}, lay.study_y[i], weights[i]
         label = clean_text(row.get("study_id", ""), _LABEL_CHARS[lay.kind])
         if parse_bool(row.get("continuity_corrected")) is True:
             label += " \u2020"
         cell(0.015, yy, label, ha="left", gid=f"study-{i}")
         for key, _, x, _ in lay.columns:
-            cell(x, yy, _arm_value(row, key, lay.kind) if key in row.index else "")
+            cell(x, yy, _arm_value(row, key, lay.kind) if key in row else "")
         cell(WEIGHT_X, yy, f"{w:.1f}%" if math.isfinite(w) else "", gid=f"weight-{i}")
         cell(EFFECT_X, yy, format_effect(yn[i], lon[i], hin[i], lay.decimals), ha="center")
         side = 3.0 + 9.0 * math.sqrt(max(w, 0.0) / wmax) if math.isfinite(w) else None
@@ -815,9 +866,9 @@ def _primary_measure(
     pooled_a: pd.DataFrame, studies_a: pd.DataFrame, settings: Settings, outcome_type: str
 ):
     if len(pooled_a) and "primary" in pooled_a.columns:
-        flagged = pooled_a[_truthy(pooled_a["primary"])]
-        if len(flagged):
-            return str(flagged["measure"].iloc[0])
+        flagged = _first_row(pooled_a, _truthy(pooled_a["primary"]))
+        if flagged is not None:
+            return str(flagged["measure"])
     present = list(
         dict.fromkeys(
             list(pooled_a.get("measure", pd.Series(dtype=object)).astype(str))
@@ -859,21 +910,7 @@ def render_forest_plots(
         if studies is not None
         else pd.DataFrame(columns=["analysis_id", "study_id", "measure"])
     )
-    p_by = (
-        {str(a): g for a, g in pooled.groupby(pooled["analysis_id"].astype(str), sort=False)}
-        if len(pooled)
-        else {}
-    )
-    s_by = (
-        {str(a): g for a, g in studies.groupby(studies["analysis_id"].astype(str), sort=False)}
-        if len(studies)
-        else {}
-    )
-    t_by = (
-        {str(a): g for a, g in trials.groupby(trials["analysis_id"].astype(str), sort=False)}
-        if trials is not None and len(trials) and "analysis_id" in trials.columns
-        else {}
-    )
+    p_by, s_by, t_by = (rows_by_analysis(t, analysis_ids) for t in (pooled, studies, trials))
     written: list[Path] = []
     for aid in one_analysis_at_a_time(sorted({str(a) for a in analysis_ids})):
         _check_id(aid)

@@ -52,70 +52,106 @@ class SubgroupLine:
     extra: dict = field(default_factory=dict)
 
 
-def _num(row, key) -> float:
+def _as_float(value) -> float:
     try:
-        return float(row.get(key, float("nan")))
+        return float(value)
     except (TypeError, ValueError):
         return float("nan")
 
 
-def _arm_texts(rows: pd.DataFrame, binary: bool) -> tuple[str, str]:
-    """``events/total`` (binary) or ``N`` per arm, summed over ``rows``; blank when missing."""
-    out = []
-    for arm in ("treat", "ctrl"):
-        n = pd.to_numeric(rows.get(f"n_{arm}", pd.Series(dtype=float)), errors="coerce")
-        if not len(n) or n.isna().any():
-            out.append("")
-            continue
-        if binary:
-            e = pd.to_numeric(rows.get(f"events_{arm}", pd.Series(dtype=float)), errors="coerce")
-            out.append("" if e.isna().any() else f"{e.sum():.0f}/{n.sum():.0f}")
-        else:
-            out.append(f"{n.sum():.0f}")
-    return tuple(out)
+def _floats(studies: pd.DataFrame, column: str) -> list[float]:
+    """``column`` as floats, one per study (NaN where missing, not a number, or no column)."""
+    if column not in studies.columns:
+        return [float("nan")] * len(studies)
+    return [_as_float(v) for v in studies[column].tolist()]
 
 
-def _study_ci(s) -> tuple[float, float]:
-    lo, hi = _num(s, "ci_low"), _num(s, "ci_high")
+class _ArmCounts:
+    """The per-arm totals and events of the plotted studies as float arrays (NaN where missing
+    or not a number), read once; a column the table lacks is None."""
+
+    def __init__(self, studies: pd.DataFrame):
+        self.columns = {
+            c: pd.to_numeric(studies[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if c in studies.columns
+            else None
+            for c in ("n_treat", "n_ctrl", "events_treat", "events_ctrl")
+        }
+
+    def _values(self, column: str, rows) -> np.ndarray:
+        values = self.columns[column]
+        return np.empty(0) if values is None else values[rows]
+
+    def texts(self, rows, binary: bool) -> tuple[str, str]:
+        """``events/total`` (binary) or ``N`` per arm, summed over the studies at positions
+        ``rows``; blank when a total is missing (an events column the table lacks sums to 0)."""
+        out = []
+        for arm in ("treat", "ctrl"):
+            n = self._values(f"n_{arm}", rows)
+            if not n.size or np.isnan(n).any():
+                out.append("")
+                continue
+            if binary:
+                e = self._values(f"events_{arm}", rows)
+                out.append("" if np.isnan(e).any() else f"{e.sum():.0f}/{n.sum():.0f}")
+            else:
+                out.append(f"{n.sum():.0f}")
+        return tuple(out)
+
+
+class _PlottedStudies:
+    """The studies of the plot as plain values, read once: level (text), label, estimate, 95% CI
+    (Wald from ``vi`` where the table has none), weight (% of the overall model), arm counts."""
+
+    def __init__(self, studies: pd.DataFrame):
+        self.levels = studies["level"].astype(str)
+        self.ids = studies["study_id"].tolist()
+        self.yi = studies["yi"].tolist()
+        lo, hi, vi = (_floats(studies, c) for c in ("ci_low", "ci_high", "vi"))
+        self.ci = [_study_ci(*v) for v in zip(self.yi, lo, hi, vi)]
+        weight = studies.get("weight_random", pd.Series(np.nan, index=studies.index))
+        self.weight = pd.to_numeric(weight, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        self.arms = _ArmCounts(studies)
+
+    def of_level(self, level) -> np.ndarray:
+        """Positions of the studies of ``level`` (compared as text)."""
+        return np.flatnonzero((self.levels == str(level)).to_numpy(dtype=bool, na_value=False))
+
+
+def _study_ci(yi, lo: float, hi: float, vi: float) -> tuple[float, float]:
     if math.isfinite(lo) and math.isfinite(hi):
         return lo, hi
-    se = math.sqrt(_num(s, "vi"))
-    return s.yi - 1.96 * se, s.yi + 1.96 * se
+    se = math.sqrt(vi)
+    return yi - 1.96 * se, yi + 1.96 * se
 
 
-def _level_lines(studies, r, moderator: str, binary: bool, i: int = 0) -> list[SubgroupLine]:
+def _level_lines(
+    studies: _PlottedStudies, r: dict, moderator: str, binary: bool, i: int = 0
+) -> list[SubgroupLine]:
     """The header, study rows and subtotal of the ``i``-th level (one subgroups.csv row ``r``;
     ids carry the position, never data text)."""
-    st = studies[studies["level"].astype(str) == str(r.level)]
-    n = len(st)
-    head = f"{clean_text(moderator, 30)} = {clean_text(r.level, 30)} ({n} trial{'' if n == 1 else 's'})"
+    rows = studies.of_level(r["level"])
+    n = len(rows)
+    head = f"{clean_text(moderator, 30)} = {clean_text(r['level'], 30)} ({n} trial{'' if n == 1 else 's'})"
     lines = [SubgroupLine("header", head)]
-    w = pd.to_numeric(st.get("weight_random", pd.Series(np.nan, index=st.index)), errors="coerce")
-    for (_, s), wi in zip(st.iterrows(), w):
-        lo, hi = _study_ci(s)
-        lines.append(
-            SubgroupLine(
-                "study",
-                f"  {clean_text(s.study_id, 40)}",
-                s.yi,
-                lo,
-                hi,
-                wi,
-                _arm_texts(st.loc[[s.name]], binary),
-            )
-        )
-    wsum = float(w.sum()) if len(w) and w.notna().all() else float("nan")
-    if int(r.k) > 1:
-        het = f"Heterogeneity: tau\u00b2 = {r.tau2:.3g}; I\u00b2 = {r.I2:.0f}%"
+    w = studies.weight[rows]
+    for j, wi in zip(rows, w.tolist()):
+        lo, hi = studies.ci[j]
+        label = f"  {clean_text(studies.ids[j], 40)}"
+        arms = studies.arms.texts([j], binary)
+        lines.append(SubgroupLine("study", label, studies.yi[j], lo, hi, wi, arms))
+    wsum = float(w.sum()) if len(w) and not np.isnan(w).any() else float("nan")
+    if int(r["k"]) > 1:
+        het = f"Heterogeneity: tau\u00b2 = {r['tau2']:.3g}; I\u00b2 = {r['I2']:.0f}%"
         lines.append(
             SubgroupLine(
                 "diamond",
-                f"  Subtotal (k = {int(r.k)})",
-                r.estimate,
-                r.ci_low,
-                r.ci_high,
+                f"  Subtotal (k = {int(r['k'])})",
+                r["estimate"],
+                r["ci_low"],
+                r["ci_high"],
                 wsum,
-                _arm_texts(st, binary),
+                studies.arms.texts(rows, binary),
                 het,
                 gid=f"subtotal-{i}",
             )
@@ -135,11 +171,18 @@ def _test_line(sg: pd.DataFrame) -> str:
     )
 
 
+def _level_rows(subgroups: pd.DataFrame) -> list[dict]:
+    """The subgroups.csv values a level's lines show, one dict per level (row), in table order."""
+    columns = ("level", "k", "tau2", "I2", "estimate", "ci_low", "ci_high")
+    values = {c: subgroups[c].tolist() for c in columns if c in subgroups.columns}
+    return [{c: v[i] for c, v in values.items()} for i in range(len(subgroups))]
+
+
 def subgroup_lines(studies, subgroups, *, moderator, overall, overall_k, binary):
     """All rows of the plot, in order (:class:`SubgroupLine`)."""
-    lines = []
-    for i, r in subgroups.reset_index(drop=True).iterrows():
-        lines += _level_lines(studies, r, moderator, binary, int(i))
+    lines, plotted = [], _PlottedStudies(studies)
+    for i, r in enumerate(_level_rows(subgroups)):
+        lines += _level_lines(plotted, r, moderator, binary, i)
     if overall is not None:
         lines.append(
             SubgroupLine(
@@ -147,7 +190,11 @@ def subgroup_lines(studies, subgroups, *, moderator, overall, overall_k, binary)
                 f"Total ({overall_k} trials), random effects",
                 *overall,
                 weight=100.0 if "weight_random" in studies.columns else float("nan"),
-                arms=_arm_texts(studies, binary) if len(studies) == overall_k else ("", ""),
+                arms=(
+                    plotted.arms.texts(slice(None), binary)
+                    if len(studies) == overall_k
+                    else ("", "")
+                ),
                 gid="overall-effect",
             )
         )
