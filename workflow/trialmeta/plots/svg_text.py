@@ -250,17 +250,22 @@ def draw_single_line(self: Text, renderer, original) -> None:
     if self._url is None and not _clipped(self):
         _write_text_element(renderer, self, posx, posy, y)
     else:
-        gc = renderer.new_gc()
-        gc.set_foreground(mcolors.to_rgba(self.get_color()), isRGBA=True)
-        gc.set_alpha(self.get_alpha())
-        gc.set_url(self._url)
-        gc.set_antialiased(self._antialiased)
-        gc.set_snap(self.get_snap())
-        self._set_gc_clip(gc)
-        renderer.draw_text(gc, posx, y, self.get_text(), self._fontproperties, 0.0, False, self)
-        gc.restore()
+        _draw_through_renderer(renderer, self, posx, y)
     renderer.close_group("text")
     self.stale = False
+
+
+def _draw_through_renderer(renderer, text: Text, posx: float, y: float) -> None:
+    """The rest of ``Text.draw`` for a line with a link or a clip: the renderer writes it."""
+    gc = renderer.new_gc()
+    gc.set_foreground(mcolors.to_rgba(text.get_color()), isRGBA=True)
+    gc.set_alpha(text.get_alpha())
+    gc.set_url(text._url)
+    gc.set_antialiased(text._antialiased)
+    gc.set_snap(text.get_snap())
+    text._set_gc_clip(gc)
+    renderer.draw_text(gc, posx, y, text.get_text(), text._fontproperties, 0.0, False, text)
+    gc.restore()
 
 
 def _clipped(text: Text) -> bool:
