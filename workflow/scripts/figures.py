@@ -16,7 +16,7 @@ from pathlib import Path
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline import render_cache
 from trialmeta.pipeline.console import chunks_with_progress
-from trialmeta.pipeline.jobs import read_parquet, run_step
+from trialmeta.pipeline.jobs import read_rows_of, run_step
 from trialmeta.plots.exploration_figures import render_exploration_figures
 from trialmeta.plots.forest import render_forest_plots
 from trialmeta.plots.names import split_figure_name
@@ -28,9 +28,8 @@ def main(snakemake, log):
     formats = settings.figures.formats
     out_dir = Path(snakemake.output[0])
 
-    def rows(path):
-        df = read_parquet(path)
-        return df[df["analysis_id"].isin(ids)] if "analysis_id" in df.columns else df.iloc[0:0]
+    def rows(path):  # this batch's rows only (a 10,000-analysis table is not made a DataFrame)
+        return read_rows_of(path, ids)
 
     cache, digests = snakemake.params.cache_dir, dict(snakemake.params.digests)
     out_dir.mkdir(parents=True, exist_ok=True)
