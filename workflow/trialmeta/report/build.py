@@ -768,31 +768,59 @@ def _python_text(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-#: Analyses whose rows are cut and converted (:func:`_python_text`) one by one; beyond, the
-#: whole table is converted once (a rerun renders a few pages, a clean build all of them).
+#: Analyses whose rows are cut and converted (:func:`_python_text`) one by one; beyond, in
+#: batches (a rerun renders a few pages, a clean build all of them).
 _ONE_BY_ONE = 20
+#: Analyses whose rows are cut and converted together, in the order of their ids (the pages'
+#: order): one batch of each table is held at a time, not the whole table converted (issue 16:
+#: that and every analysis's rows kept made the report's memory grow by 0.35 MB per analysis).
+_BATCH = 64
+
+
+def _cut_rows(df: pd.DataFrame, positions: dict, ids: list[str]) -> tuple[pd.DataFrame, dict]:
+    """(the rows of ``ids`` in ``df`` converted together by :func:`_python_text`, analysis_id ->
+    a copy of its rows of them); ``positions``: analysis_id -> row positions in ``df``."""
+    pos = [positions[a] for a in ids]
+    rows = _python_text(df.take(np.concatenate(pos) if pos else []))
+    ends = np.cumsum([len(p) for p in pos])
+    return rows, {a: rows.take(np.arange(e - len(p), e)) for a, p, e in zip(ids, pos, ends)}
 
 
 class _RowsByAnalysis(Mapping):
-    """analysis_id -> that analysis's rows of ``df`` (in table order, :func:`_python_text`), each
-    cut on first use: a rerun that renders one page of a 1,000-analysis report cuts one
-    analysis's rows, not all."""
+    """analysis_id -> that analysis's rows of ``df`` (in table order, :func:`_python_text`), cut
+    on first use, alone for the first :data:`_ONE_BY_ONE` analyses asked for (a rerun that renders
+    one page of a 1,000-analysis report cuts one analysis's rows, not all), then with the next
+    analyses by id (:data:`_BATCH`); only the last cut is kept."""
 
     def __init__(self, df: pd.DataFrame):
         has_ids = len(df) and "analysis_id" in df.columns
         self.positions = _group_positions(df["analysis_id"].astype(str)) if has_ids else {}
-        self._df, self._whole, self._cut = df, None, {}
+        self._df, self._cut, self._batch, self._asked = df, {}, df.iloc[0:0], 0
+        self._order: list[str] | None = None  # the ids, sorted (the pages' order)
+        self._rank: dict[str, int] = {}  # analysis_id -> its place in _order
 
     def __getitem__(self, aid: str) -> pd.DataFrame:
         if aid not in self._cut:
-            rows = self.positions[aid]
-            if self._whole is None and len(self._cut) >= _ONE_BY_ONE:
-                self._whole = _python_text(self._df)
-            whole = self._whole
-            self._cut[aid] = (
-                whole.take(rows) if whole is not None else _python_text(self._df.take(rows))
-            )
+            self._batch, self._cut = _cut_rows(self._df, self.positions, self._batch_ids(aid))
         return self._cut[aid]
+
+    def _batch_ids(self, aid: str) -> list[str]:
+        """``aid`` and the analyses cut with it (KeyError for an analysis without rows)."""
+        if aid not in self.positions:
+            raise KeyError(aid)
+        self._asked += 1
+        if self._asked <= _ONE_BY_ONE:
+            return [aid]
+        if self._order is None:
+            self._order = sorted(self.positions)
+            self._rank = {a: i for i, a in enumerate(self._order)}
+        start = self._rank[aid]
+        return self._order[start : start + _BATCH]
+
+    def batch(self, aid: str) -> tuple[list[str], pd.DataFrame]:
+        """(``aid`` and the analyses cut with it, their rows in one frame); KeyError without."""
+        self[aid]
+        return list(self._cut), self._batch
 
     def __contains__(self, aid) -> bool:
         return aid in self.positions
@@ -841,7 +869,7 @@ class ReportTables:
         self.trials_by = _split_by_analysis(self.trials)
         self.exploration_by = _exploration_rows(self.exploration)
         self._no_rows = pd.DataFrame(columns=["analysis_id"])  # an exploration table without rows
-        self._estimators, self._estimator_calls = None, 0  # estimator_table(pooled), its split
+        self._estimators, self._estimator_calls = None, 0  # estimator_table of a batch, split
         self._positions = {}  # exploration table name -> analysis_id -> row positions
         # the interaction tables split by analysis (interactions_section.interaction_index)
         self.interaction_rows = interaction_index(self.exploration)
@@ -903,15 +931,19 @@ class ReportTables:
 
     def estimators_of(self, aid: str) -> pd.DataFrame:
         """The analysis's rows of the estimator x CI method disagreement table
-        (:func:`~trialmeta.stats.sensitivity.estimator_disagreement`, made once for all)."""
+        (:func:`~trialmeta.stats.sensitivity.estimator_disagreement`, made for a batch of analyses
+        at a time: :meth:`_RowsByAnalysis.batch`)."""
         self._estimator_calls += 1
-        if self._estimator_calls <= _ONE_BY_ONE:  # a rerun renders a few pages
-            return estimator_table(self.rows(aid)[0])
-        if self._estimators is None:  # many pages: one call for all (2 s at 1,000 analyses)
-            table = estimator_table(self.pooled)
-            self._estimators = (table, _split_by_analysis(table))
-        table, by_analysis = self._estimators
-        return by_analysis.get(aid, table.iloc[0:0])
+        if self._estimator_calls <= _ONE_BY_ONE or aid not in self.pooled_by:
+            return estimator_table(self.rows(aid)[0])  # a rerun renders a few pages
+        if self._estimators is None or aid not in self._estimators:  # many pages: by batch
+            ids, rows = self.pooled_by.batch(aid)
+            table = estimator_table(rows)
+            positions = _group_positions(table["analysis_id"].astype(str))
+            empty = table.iloc[0:0]
+            self._estimators = {a: empty for a in ids}
+            self._estimators.update(_cut_rows(table, positions, list(positions))[1])
+        return self._estimators[aid]
 
 
 class AnalysisPage:

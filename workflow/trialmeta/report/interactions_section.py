@@ -14,6 +14,7 @@ rows: ``trialmeta.inputs.subgroup_rows``) get a page of their own, ``interaction
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -176,8 +177,10 @@ def _selected_records(exploration: dict) -> dict[str, list[dict]]:
     if not needed <= set(sg.columns) or "Q_between_pval" not in sg:
         return {}
     sel = sg[sg["moderator"] == "biomarker_selected"]
+    # the columns _selected_contrast reads (one dict per row is kept until the report ends)
+    shown = sel[sorted(needed - {"moderator"}) + ["Q_between_pval"]]
     by_aid: dict[str, list[dict]] = {}
-    for aid, rec in zip(sel["analysis_id"].astype(str), sel.to_dict("records")):
+    for aid, rec in zip(sel["analysis_id"].astype(str), shown.to_dict("records")):
         by_aid.setdefault(aid, []).append(rec)
     return by_aid
 
@@ -187,13 +190,27 @@ def interaction_index(exploration: dict) -> dict:
     ``interactions`` (analysis_id -> its rows) and ``selected`` (:func:`_selected_records`)."""
     inter = _table(exploration, "interactions")
     return {
-        "interactions": {
-            str(a): g for a, g in inter.groupby(inter["analysis_id"].astype(str), sort=False)
-        }
-        if len(inter)
-        else {},
+        "interactions": _RowsOf(inter) if len(inter) else {},
         "selected": _selected_records(exploration),
     }
+
+
+class _RowsOf(Mapping):
+    """analysis_id -> its rows of ``df`` (in table order, as ``groupby``), taken when asked for:
+    the report holds row positions, not one DataFrame per analysis (issue 16: memory)."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._df = df
+        self._positions = df.groupby(df["analysis_id"].astype(str), sort=False).indices
+
+    def __getitem__(self, aid: str) -> pd.DataFrame:
+        return self._df.take(self._positions[aid])
+
+    def __iter__(self):
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
 
 
 def _selected_contrast(records: list[dict]) -> list[dict]:
