@@ -37,8 +37,10 @@ from matplotlib.textpath import TextToPath
 __all__ = ["draw_single_line", "forget_if_fonts_changed", "is_svg", "layout", "text_metrics"]
 
 _TEXT_TO_PATH = TextToPath()
-#: Distinct (string, font) pairs kept; a figure job of 100 analyses meets ~20,000.
-CACHE_SIZE = 65536
+#: Distinct strings (with their font) kept. Most texts of a figure job are met once (numbers of
+#: one study); what repeats (tick labels, headers, notes) is a few thousand. A layout holds a
+#: box and lists (~1 kB): 65,536 of them added ~120 MB to a figure job's peak memory.
+CACHE_SIZE = 8192
 #: Settings that change which font file is used or how it is measured: the caches are emptied
 #: when any of them changes.
 _FONT_SETTINGS = (
