@@ -155,17 +155,17 @@ def read_rows_of(path, analysis_ids):
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    labels = _range_index(table)
-    if labels is None:  # an index stored as columns: the plain way
-        df = read_parquet(path)
-        keep = df["analysis_id"].isin(list(analysis_ids)) if "analysis_id" in df.columns else []
-        return df[keep] if len(keep) else df.iloc[0:0]
     if "analysis_id" not in table.column_names:
         return table.slice(0, 0).to_pandas()
-    ids = table.column("analysis_id").to_pandas()
-    rows = np.flatnonzero(ids.isin(list(analysis_ids)).to_numpy())
-    df = table.take(rows).to_pandas()
-    df.index = labels[rows]
+    labels = _range_index(table)
+    if labels is None:  # an index stored as columns: the whole table, then its rows
+        df = table.to_pandas()
+        df = df[df["analysis_id"].isin(list(analysis_ids))]
+    else:
+        ids = table.column("analysis_id").to_pandas()
+        rows = np.flatnonzero(ids.isin(list(analysis_ids)).to_numpy())
+        df = table.take(rows).to_pandas()
+        df.index = labels[rows]
     del table
     _release_arrow_memory()
     return df

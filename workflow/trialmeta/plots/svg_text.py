@@ -194,31 +194,17 @@ def _baseline_offset(valign: str, anchor_mode: bool, a: float, d: float) -> floa
     thisy -= a
     y_line, descent = thisy, d
     ymin, ymax = y_line - descent, 0
-    if anchor_mode:
-        offsety = (
-            ymin
-            if valign == "bottom"
-            else ymax
-            if valign == "top"
-            else (ymin + ymax) / 2
-            if valign == "center"
-            else ymax - baseline
-            if valign == "baseline"
-            else ymax - baseline / 2  # center_baseline
-        )
+    if valign == "bottom":
+        offsety = ymin
+    elif valign == "top":
+        offsety = ymax
+    elif valign == "center":
+        offsety = (ymin + ymax) / 2
+    elif anchor_mode:  # baseline, center_baseline
+        offsety = ymax - baseline if valign == "baseline" else ymax - baseline / 2
     else:
         height = ymax - ymin
-        offsety = (
-            ymin
-            if valign == "bottom"
-            else ymax
-            if valign == "top"
-            else (ymin + ymax) / 2
-            if valign == "center"
-            else ymin + descent
-            if valign == "baseline"
-            else ymin + height - baseline / 2  # center_baseline
-        )
+        offsety = ymin + descent if valign == "baseline" else ymin + height - baseline / 2
     return y_line - offsety
 
 
