@@ -31,6 +31,10 @@ rule report:
         log_file("report"),
     conda:
         CONDA_ENV
+    # the pages are rendered by forked copies of the job, one per thread (issue 16: the report
+    # was the run's serial tail); the files are the same for any number of threads. At most 4:
+    # each copy grows to about the size of the job (0.3 GB at 1,000 analyses)
+    threads: min(workflow.cores, 4)
     params:
         config=CFG,
         # pages whose inputs did not change are linked from here, not rendered again

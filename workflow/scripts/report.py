@@ -49,6 +49,8 @@ def main(snakemake, log):
             "evidence_map": list(snakemake.input.evidence_map),
         },
         published_figures=list(snakemake.input.figures),
+        # the pages to render are shared by forked copies of this job, one per thread
+        processes=snakemake.threads,
     )
     log.info("report: %s", index)
 

@@ -221,12 +221,16 @@ def _process_seconds() -> float:
 
 
 def _cpu_seconds_and_peak_rss_mb() -> tuple[float, float]:
-    """CPU seconds (user + system) and peak resident memory (MB) of this process so far; read by
-    tests/benchmarks/bench_workflow.py for its per-stage table."""
+    """CPU seconds (user + system) of this process and of the processes it waited for (the
+    report's forked workers, :mod:`trialmeta.pipeline.forked`) and the peak resident memory (MB)
+    of this process so far; read by tests/benchmarks/bench_workflow.py for its per-stage table."""
     import resource
 
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime, use.ru_maxrss / 1024  # ru_maxrss: kB on Linux
+    use, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    cpu = use.ru_utime + use.ru_stime + children.ru_utime + children.ru_stime
+    return cpu, use.ru_maxrss / 1024  # ru_maxrss: kB on Linux
 
 
 def _user_error(exc) -> bool:

@@ -35,6 +35,7 @@ import pandas as pd
 from trialmeta.inputs.settings import Settings
 from trialmeta.inputs.single_arm import is_single_arm
 from trialmeta.pipeline import render_cache
+from trialmeta.pipeline.forked import map_shares
 from trialmeta.pipeline.garbage import one_analysis_at_a_time
 from trialmeta.pipeline.jobs import replace_with_link
 from trialmeta.pipeline.safe_csv import atomic_write_bytes
@@ -1313,6 +1314,7 @@ def build_report(
     crosscheck: dict | None = None,
     summary_of_findings: dict | None = None,
     published_figures=None,
+    processes: int = 1,
 ) -> Path:
     """Write the offline report into ``out_dir`` and return the path of ``index.html``
     (``config``: a :class:`~trialmeta.inputs.settings.Settings` or a config dict).
@@ -1334,7 +1336,9 @@ def build_report(
     ``summary_of_findings``: SoF page, evidence map (:func:`trialmeta.report.sof_page.add_sof_page`).
     ``published_figures``: the figure jobs' directories, whose files the publish step puts in
     ``results/figures/forest|exploration/``: the pages show them from there (``../figures/``
-    beside the report) instead of a copy in ``figures/``.
+    beside the report) instead of a copy in ``figures/``. ``processes``: the pages to render
+    are shared with up to ``processes - 1`` forked copies of this process
+    (:func:`trialmeta.pipeline.forked.map_shares`); the files are the same for any number.
     """
     settings = Settings.coerce(config)  # the typed settings (a dict is checked and completed)
     out_dir = Path(out_dir)
@@ -1353,9 +1357,12 @@ def build_report(
     (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
     cache = _PageCache(cache_dir, settings, common, tables, fig_names)
     index = IndexPage(settings, common, tables.general_warnings, provenance, _provenance_rows)
-    for aid in one_analysis_at_a_time(tables.ids, full_every=None):
-        entry = cache.restore(aid, out_dir)
-        if entry is None:
+    entries = {aid: cache.restore(aid, out_dir) for aid in tables.ids}  # unchanged pages
+
+    def render(aids: list[str]) -> list[tuple[str, dict]]:
+        """Render the pages of ``aids``: (analysis_id, its index fields) of each."""
+        done = []
+        for aid in one_analysis_at_a_time(aids, full_every=None):
             context = AnalysisPage(aid, tables, settings, fig_names[aid], fig_urls).context()
             context["single_arm_section"] = single.get(aid)  # issue 17
             context["few_trials"] = few_trials_panel(tables, aid, context, fig_names[aid], settings)
@@ -1363,9 +1370,14 @@ def build_report(
                 out_dir / "analyses" / f"{aid}.html",
                 template.render(a=context, root="../", **common).encode("utf-8"),
             )
-            entry = _index_fields(context)
-            cache.store(aid, html, entry, out_dir)
-        index.add(entry)
+            done.append((aid, _index_fields(context)))
+            cache.store(aid, html, done[-1][1], out_dir)
+        return done
+
+    missing = [aid for aid, entry in entries.items() if entry is None]
+    entries.update(map_shares(render, missing, processes))
+    for aid in tables.ids:
+        index.add(entries[aid])
     atomic_write_bytes(
         out_dir / "static" / "report.css", (_HERE / "static" / "report.css").read_bytes()
     )
