@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import random
+from functools import partial
 
 import matplotlib as mpl
 import numpy as np
@@ -20,6 +21,7 @@ import pytest
 from matplotlib.font_manager import FontProperties
 
 from trialmeta.plots import style
+from trialmeta.plots.lean_axes import LeanAxes, new_axes
 from trialmeta.plots.style import apply_style, figure_bytes, new_figure
 from trialmeta.plots.svg_text import _TEXT_TO_PATH, _font_key, _height_descent
 
@@ -137,18 +139,20 @@ def test_text_of_every_kind_is_byte_identical_with_cold_and_warm_caches():
     assert backend._GLYPH_EXTENTS.data and backend._TEXT_METRICS.data
 
 
-def tick_figure():
+def tick_figure(axes_class=None):
     """Axes whose ticks come from every path of Axis._update_ticks: log scale with minor ticks
     (labelled and not), fixed labels set with properties, ticks on top and right, inward and
-    centred ticks, labels aligned across axes, an offset text, hidden tick lines and labels."""
+    centred ticks, labels aligned across axes, an offset text, hidden tick lines and labels,
+    minor grid lines (clipped to the axes), tick parameters reset."""
     fig = new_figure(9, 7)
-    a = fig.add_axes([0.08, 0.55, 0.38, 0.35])
+    add_axes = partial(fig.add_axes, **({"axes_class": axes_class} if axes_class else {}))
+    a = add_axes([0.08, 0.55, 0.38, 0.35])
     a.set_xscale("log")
     a.set_xlim(0.3, 4)  # minor ticks labelled (less than a decade)
     a.set_ylim(1e-3, 1e3)
     a.set_yscale("log")
     a.set_xlabel("Odds ratio")
-    b = fig.add_axes([0.58, 0.55, 0.38, 0.35])
+    b = add_axes([0.58, 0.55, 0.38, 0.35])
     b.set_xticks(range(6))
     b.set_xticklabels(
         ["one", "two", "three", "four", "five", "six"],
@@ -161,11 +165,15 @@ def tick_figure():
     b.xaxis.tick_top()
     b.set_xlabel("moved to the top")
     b.xaxis.set_label_position("top")
-    c = fig.add_axes([0.08, 0.1, 0.38, 0.3])
+    c = add_axes([0.08, 0.1, 0.38, 0.3])
     c.plot([0, 1], [1e6, 1.0001e6])  # an offset text ("+1e6")
     c.tick_params(direction="inout")
+    c.minorticks_on()
+    c.grid(True, which="both", color="#dddddd")
+    c.tick_params(axis="y", which="minor", length=1.5)
+    a.xaxis.set_tick_params(which="minor", reset=True, width=0.5)
     c.set_xlabel("aligned with the top left")
-    d = fig.add_axes([0.58, 0.1, 0.38, 0.3])
+    d = add_axes([0.58, 0.1, 0.38, 0.3])
     d.set_xlim(-2, 2)
     d.set_xticks([-1, 0, 1], minor=False)
     d.set_xticks(np.linspace(-2, 2, 9), minor=True)
@@ -179,6 +187,29 @@ def tick_figure():
 
 def test_axes_and_ticks_of_every_kind_are_byte_identical():
     assert_same_svg(tick_figure(), "ticks")
+    assert_same_svg(tick_figure(LeanAxes), "ticks on LeanAxes")
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_lean_axes_draw_what_plain_axes_draw(fmt):
+    """LeanAxes make their first minor tick late, with what plain Axes gave it at set-up."""
+    plain, lean = tick_figure(), tick_figure(LeanAxes)
+    if fmt == "svg":
+        assert matplotlib_svg(lean) == matplotlib_svg(plain)
+    else:
+        assert figure_bytes(lean, "png") == figure_bytes(plain, "png")
+
+
+def test_lean_axes_make_no_minor_tick_until_asked():
+    fig = new_figure(4, 3)
+    ax = new_axes(fig, [0.1, 0.1, 0.8, 0.8])
+    ax.plot([0, 1], [0, 1])
+    figure_bytes(fig, "svg")
+    assert "minorTicks" not in vars(ax.xaxis) and "minorTicks" not in vars(ax.yaxis)
+    plain = fig.add_axes([0.1, 0.1, 0.8, 0.8])
+    tick, first = ax.xaxis.minorTicks[0], plain.xaxis.minorTicks[0]
+    assert tick.gridline.get_clip_box().bounds == first.gridline.get_clip_box().bounds
+    assert tick.tick1line.get_visible() == first.tick1line.get_visible()
 
 
 def test_a_font_setting_changed_between_files_is_not_served_from_the_cache():

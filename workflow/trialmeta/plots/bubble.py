@@ -10,6 +10,7 @@ from matplotlib.ticker import MaxNLocator
 
 from trialmeta.plots._axes import log_ticks
 from trialmeta.plots.labels import clean_text, measure_info
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure
 from trialmeta.stats import distributions as dist
 
@@ -46,13 +47,14 @@ def bubble_plot(
     size = 400 * w / w.max()
     fig = new_figure(width, height)
     # fixed margins instead of tight_layout (which draws the figure once more)
-    ax = fig.add_axes(
+    ax = new_axes(
+        fig,
         [
             0.8 / width,
             0.55 / height,
             1 - 1.0 / width,
             1 - (0.55 + (0.35 if title else 0.15)) / height,
-        ]
+        ],
     )
     ax.spines["left"].set_visible(True)
     if levels is None:

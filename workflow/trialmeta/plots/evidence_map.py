@@ -30,6 +30,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from trialmeta.plots.labels import format_number, wrap_lines
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import new_figure
 
 __all__ = [
@@ -308,7 +309,7 @@ def evidence_map(
             fontsize=8,
             color="#000000",
         )
-    ax = fig.add_axes([left, bottom, 1 - left - 0.01, 1 - bottom - 0.9 / fig.get_figheight()])
+    ax = new_axes(fig, [left, bottom, 1 - left - 0.01, 1 - bottom - 0.9 / fig.get_figheight()])
     ax.set_xlim(0, nc)
     ax.set_ylim(nr, 0)
     for i in range(nr + 1):

@@ -15,6 +15,7 @@ import numpy as np
 
 from trialmeta.plots._axes import log_ticks
 from trialmeta.plots.labels import measure_info
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure
 from trialmeta.stats import distributions as dist
 
@@ -47,13 +48,14 @@ def funnel_plot(
     fse = np.sqrt(np.asarray([] if fill_vi is None else fill_vi, float))
     fig = new_figure(width, height)
     # fixed margins instead of tight_layout (which draws the figure once more)
-    ax = fig.add_axes(
+    ax = new_axes(
+        fig,
         [
             0.75 / width,
             0.55 / height,
             1 - 0.95 / width,
             1 - (0.55 + (0.35 if title else 0.15)) / height,
-        ]
+        ],
     )
     se_all = np.concatenate([se, fse]) if fse.size else se
     se_max = float(np.nanmax(se_all)) * 1.08 if se_all.size else 1.0

@@ -26,6 +26,7 @@ from trialmeta.plots.axis import effect_axis
 from trialmeta.plots.forest import apply_axis
 from trialmeta.plots.intervals import draw_interval
 from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure, save_figure
 
 __all__ = ["interaction_forest_plot", "draw_interaction_figures", "figure_stem"]
@@ -98,7 +99,7 @@ def interaction_forest_plot(
     axis = effect_axis(_nat(est, is_ratio), _nat(ends, is_ratio), is_ratio=is_ratio)
     height = 1.3 + ROW_IN * (len(rows) + 1)
     fig = new_figure(WIDTH_IN, height)
-    ax = fig.add_axes((0.38, 0.9 / height, 0.30, (height - 1.3) / height))
+    ax = new_axes(fig, (0.38, 0.9 / height, 0.30, (height - 1.3) / height))
     ax.set_ylim(len(rows), -0.5)
     ax.set_yticks([])
     for side in ("left", "right", "top"):

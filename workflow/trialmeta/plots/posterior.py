@@ -13,6 +13,7 @@ import numpy as np
 
 from trialmeta.plots._axes import log_ticks
 from trialmeta.plots.labels import measure_info
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure
 from trialmeta.stats.bayes import posterior_densities
 
@@ -42,8 +43,8 @@ def posterior_plot(yi, vi, row: dict, tau_prior, mu_prior, *, width=6.4, height=
     mu_d, tau_d, prior_d = posterior_densities(yi, vi, tau_prior, mu_prior, mu_x, tau_x)
     name, is_ratio, null = measure_info(row.get("measure"), row.get("scale"))
     fig = new_figure(width, height)
-    left = fig.add_axes([0.06, 0.26, 0.40, 0.62])
-    right = fig.add_axes([0.56, 0.26, 0.40, 0.62])
+    left = new_axes(fig, [0.06, 0.26, 0.40, 0.62])
+    right = new_axes(fig, [0.56, 0.26, 0.40, 0.62])
     x = np.exp(mu_x) if is_ratio else mu_x
     inside = (mu_x >= float(row["mu_ci_low"])) & (mu_x <= float(row["mu_ci_high"]))
     left.fill_between(

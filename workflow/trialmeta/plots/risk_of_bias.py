@@ -20,6 +20,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from trialmeta.inputs.risk_of_bias import DOMAIN_LABELS, JUDGEMENT_COLUMNS
 from trialmeta.plots.labels import clean_text
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure, save_figure
 
 __all__ = [
@@ -102,7 +103,7 @@ def traffic_light_plot(rob: pd.DataFrame, title: str = ""):
     row_in, top_in, key_in = 0.34, 0.75, 0.16 * 8
     height = top_in + row_in * max(k, 1) + key_in
     fig = new_figure(7.0, height)
-    ax = fig.add_axes([0.30, key_in / height, 0.66, row_in * max(k, 1) / height])
+    ax = new_axes(fig, [0.30, key_in / height, 0.66, row_in * max(k, 1) / height])
     ax.set_xlim(-0.5, len(JUDGEMENT_COLUMNS) - 0.5)
     ax.set_ylim(max(k, 1) - 0.5, -0.5)
     ax.axis("off")
@@ -151,7 +152,7 @@ def summary_plot(rob: pd.DataFrame, title: str = ""):
     random-effects model) at each judgement, as stacked horizontal bars."""
     height = 3.2
     fig = new_figure(8.0, height)
-    ax = fig.add_axes([0.44, 0.30, 0.53, 0.55])
+    ax = new_axes(fig, [0.44, 0.30, 0.53, 0.55])
     labels = [DOMAIN_LABELS[c] for c in JUDGEMENT_COLUMNS]
     for i, column in enumerate(JUDGEMENT_COLUMNS):
         left = 0.0

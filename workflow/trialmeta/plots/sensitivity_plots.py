@@ -12,6 +12,7 @@ from trialmeta.plots.axis import effect_axis
 from trialmeta.plots.forest import apply_axis
 from trialmeta.plots.intervals import StudyIntervals, clipped_diamond
 from trialmeta.plots.labels import clean_text, format_effect, measure_info
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure
 
 __all__ = ["leave_one_out_plot", "cumulative_plot"]
@@ -49,7 +50,7 @@ def _rows_plot(
     height = 1.25 + 0.24 * max(n, 3) + 0.16 * len(notes)
     bottom = 0.75 + 0.16 * len(notes)
     fig = new_figure(7.8, height)
-    ax = fig.add_axes([0.36, bottom / height, 0.30, 1 - (bottom + 0.5) / height])
+    ax = new_axes(fig, [0.36, bottom / height, 0.30, 1 - (bottom + 0.5) / height])
     ok = np.isfinite(est)
     core = list(est[ok]) + (list(ov) if show_total else [])
     axis = effect_axis(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from trialmeta.inputs.single_arm import UNCONTROLLED_LABEL
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure
 from trialmeta.stats.single_arm import clopper_pearson
 
@@ -148,7 +149,7 @@ def single_arm_forest(aid, sa, pa, measure, labels, settings, subtitle=""):
     top_in, bottom_in = 1.05, 0.75
     height = top_in + rows_in + bottom_in
     fig = new_figure(10.0, height)
-    ax = fig.add_axes([0.3, bottom_in / height, 0.42, rows_in / height])
+    ax = new_axes(fig, [0.3, bottom_in / height, 0.42, rows_in / height])
     _draw_rows(ax, st, est, lo, hi, text, n_rows)
     _draw_pooled(ax, pooled, 0)
     ax.set_ylim(-len(pooled) + 0.4, n_rows + 0.6)

@@ -24,6 +24,7 @@ from trialmeta.plots.forest import (
 )
 from trialmeta.plots.intervals import StudyIntervals, clipped_diamond
 from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
+from trialmeta.plots.lean_axes import new_axes
 from trialmeta.plots.style import PALETTE, new_figure
 
 __all__ = ["subgroup_forest_plot", "SubgroupLine"]
@@ -202,16 +203,16 @@ def subgroup_lines(studies, subgroups, *, moderator, overall, overall_k, binary)
 
 
 def _cell(fig, tr, x, y, text, *, ha="right", bold=False, gid=None, size=8):
-    t = fig.text(
+    t = fig.text(  # full property names, as in forest._ForestCanvas.cell
         x,
         y,
         text,
         transform=tr,
-        ha=ha,
-        va="center",
+        horizontalalignment=ha,
+        verticalalignment="center",
+        parse_math=False,
         fontsize=size,
         fontweight="bold" if bold else "normal",
-        parse_math=False,
     )
     if gid:
         t.set_gid(gid)
@@ -298,7 +299,7 @@ def subgroup_forest_plot(
     bottom = fav_in + 0.18 * len(tail) + 0.15
     height = 0.45 + ROW_IN * n + bottom
     fig = new_figure(WIDTH_IN, height)
-    ax = fig.add_axes([PLOT_X0, bottom / height, PLOT_X1 - PLOT_X0, ROW_IN * n / height])
+    ax = new_axes(fig, [PLOT_X0, bottom / height, PLOT_X1 - PLOT_X0, ROW_IN * n / height])
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_yticks([])
     ax.patch.set_alpha(0.0)

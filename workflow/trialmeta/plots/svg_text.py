@@ -156,11 +156,10 @@ def _height_descent(text: str, prop, key: tuple) -> tuple[float, float]:
     return h * scale, d * scale
 
 
-def _ascent_descent(text: str, prop, dpi: float) -> tuple[float, float] | None:
+def _ascent_descent(text: str, prop, dpi: float, key: tuple) -> tuple[float, float] | None:
     """The line's ascent and descent as ``Text._get_layout`` computes them for one line of
     text (at 72 dpi, where the SVG renderer's points are pixels): the string's own, but no less
-    than the font's line metrics."""
-    key = _font_key(prop)
+    than the font's line metrics. ``key``: ``_font_key(prop)``."""
     min_ascent, min_descent = _LINE_METRICS.get((key, dpi), lambda: _read_line_metrics(prop, dpi))
     if min_ascent is None or dpi != 72:
         return None
@@ -225,7 +224,9 @@ def draw_single_line(self: Text, renderer, original) -> None:
     if not self.get_visible() or self.get_text() == "":
         return
     posx, posy = _position(self)
-    extent = _ascent_descent(self.get_text(), self._fontproperties, self.get_figure(root=True).dpi)
+    prop = self._fontproperties
+    key = _font_key(prop)  # made once per text: the font's part of every cache key below
+    extent = _ascent_descent(self.get_text(), prop, self.get_figure(root=True).dpi, key)
     if extent is None or not (np.isfinite(posx) and np.isfinite(posy)):
         return original(self, renderer)  # nan: nothing drawn; inf: matplotlib's warning
     renderer.open_group("text", self.get_gid())
@@ -236,7 +237,7 @@ def draw_single_line(self: Text, renderer, original) -> None:
     # the x of the line's start is not written with svg.fonttype none (the text is anchored at
     # its own position, posx), so the string's width is never measured
     if self._url is None and not _clipped(self):
-        _write_text_element(renderer, self, posx, posy, y)
+        _write_text_element(renderer, self, posx, posy, y, key)
     else:
         _draw_through_renderer(renderer, self, posx, y)
     renderer.close_group("text")
@@ -265,10 +266,13 @@ _UPRIGHT = np.array([np.sin(np.deg2rad(0.0)), np.cos(np.deg2rad(0.0))])
 _ANCHOR = {"left": "start", "right": "end", "center": "middle"}
 
 
-def _write_text_element(renderer, text: Text, posx: float, posy: float, y: float) -> None:
+def _write_text_element(
+    renderer, text: Text, posx: float, posy: float, y: float, font_key: tuple
+) -> None:
     """The ``<text>`` element ``RendererSVG.draw_text`` writes for one unrotated, unclipped line
     anchored at its position (``_draw_text_as_text`` with ``mtext``): the same attributes in the
-    same order, the same arithmetic; its CSS is made once per font, colour and alignment."""
+    same order, the same arithmetic; its CSS is made once per font (``font_key``: its
+    :func:`_font_key`), colour and alignment."""
     svg = getattr(renderer, "_renderer", renderer)
     ax, ay = posx, svg.height - posy
     v_offset = np.dot(_UPRIGHT, [(posx - ax), (y - ay)])
@@ -279,7 +283,7 @@ def _write_text_element(renderer, text: Text, posx: float, posy: float, y: float
         "text",
         text.get_text(),
         attrib={
-            "style": _text_css(text),
+            "style": _text_css(text, font_key),
             "x": x_s,
             "y": y_s,
             "transform": f"rotate(-0 {x_s} {y_s})",
@@ -287,12 +291,12 @@ def _write_text_element(renderer, text: Text, posx: float, posy: float, y: float
     )
 
 
-def _text_css(text: Text) -> str:
+def _text_css(text: Text, font_key: tuple) -> str:
     rgba = mcolors.to_rgba(text.get_color())
     alpha = text.get_alpha()
     alpha = rgba[3] if alpha is None else alpha
     prop = text._fontproperties
-    key = (_font_key(prop), mcolors.rgb2hex(rgba), alpha, text.get_ha())
+    key = (font_key, mcolors.rgb2hex(rgba), alpha, text.get_ha())
     return _TEXT_CSS.get(key, lambda: _css(prop, *key[1:]))
 
 

@@ -20,6 +20,10 @@ __all__ = ["draw_axis", "spine_extent", "tick_label_bboxes_of_siblings"]
 
 #: ``renderer.open_group`` name used by ``Axis.draw`` (its module's ``__name__``).
 AXIS_GROUP = "matplotlib.axis"
+#: ``plans[axis, DRAWING]``: the tick label boxes of the axis being drawn, measured once by
+#: :func:`draw_axis` and used again when its label is placed (nothing moves in between; the
+#: boxes of the other aligned axes are measured when asked for, as ``Axis.draw`` does).
+DRAWING = "drawing"
 
 
 def _group_plan(axis, major: bool) -> list[tuple]:
@@ -96,7 +100,7 @@ def tick_label_bboxes_of_siblings(axis, renderer, plans: dict) -> tuple[list, li
         sibling = ax._axis_map[name]
         if sibling not in plans:
             plans[sibling] = tick_plan(sibling)
-        b1, b2 = _label_bboxes(plans[sibling], renderer)
+        b1, b2 = plans.get((sibling, DRAWING)) or _label_bboxes(plans[sibling], renderer)
         bboxes1.extend(b1)
         bboxes2.extend(b2)
     return bboxes1, bboxes2
@@ -108,11 +112,12 @@ def draw_axis(axis, renderer, plans: dict) -> None:
         return
     renderer.open_group(AXIS_GROUP, gid=axis.get_gid())
     plan = plans[axis] = tick_plan(axis)
-    tlb1, tlb2 = _label_bboxes(plan, renderer)
+    tlb1, tlb2 = plans[axis, DRAWING] = _label_bboxes(plan, renderer)
     for tick, loc, label, _ in plan:
         _place(tick, loc, label)
         tick.draw(renderer)
     axis._update_label_position(renderer)  # calls tick_label_bboxes_of_siblings
+    del plans[axis, DRAWING]
     axis.label.draw(renderer)
     axis._update_offset_text_position(tlb1, tlb2)
     axis.offsetText.set_text(axis.major.formatter.get_offset())
