@@ -290,18 +290,22 @@ def _summary_sentence(labels, prim, k, n_total, mname, is_ratio, decimals, lvl="
 
 
 def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
-    st = rows_where(sa, "measure", str(measure)) if "measure" in sa.columns else sa
+    st = row_records(sa)
+    if "measure" in sa.columns:  # the rows of the measure (as rows_where), filtered as dicts
+        st = [r for r, hit in zip(st, text_equals(sa["measure"], str(measure))) if hit]
     by_id = {}
     by_src = {}
     if ta is not None:
+        sources = "source_file" in ta.columns and "source_row" in ta.columns
         for r in row_records(ta):
             by_id.setdefault(str(r.get("study_id")), r)
-            if "source_file" in ta.columns and "source_row" in ta.columns:
+            if sources:
                 by_src[(str(r.get("source_file")), str(r.get("source_row")))] = r
     rows = []
-    for r in row_records(st):
+    sources = "source_file" in sa.columns and "source_row" in sa.columns
+    for r in st:
         tr = None
-        if "source_file" in st.columns and "source_row" in st.columns:
+        if sources:
             tr = by_src.get((str(r.get("source_file")), str(r.get("source_row"))))
         if tr is None:
             tr = by_id.get(str(r.get("study_id")))
@@ -365,47 +369,57 @@ def _study_rows(sa, ta, measure, is_ratio, decimals, kind):
     return rows
 
 
+#: The models of pooled.csv in words (sensitivity table).
+_MODEL_NAMES = {
+    "random": "random effects",
+    "fixed": "fixed effect (IV)",
+    "mh": "Mantel-Haenszel",
+    "peto": "Peto",
+}
+
+
 def _sensitivity_rows(pa: pd.DataFrame, prim) -> list[dict]:
-    rows = []
+    """A row of the sensitivity table per pooled row of the analysis (``primary``: the primary
+    result's row)."""
+    rows, info = [], {}  # (measure, scale) -> measure_info, asked once per measure
     for name, r in zip(pa.index, row_records(pa)):
-        mname, is_ratio, _ = measure_info(r.get("measure"), r.get("scale"))
-        dec = choose_decimals(
-            [to_natural(_f(r, c), is_ratio) for c in ("estimate", "ci_low", "ci_high")], is_ratio
-        )
-        p_df = _f(r, "df")
-        rows.append(
-            {
-                "primary": prim is not None and name == prim.name,
-                "measure": _text(r.get("measure")),
-                "model": {
-                    "random": "random effects",
-                    "fixed": "fixed effect (IV)",
-                    "mh": "Mantel-Haenszel",
-                    "peto": "Peto",
-                }.get(_s(r, "model"), _text(r.get("model"))),
-                "tau2_method": _text(r.get("tau2_method"))
-                if not _blank(r.get("tau2_method"))
-                else "",
-                "ci_method": CI_SHORT_NAMES.get(_s(r, "ci_method"), _text(r.get("ci_method"))),
-                "k": _fmt_cell(r.get("k")),
-                "effect": _effect_text(r, is_ratio, dec),
-                "pi": _interval_text(r, is_ratio, dec, "pi_low", "pi_high"),
-                "tau2": f"{_f(r, 'tau2'):.4f}" if math.isfinite(_f(r, "tau2")) else "",
-                "I2": f"{_f(r, 'I2'):.0f}%" if math.isfinite(_f(r, "I2")) else "",
-                "test": (
-                    ("t" if math.isfinite(p_df) else "Z")
-                    + f" = {format_number(_f(r, 'stat'), 2)}"
-                    + (f", df = {p_df:.0f}" if math.isfinite(p_df) else "")
-                )
-                if math.isfinite(_f(r, "stat"))
-                else "",
-                "p": format_p(_f(r, "pval")).replace("P = ", "").replace("P ", "")
-                if math.isfinite(_f(r, "pval"))
-                else "",
-                "status": describe_status(_s(r, "status")) or "ok",
-            }
-        )
+        m, sc = r.get("measure"), r.get("scale")
+        key = (type(m), m, type(sc), sc)
+        if key not in info:
+            info[key] = measure_info(m, sc)
+        row = _sensitivity_row(r, info[key][1])
+        row["primary"] = prim is not None and name == prim.name
+        rows.append(row)
     return rows
+
+
+def _sensitivity_row(r: dict, is_ratio: bool) -> dict:
+    """The sensitivity table's cells of one pooled row (``r``, a dict)."""
+    e, lo, hi = (to_natural(_f(r, c), is_ratio) for c in ("estimate", "ci_low", "ci_high"))
+    dec = 2 if is_ratio else choose_decimals([e, lo, hi], is_ratio)  # ratios: always 2
+    p_df, stat, pval = _f(r, "df"), _f(r, "stat"), _f(r, "pval")
+    tau2, i2 = _f(r, "tau2"), _f(r, "I2")
+    return {
+        "primary": False,
+        "measure": _text(r.get("measure")),
+        "model": _MODEL_NAMES.get(_s(r, "model"), _text(r.get("model"))),
+        "tau2_method": _text(r.get("tau2_method")) if not _blank(r.get("tau2_method")) else "",
+        "ci_method": CI_SHORT_NAMES.get(_s(r, "ci_method"), _text(r.get("ci_method"))),
+        "k": _fmt_cell(r.get("k")),
+        "effect": format_effect(e, lo, hi, dec),
+        "pi": _interval_text(r, is_ratio, dec, "pi_low", "pi_high"),
+        "tau2": f"{tau2:.4f}" if math.isfinite(tau2) else "",
+        "I2": f"{i2:.0f}%" if math.isfinite(i2) else "",
+        "test": (
+            ("t" if math.isfinite(p_df) else "Z")
+            + f" = {format_number(stat, 2)}"
+            + (f", df = {p_df:.0f}" if math.isfinite(p_df) else "")
+        )
+        if math.isfinite(stat)
+        else "",
+        "p": format_p(pval).replace("P = ", "").replace("P ", "") if math.isfinite(pval) else "",
+        "status": describe_status(_s(r, "status")) or "ok",
+    }
 
 
 def _group_by_measure(rows: list[dict]) -> list[dict]:
@@ -651,6 +665,7 @@ def _environment() -> jinja2.Environment:
     env.tests["bidi_neutral"] = bidi_neutral
     env.globals["bdi"] = bidi_isolate
     env.globals["cells"] = table_cells
+    env.globals["rows_html"] = table_rows
     return env
 
 
@@ -678,10 +693,25 @@ def bidi_isolate(value) -> markupsafe.Markup:
     return _isolate_text(value) if type(value) is str else _isolate(value)
 
 
+#: The characters of :data:`_BIDI_NEUTRAL`: a text made of them alone needs neither escaping
+#: nor ``<bdi>`` (``text.strip(_NEUTRAL_CHARS)`` is empty).
+_NEUTRAL_CHARS = "0123456789.,:;%+-\u2212\u2013\u00d7[]() "
+
+
 def table_cells(values) -> markupsafe.Markup:
     """``<td>bdi(value)</td>`` for each value of a table row: the templates' ``cells(row)`` (a
-    Jinja loop per cell cost a third of the rendering of a 1,000-analysis report)."""
-    return markupsafe.Markup("".join(f"<td>{bidi_isolate(v)}</td>" for v in values))
+    Jinja loop per cell cost a third of the rendering of a 1,000-analysis report). Most cells are
+    numbers as text, written as they are (issue 16: two million cells of a 1,000-analysis report)."""
+    cells = [
+        v if type(v) is str and not v.strip(_NEUTRAL_CHARS) else bidi_isolate(v) for v in values
+    ]
+    return markupsafe.Markup("<td>" + "</td><td>".join(cells) + "</td>" if cells else "")
+
+
+def table_rows(rows) -> markupsafe.Markup:
+    """``<tr>cells(row)</tr>`` and a line end for each row: the templates' ``rows_html(rows)``
+    (a Jinja loop per row cost more than the cells)."""
+    return markupsafe.Markup("".join(f"<tr>{table_cells(r)}</tr>\n" for r in rows))
 
 
 def _outcome_kind(labels: dict, sa: pd.DataFrame) -> str:
@@ -761,10 +791,15 @@ def _group_positions(ids: pd.Series) -> dict[str, np.ndarray]:
 
 def _python_text(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its text columns and column names as Python strings (object dtype: the same
-    values and missing values) in one block per dtype: cutting and reading Arrow-backed columns a
-    few rows at a time cost more than the rest of a page (issue 16)."""
+    values and missing values): cutting and reading Arrow-backed columns a few rows at a time
+    cost more than the rest of a page (issue 16)."""
     text = [c for c, t in df.dtypes.items() if isinstance(t, pd.StringDtype)]
-    out = df.astype(dict.fromkeys(text, object)).copy()
+    if not df.columns.is_unique:
+        out = df.astype(dict.fromkeys(text, object))
+    else:  # column by column: half the time of astype (a new frame; copy-on-write)
+        out = df.copy(deep=False)
+        for c in text:
+            out[c] = pd.Series(df[c].to_numpy(dtype=object), index=df.index, dtype=object)
     out.columns = pd.Index(list(df.columns), dtype=object)
     return out
 
@@ -780,11 +815,12 @@ _BATCH = 64
 
 def _cut_rows(df: pd.DataFrame, positions: dict, ids: list[str]) -> tuple[pd.DataFrame, dict]:
     """(the rows of ``ids`` in ``df`` converted together by :func:`_python_text`, analysis_id ->
-    a copy of its rows of them); ``positions``: analysis_id -> row positions in ``df``."""
+    its rows of them, a slice); ``positions``: analysis_id -> row positions in ``df``."""
     pos = [positions[a] for a in ids]
     rows = _python_text(df.take(np.concatenate(pos) if pos else []))
-    ends = np.cumsum([len(p) for p in pos])
-    return rows, {a: rows.take(np.arange(e - len(p), e)) for a, p, e in zip(ids, pos, ends)}
+    ends = np.cumsum([len(p) for p in pos]).tolist()
+    # a slice of the batch per analysis (copy-on-write: a change to one copies it)
+    return rows, {a: rows.iloc[e - len(p) : e] for a, p, e in zip(ids, pos, ends)}
 
 
 class _RowsByAnalysis(Mapping):
@@ -1220,6 +1256,36 @@ class _PageCache:
             render_cache.prune(self.cache_dir, self.keys)
 
 
+class _PageWriter:
+    """Renders analysis pages into ``out_dir/analyses`` (``figures``: figure names per analysis
+    and their addresses, :func:`_link_figures`; ``single``: the single-arm sections)."""
+
+    def __init__(self, env, common, tables, settings, figures, single, out_dir: Path):
+        self.template = env.get_template("analysis.html.j2")
+        self.common, self.tables, self.settings, self.single = common, tables, settings, single
+        (self.fig_names, self.fig_urls), self.out_dir = figures, out_dir
+        (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
+
+    def page(self, aid: str) -> tuple[bytes, dict]:
+        """(the page of ``aid``, its index fields)."""
+        names = self.fig_names[aid]
+        context = AnalysisPage(aid, self.tables, self.settings, names, self.fig_urls).context()
+        context["single_arm_section"] = self.single.get(aid)  # issue 17
+        context["few_trials"] = few_trials_panel(self.tables, aid, context, names, self.settings)
+        html = self.template.render(a=context, root="../", **self.common).encode("utf-8")
+        return html, _index_fields(context)
+
+    def render(self, aids: list[str], cache: _PageCache) -> list[tuple[str, dict]]:
+        """Write (and cache) the pages of ``aids``: (analysis_id, its index fields) of each."""
+        done = []
+        for aid in one_analysis_at_a_time(aids, full_every=None):
+            html, entry = self.page(aid)
+            path = atomic_write_bytes(self.out_dir / "analyses" / f"{aid}.html", html)
+            cache.store(aid, path, entry, self.out_dir)
+            done.append((aid, entry))
+        return done
+
+
 def _common_context(settings, tables: ReportTables) -> dict:
     """What every page's template gets (the cross-check, changes and biomarker fields are added
     by :func:`build_report`)."""
@@ -1353,29 +1419,12 @@ def build_report(
     common["crosscheck"] = crosscheck  # double programming (part of every page's cache key)
     common["biomarker_questions"] = interaction_overview(env, common, tables, figures_dir, out_dir)
     common["single_arm_digest"], single = single_arm_sections(tables, settings.group_by)
-    template = env.get_template("analysis.html.j2")
-    (out_dir / "analyses").mkdir(parents=True, exist_ok=True)
     cache = _PageCache(cache_dir, settings, common, tables, fig_names)
     index = IndexPage(settings, common, tables.general_warnings, provenance, _provenance_rows)
+    pages = _PageWriter(env, common, tables, settings, (fig_names, fig_urls), single, out_dir)
     entries = {aid: cache.restore(aid, out_dir) for aid in tables.ids}  # unchanged pages
-
-    def render(aids: list[str]) -> list[tuple[str, dict]]:
-        """Render the pages of ``aids``: (analysis_id, its index fields) of each."""
-        done = []
-        for aid in one_analysis_at_a_time(aids, full_every=None):
-            context = AnalysisPage(aid, tables, settings, fig_names[aid], fig_urls).context()
-            context["single_arm_section"] = single.get(aid)  # issue 17
-            context["few_trials"] = few_trials_panel(tables, aid, context, fig_names[aid], settings)
-            html = atomic_write_bytes(
-                out_dir / "analyses" / f"{aid}.html",
-                template.render(a=context, root="../", **common).encode("utf-8"),
-            )
-            done.append((aid, _index_fields(context)))
-            cache.store(aid, html, done[-1][1], out_dir)
-        return done
-
     missing = [aid for aid, entry in entries.items() if entry is None]
-    entries.update(map_shares(render, missing, processes))
+    entries.update(map_shares(lambda aids: pages.render(aids, cache), missing, processes))
     for aid in tables.ids:
         index.add(entries[aid])
     atomic_write_bytes(

@@ -95,6 +95,10 @@ def table_cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(
     ``whole_below`` without decimals), yes/no for booleans, ``text(v)`` for anything else."""
     if type(v) is float:  # most cells (a 1,000-analysis report has two million)
         return _float_cell(v, digits, whole_below)
+    if type(v) is str:  # as below: blank, else text(v)
+        return "" if v.strip() in ("", "nan") else text(v)
+    if type(v) is int:
+        return str(v)
     if _blank(v):
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -108,13 +112,18 @@ def table_cell(v, digits: int = 3, whole_below: float = 1e6, text=lambda v: str(
 
 def _float_cell(x: float, digits: int, whole_below: float) -> str:
     """A float cell of :func:`table_cell` (NaN blank, infinities as a dash)."""
-    if x != x:
+    if x.is_integer():  # finite and whole
+        if -whole_below < x < whole_below:
+            return str(int(x))
+    elif x != x:
         return ""
-    if not math.isfinite(x):
+    elif x in _INFINITIES:
         return "\u2013"
-    if x == round(x) and abs(x) < whole_below:
-        return str(int(round(x)))
-    return f"{x:.{digits}g}".replace("-", "\u2212")
+    return format(x, _G_FORMATS.get(digits) or f".{digits}g").replace("-", "\u2212")
+
+
+_INFINITIES = (math.inf, -math.inf)
+_G_FORMATS = {d: f".{d}g" for d in range(1, 10)}  # format specs of _float_cell
 
 
 def _effect(measure, scale, e, lo, hi) -> str:
@@ -135,12 +144,21 @@ def _generic(df: pd.DataFrame) -> dict | None:
         return None
     names = list(df.columns)
     shown = [i for i, c in enumerate(names) if c != "analysis_id"]
+    values = df.to_numpy(dtype=object)
+    columns = [_column_cells(values[:, i].tolist()) for i in shown]
     return {
         "columns": [str(names[i]) for i in shown],
-        "rows": [
-            [table_cell(rec[i], 4) for i in shown] for rec in df.to_numpy(dtype=object).tolist()
-        ],
+        "rows": [list(r) for r in zip(*columns)] if shown else [[] for _ in range(len(df))],
     }
+
+
+def _column_cells(values: list) -> list[str]:
+    """:func:`table_cell` (4 digits) of each value of one column (most columns hold floats)."""
+    if all(type(v) is float for v in values):
+        return [_float_cell(v, 4, 1e6) for v in values]
+    if all(type(v) is str for v in values):
+        return ["" if v.strip() in ("", "nan") else v[:300] for v in values]
+    return [table_cell(v, 4) for v in values]
 
 
 def _figure(figures: dict, stem: str, alt: str) -> dict | None:
@@ -185,6 +203,16 @@ def _measure_rows(df, measure: str) -> pd.DataFrame:
     return rows_where(df, "measure", str(measure))
 
 
+def _measure_records(df, measure: str) -> list[dict]:
+    """:func:`_measure_rows` as dicts (:func:`row_records`), filtered in Python."""
+    if df is None or not len(df):
+        return []
+    records = row_records(df)
+    if "measure" not in df.columns:
+        return records
+    return [r for r in records if _text_key(r["measure"]) == str(measure)]
+
+
 def _section(items=None, notes=None, all_rows=None) -> dict:
     return {
         "entries": items or [],
@@ -195,30 +223,46 @@ def _section(items=None, notes=None, all_rows=None) -> dict:
 
 
 # --------------------------------------------------------------------------- sections
+def _text_key(v):
+    """``v`` as ``astype(str)`` shows it, None where missing (as :func:`text_equals`)."""
+    return v if type(v) is str else (None if pd.isna(v) else str(v))
+
+
+def _moderators(df, measure, configured) -> tuple[list[str], list[dict], list]:
+    """(the configured moderators then the others of the ``measure`` rows of ``df`` in table
+    order, those rows as dicts, each row's moderator as text); no rows without a ``moderator``
+    column."""
+    mods = [str(m) for m in configured]
+    records = _measure_records(df, measure)
+    if not (records and "moderator" in df.columns):
+        return mods, [], []
+    values = [r["moderator"] for r in records]
+    if all(type(v) is str for v in values):
+        distinct = list(dict.fromkeys(values))  # as drop_duplicates
+    else:
+        distinct = _measure_rows(df, measure)["moderator"].drop_duplicates().tolist()
+    mods += [str(m) for m in distinct if str(m) not in mods]
+    return mods, records, [_text_key(v) for v in values]
+
+
 def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
-    rows_m = _measure_rows(df, measure)
     items, notes = [], []
-    mods = [str(m) for m in settings.subgroups]
-    if len(rows_m) and "moderator" in rows_m.columns:
-        mods += [str(m) for m in rows_m["moderator"].drop_duplicates() if str(m) not in mods]
+    mods, records, keys = _moderators(df, measure, settings.subgroups)
+    columns = set(df.columns) if records else set()
+    speak = SENTENCE_COLUMNS["subgroups"] <= columns
     for mod in mods:
-        rows = (
-            rows_where(rows_m, "moderator", mod)
-            if len(rows_m) and "moderator" in rows_m
-            else rows_m.iloc[0:0]
-        )
-        if not len(rows):
+        pos = [i for i, key in enumerate(keys) if key == mod]
+        if not pos:
             why = _no_subgroups_reason(mod, trials_a)
             if why:
                 notes.append(why)
             continue
-        speak = _can_speak("subgroups", rows)
+        rows = [records[i] for i in pos]
         if speak:
-            rows = tx.ordered_levels(rows)
-        names = tx.level_names(mod, rows["level"]) if "level" in rows else {}
-        table = _subgroup_table(rows, names, measure, scale) if speak else None
+            rows = tx.ordered_records(rows)
+        names = tx.level_names(mod, [r["level"] for r in rows]) if "level" in columns else {}
+        tau_model = str(rows[0]["tau2_model"]) if "tau2_model" in columns else ""
         sentences = [tx.subgroup_sentence(rows, measure, scale)] if speak else []
-        tau_model = str(rows["tau2_model"].iloc[0]) if "tau2_model" in rows.columns else ""
         if tau_model:
             sentences.append(
                 "Random effects within each subgroup with "
@@ -227,7 +271,7 @@ def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
                     if tau_model == "common"
                     else "a separate tau\u00b2 per subgroup."
                 )
-                + _ci_note(rows)
+                + _ci_note(rows, columns)
             )
         items.append(
             {
@@ -239,14 +283,17 @@ def _subgroups(aid, measure, scale, df, trials_a, settings, figures):
                     exploration_stem(aid, "subgroups", mod),
                     f"Subgroup forest plot by {mod}",
                 ),
-                "table": table if table else _generic(rows),
+                "table": _subgroup_table(rows, names, measure, scale, columns)
+                if speak
+                else _generic(_measure_rows(df, measure).take(pos)),
             }
         )
     return _section(items, notes, _generic(df))
 
 
-def _subgroup_table(rows: pd.DataFrame, names: dict, measure, scale) -> dict:
-    """The report table of one moderator: a row per level, then the test for differences."""
+def _subgroup_table(rows: list[dict], names: dict, measure, scale, columns) -> dict:
+    """The report table of one moderator (its rows as dicts, the table's ``columns``): a row per
+    level, then the test for differences."""
     table = {
         "columns": [
             "Subgroup",
@@ -266,13 +313,14 @@ def _subgroup_table(rows: pd.DataFrame, names: dict, measure, scale) -> dict:
                 f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
                 _p(r.get("pval")),
             ]
-            for r in row_records(rows)
+            for r in rows
         ],
     }
+    first = rows[0]
     qb, qdf, qp = (
-        _num(rows["Q_between"].iloc[0]) if "Q_between" in rows else float("nan"),
-        _num(rows["Q_between_df"].iloc[0]) if "Q_between_df" in rows else float("nan"),
-        _num(rows["Q_between_pval"].iloc[0]),
+        _num(first["Q_between"]) if "Q_between" in columns else float("nan"),
+        _num(first["Q_between_df"]) if "Q_between_df" in columns else float("nan"),
+        _num(first["Q_between_pval"]),
     )
     if math.isfinite(qb):
         table["rows"].append(
@@ -288,14 +336,15 @@ def _subgroup_table(rows: pd.DataFrame, names: dict, measure, scale) -> dict:
     return table
 
 
-def _ci_note(rows: pd.DataFrame) -> str:
+def _ci_note(rows: list[dict], columns) -> str:
     """`` CIs: HKSJ.`` from the pooled levels' ``ci_method`` (subgroups.csv; single-trial levels
-    keep their own Wald CI)."""
-    if "ci_method" not in rows or not len(rows):
+    keep their own Wald CI); ``rows``: one moderator's rows as dicts."""
+    if "ci_method" not in columns or not rows:
         return ""
-    pooled = rows[pd.to_numeric(rows["k"], errors="coerce") > 1] if "k" in rows else rows
+    pooled = [r for r in rows if _num(r["k"]) > 1] if "k" in columns else rows
     names = {"hksj": "HKSJ", "hksj_adhoc": "modified HKSJ", "wald": "Wald"}
-    used = [names.get(str(c), str(c)) for c in pooled["ci_method"].dropna().unique()]
+    methods = dict.fromkeys(r["ci_method"] for r in pooled if not pd.isna(r["ci_method"]))
+    used = [names.get(str(c), str(c)) for c in methods]
     return f" CIs: {' / '.join(used)}." if used else ""
 
 
@@ -318,81 +367,92 @@ def _no_subgroups_reason(mod: str, trials_a) -> str:
     return ""
 
 
+def _term_given(value) -> bool:
+    """True where a meta-regression row has a term (as ``astype(str).str.len() > 0``: missing
+    values have none)."""
+    return value != "" if type(value) is str else not pd.isna(value) and str(value) != ""
+
+
 def _metaregression(aid, measure, scale, df, trials_a, settings, figures):
-    rows_m = _measure_rows(df, measure)
     items, notes = [], []
-    mods = [str(m) for m in settings.metaregression]
-    if len(rows_m) and "moderator" in rows_m.columns:
-        mods += [str(m) for m in rows_m["moderator"].drop_duplicates() if str(m) not in mods]
+    mods, records, keys = _moderators(df, measure, settings.metaregression)
+    columns = set(df.columns) if records else set()
+    speak = SENTENCE_COLUMNS["metaregression"] <= columns
     for mod in mods:
-        rows = (
-            rows_where(rows_m, "moderator", mod)
-            if len(rows_m) and "moderator" in rows_m
-            else rows_m.iloc[0:0]
-        )
-        if not len(rows):
+        pos = [i for i, key in enumerate(keys) if key == mod]
+        if not pos:
             if trials_a is not None and mod in getattr(trials_a, "columns", []):
                 notes.append(
                     f"Meta-regression on {mod} not fitted: {mod} is not given for any trial."
                 )
             continue
-        speak = _can_speak("metaregression", rows)
-        fitted = rows[rows["term"].astype(str).str.len() > 0] if "term" in rows else rows
-        if speak and not len(fitted):
+        rows = [records[i] for i in pos]
+        fitted = [r for r in rows if _term_given(r["term"])] if "term" in columns else rows
+        if speak and not fitted:
             notes.append(tx.metaregression_sentence(rows, measure, scale))
             continue
-        table = None
-        if speak:
-            table = {
-                "columns": ["Term", "Coefficient", "SE", "95% CI", "P"],
-                "rows": [
-                    [
-                        str(r["term"]),
-                        table_cell(r["coef"]),
-                        table_cell(r.get("se")),
-                        f"{table_cell(r['ci_low'])} to {table_cell(r['ci_high'])}",
-                        _p(r["pval"]),
-                    ]
-                    for r in row_records(fitted)
-                ],
-            }
-        _, is_ratio, _ = measure_info(measure, scale)
-        sentences = [tx.metaregression_sentence(rows, measure, scale)] if speak else []
-        if speak and is_ratio:
-            sentences.append(
-                f"Coefficients are on the log {measure} scale; exp(coefficient) is the ratio of "
-                f"{measure}s per unit of the moderator (or versus the reference level)."
-            )
-        if speak and "test" in fitted.columns and str(fitted["test"].iloc[0]) == "knha":
-            sentences.append(
-                "Tests and CIs use the Knapp-Hartung adjustment (t and F distributions)."
-            )
-        if speak and _num(fitted["k"].iloc[0]) < 10:
-            sentences.append(
-                f"With {int(_num(fitted['k'].iloc[0]))} trials a meta-regression has very little "
-                "power and can be driven by one trial; read it as exploratory."
-            )
         items.append(
             {
                 "title": f"On {mod}",
-                "sentences": sentences,
+                "sentences": _metaregression_sentences(rows, fitted, measure, scale, columns)
+                if speak
+                else [],
                 "flag": False,
                 "figure": _figure(
                     figures,
                     exploration_stem(aid, "bubble", mod),
                     f"Bubble plot: effect against {mod}",
                 ),
-                "table": table if table else _generic(rows),
+                "table": _metaregression_table(fitted)
+                if speak
+                else _generic(_measure_rows(df, measure).take(pos)),
             }
         )
     return _section(items, notes, _generic(df))
 
 
+def _metaregression_table(fitted: list[dict]) -> dict:
+    """The fitted terms of one moderator (rows as dicts): coefficient, SE, CI and P."""
+    return {
+        "columns": ["Term", "Coefficient", "SE", "95% CI", "P"],
+        "rows": [
+            [
+                str(r["term"]),
+                table_cell(r["coef"]),
+                table_cell(r.get("se")),
+                f"{table_cell(r['ci_low'])} to {table_cell(r['ci_high'])}",
+                _p(r["pval"]),
+            ]
+            for r in fitted
+        ],
+    }
+
+
+def _metaregression_sentences(rows, fitted, measure, scale, columns) -> list[str]:
+    """The sentence of one moderator and the notes on the scale, the test and few trials."""
+    _, is_ratio, _ = measure_info(measure, scale)
+    sentences = [tx.metaregression_sentence(rows, measure, scale)]
+    if is_ratio:
+        sentences.append(
+            f"Coefficients are on the log {measure} scale; exp(coefficient) is the ratio of "
+            f"{measure}s per unit of the moderator (or versus the reference level)."
+        )
+    if "test" in columns and str(fitted[0]["test"]) == "knha":
+        sentences.append("Tests and CIs use the Knapp-Hartung adjustment (t and F distributions).")
+    k = _num(fitted[0]["k"])
+    if k < 10:
+        sentences.append(
+            f"With {int(k)} trials a meta-regression has very little "
+            "power and can be driven by one trial; read it as exploratory."
+        )
+    return sentences
+
+
 def _leave_one_out(aid, measure, scale, df, k, overall_ci, figures):
-    rows = _measure_rows(df, measure).reset_index(drop=True)
-    if not len(rows):
+    rows = _measure_records(df, measure)
+    if not rows:
         return _section(all_rows=_generic(df))
-    speak = _can_speak("leave_one_out", rows)
+    speak = _can_speak("leave_one_out", df)
     notes = []
     fig = _figure(figures, exploration_stem(aid, "leave_one_out"), "Leave-one-out plot")
     if k < MIN_K_SEQUENCE:
@@ -409,10 +469,10 @@ def _leave_one_out(aid, measure, scale, df, k, overall_ci, figures):
                     str(r["omitted_study_id"]),
                     _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
                     table_cell(r.get("tau2")),
-                    f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
+                    _percent(r.get("I2")),
                     _p(r.get("pval")),
                 ]
-                for r in row_records(rows)
+                for r in rows
             ],
         }
     sentence = tx.leave_one_out_sentence(rows, measure, scale, overall_ci) if speak else ""
@@ -427,16 +487,22 @@ def _leave_one_out(aid, measure, scale, df, k, overall_ci, figures):
         "figure": fig,
         "sentences": [sentence] if sentence else [],
         "flag": flag,
-        "table": table if table else _generic(rows),
+        "table": table if table else _generic(_measure_rows(df, measure)),
     }
     return _section([item], notes, _generic(df))
 
 
+def _percent(v) -> str:
+    """``v`` as a whole percentage (I\u00b2), blank where missing."""
+    x = _num(v)
+    return f"{x:.0f}%" if math.isfinite(x) else ""
+
+
 def _influence(df, measure):
-    rows = _measure_rows(df, measure)
-    if not len(rows):
+    rows = _measure_records(df, measure)
+    if not rows:
         return _section(all_rows=_generic(df))
-    speak = _can_speak("influence", rows)
+    speak = _can_speak("influence", df)
     table = None
     if speak:
         table = {
@@ -459,7 +525,7 @@ def _influence(df, measure):
                     f"{_num(r.get('weight')):.1f}%" if math.isfinite(_num(r.get("weight"))) else "",
                     "yes" if bool(r["influential"]) else "no",
                 ]
-                for r in row_records(rows)
+                for r in rows
             ],
         }
     sentence = tx.influence_sentence(rows) if speak else ""
@@ -469,7 +535,7 @@ def _influence(df, measure):
             f"With {len(rows)} trials each trial is half of the data: the diagnostics cannot tell one "
             "trial's influence from the disagreement between the two and add nothing to the forest plot."
         )
-    flag = bool(speak and not notes and rows["influential"].astype(bool).any())
+    flag = bool(speak and not notes and any(bool(r["influential"]) for r in rows))
     return _section(
         [
             {
@@ -477,7 +543,7 @@ def _influence(df, measure):
                 "figure": None,
                 "sentences": [sentence] if sentence else [],
                 "flag": flag,
-                "table": table if table else _generic(rows),
+                "table": table if table else _generic(_measure_rows(df, measure)),
             }
         ],
         notes,
@@ -486,23 +552,23 @@ def _influence(df, measure):
 
 
 def _cumulative(aid, measure, scale, df, k, trials_a, figures):
-    rows = _measure_rows(df, measure)
+    rows = _measure_records(df, measure)
     notes = []
-    if not len(rows):
+    if not rows:
         if k >= 2 and trials_a is not None and "year" in getattr(trials_a, "columns", []):
             notes.append(
                 "Not run: not every trial of this analysis has a year, so there is no order to add them in."
             )
         return _section([], notes, _generic(df))
-    rows = rows.sort_values("step", kind="stable") if "step" in rows else rows
-    speak = _can_speak("cumulative", rows)
+    speak = _can_speak("cumulative", df)
     if k < MIN_K_SEQUENCE:
         notes.append(
             f"With {k} trials the cumulative analysis is the earlier trial alone and then the full "
             "analysis (both in the forest plot); no cumulative plot is drawn."
         )
-    table = None
+    table, sentence = None, ""
     if speak:
+        rows = _in_step_order(rows, df, measure)
         table = {
             "columns": ["Step", "Trial added", "Year", f"{measure} [95% CI]", "I\u00b2"],
             "rows": [
@@ -511,12 +577,12 @@ def _cumulative(aid, measure, scale, df, k, trials_a, figures):
                     str(r["added_study_id"]),
                     table_cell(r["year"]),
                     _effect(measure, scale, r["estimate"], r["ci_low"], r["ci_high"]),
-                    f"{_num(r.get('I2')):.0f}%" if math.isfinite(_num(r.get("I2"))) else "",
+                    _percent(r.get("I2")),
                 ]
-                for r in row_records(rows)
+                for r in rows
             ],
         }
-    sentence = tx.cumulative_sentence(rows, measure, scale) if speak else ""
+        sentence = tx.cumulative_sentence(rows, measure, scale)
     return _section(
         [
             {
@@ -526,12 +592,24 @@ def _cumulative(aid, measure, scale, df, k, trials_a, figures):
                 ),
                 "sentences": [sentence] if sentence else [],
                 "flag": False,
-                "table": table if table else _generic(rows),
+                "table": table if table else _generic(_step_sorted(_measure_rows(df, measure))),
             }
         ],
         notes,
         _generic(df),
     )
+
+
+def _step_sorted(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.sort_values("step", kind="stable") if "step" in rows else rows
+
+
+def _in_step_order(rows: list[dict], df: pd.DataFrame, measure) -> list[dict]:
+    """The cumulative rows (dicts) by ``step`` (stable; pandas' order where steps are not all
+    numbers)."""
+    if all(type(r["step"]) in (int, float) for r in rows):
+        return tx.by_step(rows)
+    return row_records(_step_sorted(_measure_rows(df, measure)))
 
 
 def _has(row, column: str) -> bool:
@@ -582,12 +660,23 @@ def _small_study_tests(r, measure, scale) -> dict:
     }
 
 
+class _Row(dict):
+    """A table row as a dict whose values are also attributes (``row.reason``), as a row of
+    ``DataFrame.iloc`` (a Series) has them."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def _small_study(aid, measure, scale, df, figures):
-    rows = _measure_rows(df, measure)
-    if not len(rows):
+    rows = _measure_records(df, measure)
+    if not rows:
         return _section(all_rows=_generic(df))
-    r = rows.iloc[0]
-    if not _can_speak("small_study", rows):
+    r = _Row(rows[0])
+    if not _can_speak("small_study", df):
         return _section(
             [
                 {
@@ -595,7 +684,7 @@ def _small_study(aid, measure, scale, df, figures):
                     "figure": None,
                     "sentences": [],
                     "flag": False,
-                    "table": _generic(rows),
+                    "table": _generic(_measure_rows(df, measure)),
                 }
             ],
             [],
@@ -760,13 +849,11 @@ def estimator_summary(
         return []
     if not (pooled_a["model"].astype(str) == "random").any():
         return []
-    d = estimator_table(pooled_a) if disagreement is None else disagreement
-    order = sorted(
-        range(len(d)), key=lambda i: (str(d["measure"].iloc[i]) != str(primary_measure), i)
-    )
+    d = row_records(estimator_table(pooled_a) if disagreement is None else disagreement)
+    order = sorted(range(len(d)), key=lambda i: (str(d[i]["measure"]) != str(primary_measure), i))
     out = []
     for i in order:
-        r = d.iloc[i]
+        r = d[i]
         m, n, ns = str(r["measure"]), int(r["n_methods"]), int(r["n_significant"])
         if n == 0:
             continue

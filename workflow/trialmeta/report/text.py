@@ -1,6 +1,7 @@
 """Plain-language sentences for the exploration sections of the report (one function per table;
-each takes that table's rows of one analysis x measure and returns a str). Effects are shown in
-natural units (ratios back-transformed), p-values as in the forest plots."""
+each takes that table's rows of one analysis x measure, a DataFrame or its :func:`row_records`,
+and returns a str). Effects are shown in natural units (ratios back-transformed), p-values as in
+the forest plots."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from trialmeta.inputs.booleans import parse_bool
 from trialmeta.plots.labels import format_effect, format_p, measure_info, to_natural
-from trialmeta.tables.levels import ordered_levels
+from trialmeta.tables.levels import true_false_levels
 
 
 def row_records(df: pd.DataFrame) -> list[dict]:
@@ -19,6 +20,21 @@ def row_records(df: pd.DataFrame) -> list[dict]:
     Series per row (issue 16: a 1,000-analysis report iterates some 100,000 rows)."""
     cols = list(df.columns)
     return [dict(zip(cols, row)) for row in df.to_numpy(dtype=object).tolist()]
+
+
+def _records(rows) -> list[dict]:
+    """``rows``, a DataFrame or its :func:`row_records` already, as a list of dicts (the report
+    passes records: a DataFrame per moderator cost more than the sentences)."""
+    return rows if isinstance(rows, list) else row_records(rows)
+
+
+def ordered_records(records: list[dict]) -> list[dict]:
+    """:func:`~trialmeta.tables.levels.ordered_levels` of rows as dicts: for a true/false
+    moderator the "true" level first, each group in table order; else as given."""
+    flags = true_false_levels([r["level"] for r in records])
+    if flags is not None:
+        return [records[i] for i in sorted(range(len(flags)), key=lambda i: not flags[i])]
+    return records
 
 
 def _rows(df: pd.DataFrame) -> list[SimpleNamespace]:
@@ -36,6 +52,9 @@ __all__ = [
     "influence_sentence",
     "small_study_sentence",
     "sparse_sentence",
+    "ordered_records",
+    "by_step",
+    "row_records",
 ]
 
 
@@ -61,27 +80,28 @@ def level_names(moderator, levels) -> dict:
     return {lev: f"{moderator} = {lev}" for lev in levels}
 
 
-def subgroup_caveat(rows: pd.DataFrame) -> str:
+def subgroup_caveat(rows) -> str:
     """The few-trials caveat (data/README.md: "a demonstration contrast, not a powered subgroup
-    analysis") when a level has fewer than 3 trials, with the level sizes; else ""."""
-    if rows.empty or int(rows["k"].min()) >= 3:
+    analysis") when a level has fewer than 3 trials, with the level sizes; else "". ``rows``: a
+    DataFrame or its :func:`row_records`."""
+    records = _records(rows)
+    ks = [r["k"] for r in records if not pd.isna(r["k"])]  # as Series.min: missing k skipped
+    if not records or int(min(ks, default=float("nan"))) >= 3:
         return ""
-    rows = ordered_levels(rows)
-    mod = rows["moderator"].iloc[0]
+    records = ordered_records(records)
+    mod = records[0]["moderator"]
     human = str(mod).replace("_", "-")
-    boolean = all(parse_bool(x) is not None for x in rows["level"])
+    boolean = all(parse_bool(r["level"]) is not None for r in records)
     parts = []
-    for i, r in enumerate(_rows(rows)):
-        n = int(r.k)
+    for i, r in enumerate(records):
+        n, level = int(r["k"]), r["level"]
         trials = f"trial{'' if n == 1 else 's'}"
         if boolean:
             parts.append(
-                f"{n} {human} {trials}" if parse_bool(r.level) else f"{n} {trials} not {human}"
+                f"{n} {human} {trials}" if parse_bool(level) else f"{n} {trials} not {human}"
             )
         else:
-            parts.append(
-                f"{n} {trials if i == 0 else ''} with {mod} = {r.level}".replace("  ", " ")
-            )
+            parts.append(f"{n} {trials if i == 0 else ''} with {mod} = {level}".replace("  ", " "))
     sizes = " vs ".join(parts)
     return (
         f"This comparison rests on few trials ({sizes}): a demonstration contrast, not a powered "
@@ -89,92 +109,116 @@ def subgroup_caveat(rows: pd.DataFrame) -> str:
     )
 
 
-def subgroup_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
+def subgroup_sentence(rows, measure: str, scale=None) -> str:
     """e.g. "Biomarker-selected trials: RR 1.42 [1.10, 1.83] (k = 4); not biomarker-selected: RR 1.05
-    [0.90, 1.22] (k = 5); test for subgroup differences P = 0.03." plus :func:`subgroup_caveat`."""
-    if rows.empty:
+    [0.90, 1.22] (k = 5); test for subgroup differences P = 0.03." plus :func:`subgroup_caveat`.
+    ``rows``: one moderator's rows, a DataFrame or its :func:`row_records`."""
+    records = _records(rows)
+    if not records:
         return ""
-    mod = rows["moderator"].iloc[0]
-    rows = ordered_levels(rows)
-    names = level_names(mod, rows["level"])
+    mod = records[0]["moderator"]
+    records = ordered_records(records)
+    names = level_names(mod, [r["level"] for r in records])
     parts = []
-    for r in _rows(rows):
-        txt = _eff(measure, scale, r.estimate, r.ci_low, r.ci_high)
-        note = " (1 trial, not pooled)" if int(r.k) == 1 else f" (k = {int(r.k)})"
-        parts.append(f"{names[str(r.level)]}: {txt}{note}")
-    qp = rows["Q_between_pval"].iloc[0]
+    for r in records:
+        txt = _eff(measure, scale, r["estimate"], r["ci_low"], r["ci_high"])
+        k = int(r["k"])
+        note = " (1 trial, not pooled)" if k == 1 else f" (k = {k})"
+        parts.append(f"{names[str(r['level'])]}: {txt}{note}")
+    qp = records[0]["Q_between_pval"]
     test = (
         f"test for subgroup differences {format_p(qp)}"
         if np.isfinite(qp)
         else "test for subgroup differences not estimable"
     )
     text = "; ".join(parts) + f"; {test}."
-    few = subgroup_caveat(rows)
-    if all(parse_bool(x) is not None for x in rows["level"]):
+    few = subgroup_caveat(records)
+    if all(parse_bool(r["level"]) is not None for r in records):
         text = text[0].upper() + text[1:]  # "Biomarker-selected trials: ..."
     return text + (f" {few}" if few else "")
 
 
-def metaregression_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
-    fitted = rows[rows["term"].astype(str) != ""]
-    if fitted.empty:
-        why = ""
-        if "status" in rows.columns and len(rows):
-            why = (
-                str(rows["status"].iloc[0]).split(":", 1)[-1]
-                if ":" in str(rows["status"].iloc[0])
-                else ""
-            )
-        mod = (
-            f" on {rows['moderator'].iloc[0]}" if "moderator" in rows.columns and len(rows) else ""
-        )
-        return (
-            f"Meta-regression{mod} not fitted: {why}."
-            if why
-            else f"Meta-regression{mod} not fitted (moderator constant or too few studies)."
-        )
-    rows = fitted
-    _, is_ratio, _ = measure_info(measure, scale)
-    mod = rows["moderator"].iloc[0]
-    slopes = rows[rows["term"] != "intrcpt"]
-    unit = f"log {str(measure).upper().replace('LOG', '')}" if is_ratio else str(measure)
-    parts = []
-    for r in _rows(slopes):
-        if r.term == mod:
-            parts.append(
-                f"each unit of {mod} changes the {unit} by {r.coef:.3g} "
-                f"(95% CI {r.ci_low:.3g} to {r.ci_high:.3g}; {format_p(r.pval)})"
-            )
-        else:
-            parts.append(
-                f"{r.term} vs the reference level: {r.coef:+.3g} {unit} "
-                f"(95% CI {r.ci_low:.3g} to {r.ci_high:.3g}; {format_p(r.pval)})"
-            )
-    r0 = rows.iloc[0]
-    r2 = f", R2 = {r0.R2:.0f}%" if np.isfinite(r0.R2) else ""
+def _not_fitted(records: list[dict]) -> str:
+    """The meta-regression sentence of a moderator without fitted terms (``status`` says why)."""
+    why = ""
+    if records and "status" in records[0]:
+        status = str(records[0]["status"])
+        why = status.split(":", 1)[-1] if ":" in status else ""
+    mod = f" on {records[0]['moderator']}" if records and "moderator" in records[0] else ""
     return (
-        f"Meta-regression on {mod} (k = {int(r0.k)}): "
-        + "; ".join(parts)
-        + f". Omnibus test {format_p(r0.QM_pval)}; residual tau2 = {r0.tau2:.3g}{r2}."
+        f"Meta-regression{mod} not fitted: {why}."
+        if why
+        else f"Meta-regression{mod} not fitted (moderator constant or too few studies)."
     )
 
 
-def leave_one_out_sentence(rows: pd.DataFrame, measure: str, scale=None, overall_ci=None) -> str:
-    if rows.empty:
+def metaregression_sentence(rows, measure: str, scale=None) -> str:
+    """The fitted slopes of one moderator, the omnibus test and the residual tau2; ``rows``: the
+    moderator's rows, a DataFrame or its :func:`row_records` (a term "" is not fitted)."""
+    records = _records(rows)
+    fitted = [r for r in records if str(r["term"]) != ""]
+    if not fitted:
+        return _not_fitted(records)
+    _, is_ratio, _ = measure_info(measure, scale)
+    mod = fitted[0]["moderator"]
+    unit = f"log {str(measure).upper().replace('LOG', '')}" if is_ratio else str(measure)
+    parts = []
+    for r in fitted:
+        term = r["term"]
+        if isinstance(term, str) and term == "intrcpt":
+            continue
+        coef, lo, hi, p = r["coef"], r["ci_low"], r["ci_high"], format_p(r["pval"])
+        if term == mod:
+            parts.append(
+                f"each unit of {mod} changes the {unit} by {coef:.3g} "
+                f"(95% CI {lo:.3g} to {hi:.3g}; {p})"
+            )
+        else:
+            parts.append(
+                f"{term} vs the reference level: {coef:+.3g} {unit} "
+                f"(95% CI {lo:.3g} to {hi:.3g}; {p})"
+            )
+    r0 = fitted[0]
+    r2 = f", R2 = {r0['R2']:.0f}%" if np.isfinite(r0["R2"]) else ""
+    return (
+        f"Meta-regression on {mod} (k = {int(r0['k'])}): "
+        + "; ".join(parts)
+        + f". Omnibus test {format_p(r0['QM_pval'])}; residual tau2 = {r0['tau2']:.3g}{r2}."
+    )
+
+
+def _first_extreme(values: list, lowest: bool) -> int:
+    """Position of the first smallest (``lowest``) or largest value, missing values skipped (as
+    ``Series.idxmin``/``idxmax`` of a RangeIndex); ValueError when every value is missing."""
+    best = None
+    for i, v in enumerate(values):
+        if v == v and (best is None or (v < values[best] if lowest else v > values[best])):
+            best = i
+    if best is None:
+        raise ValueError("Encountered all NA values")
+    return best
+
+
+def leave_one_out_sentence(rows, measure: str, scale=None, overall_ci=None) -> str:
+    """The range of the leave-one-out estimates and the trials whose omission changes whether
+    the CI excludes no effect; ``rows``: a DataFrame or its :func:`row_records`."""
+    records = _records(rows)
+    if not records:
         return ""
-    lo_i, hi_i = rows["estimate"].idxmin(), rows["estimate"].idxmax()
+    estimates = [r["estimate"] for r in records]
+    lo, hi = (records[_first_extreme(estimates, lowest)] for lowest in (True, False))
     txt = (
         f"Leaving out one study at a time, the pooled estimate ranges from "
-        f"{_eff(measure, scale, rows.estimate[lo_i], rows.ci_low[lo_i], rows.ci_high[lo_i])} (without "
-        f"{rows.omitted_study_id[lo_i]}) to {_eff(measure, scale, rows.estimate[hi_i], rows.ci_low[hi_i], rows.ci_high[hi_i])} "
-        f"(without {rows.omitted_study_id[hi_i]})."
+        f"{_eff(measure, scale, lo['estimate'], lo['ci_low'], lo['ci_high'])} (without "
+        f"{lo['omitted_study_id']}) to {_eff(measure, scale, hi['estimate'], hi['ci_low'], hi['ci_high'])} "
+        f"(without {hi['omitted_study_id']})."
     )
     if overall_ci is not None:
         base = _excludes_null(*overall_ci)
         flips = [
-            s
-            for s, a, b in zip(rows.omitted_study_id, rows.ci_low, rows.ci_high)
-            if _excludes_null(a, b) != base
+            r["omitted_study_id"]
+            for r in records
+            if _excludes_null(r["ci_low"], r["ci_high"]) != base
         ]
         txt += (
             " Omitting "
@@ -186,17 +230,24 @@ def leave_one_out_sentence(rows: pd.DataFrame, measure: str, scale=None, overall
     return txt
 
 
-def cumulative_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
-    if rows.empty:
+def by_step(records: list[dict]) -> list[dict]:
+    """Cumulative rows (dicts) in the order of ``step`` (stable, missing steps last, as
+    ``sort_values("step")`` of distinct steps)."""
+    return sorted(records, key=lambda r: (r["step"] != r["step"], r["step"]))
+
+
+def cumulative_sentence(rows, measure: str, scale=None) -> str:
+    """When the CI first excluded no effect as trials were added by year, and whether it stayed
+    so; ``rows``: a DataFrame or its :func:`row_records`."""
+    records = by_step(_records(rows))
+    if not records:
         return ""
-    rows = rows.sort_values("step")
     sig = [
-        (_excludes_null(a, b), s, y)
-        for a, b, s, y in zip(rows.ci_low, rows.ci_high, rows.added_study_id, rows.year)
+        (_excludes_null(r["ci_low"], r["ci_high"]), r["added_study_id"], r["year"]) for r in records
     ]
     first = next(((s, y) for ok, s, y in sig if ok), None)
-    last = rows.iloc[-1]
-    end = _eff(measure, scale, last.estimate, last.ci_low, last.ci_high)
+    last = records[-1]
+    end = _eff(measure, scale, last["estimate"], last["ci_low"], last["ci_high"])
     if first is None:
         return f"Adding studies by year, the CI never excluded no effect (final {end})."
     stable = all(ok for ok, *_ in sig[[s for _, s, _ in sig].index(first[0]) :])
@@ -211,17 +262,20 @@ def cumulative_sentence(rows: pd.DataFrame, measure: str, scale=None) -> str:
     )
 
 
-def influence_sentence(rows: pd.DataFrame) -> str:
-    if rows.empty:
+def influence_sentence(rows) -> str:
+    """The trials flagged as influential (metafor's criteria), or that none is; ``rows``: a
+    DataFrame or its :func:`row_records`."""
+    records = _records(rows)
+    if not records:
         return ""
-    infl = rows[rows["influential"].astype(bool)]
-    if infl.empty:
+    infl = [r for r in records if bool(r["influential"])]
+    if not infl:
         return "No study is flagged as influential (metafor's criteria: DFFITS, Cook's distance, hat value, DFBETAS)."
     return (
         "Influential by metafor's criteria: "
         + ", ".join(
-            f"{r.study_id} (studentized residual {r.rstudent:.2f}, Cook's distance {r.cook_d:.2f})"
-            for r in _rows(infl)
+            f"{r['study_id']} (studentized residual {r['rstudent']:.2f}, Cook's distance {r['cook_d']:.2f})"
+            for r in infl
         )
         + "."
     )
