@@ -116,3 +116,38 @@ def test_run_step_writes_the_problem_list_and_prints_it_unless_the_workflow_does
     printed = problem in proc.stderr.splitlines()
     assert printed is not at_end, proc.stderr
     assert (problem in log.read_text(encoding="utf-8")) is not at_end
+
+
+DONE_STEP = """
+import sys, types
+from pathlib import Path
+from trialmeta.pipeline.jobs import run_step
+
+def main(snakemake, log):
+    print("written to stdout, not flushed by a newline", end="")
+    sys.stderr.write("written to stderr")
+    log.info("main done")
+    with open(sys.argv[2], "w", encoding="utf-8") as fh:
+        fh.write("the output")
+
+run_step(types.SimpleNamespace(log=[sys.argv[1]], rule="step"), main)
+Path(sys.argv[3]).write_text("after run_step")  # never reached: the job has ended
+"""
+
+
+def test_a_finished_step_ends_at_once_with_its_log_console_and_outputs_complete(tmp_path):
+    """Issue 16: a job skips Python's teardown (os._exit) once main has succeeded; nothing it
+    wrote may be lost."""
+    log, out, after = tmp_path / "step.log", tmp_path / "out.txt", tmp_path / "after.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", DONE_STEP, str(log), str(out), str(after)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "written to stdout, not flushed by a newline"
+    assert "written to stderr" in proc.stderr
+    text = log.read_text(encoding="utf-8")
+    assert "main done" in text and "step seconds:" in text
+    assert out.read_text(encoding="utf-8") == "the output"
+    assert not after.exists()
