@@ -9,13 +9,11 @@
 RevMan-like layout in natural units on the shared symmetric axis of the forest plots
 (:func:`trialmeta.plots.axis.effect_axis`, :func:`trialmeta.plots.forest.apply_axis`);
 byte-deterministic files (:func:`trialmeta.plots.style.save_figure`).
-File name: :func:`figure_stem` ``.<format>``.
+File name: :func:`trialmeta.plots.names.interaction_stem` ``.<format>``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 import numpy as np
@@ -27,18 +25,12 @@ from trialmeta.plots.forest import apply_axis
 from trialmeta.plots.intervals import draw_interval
 from trialmeta.plots.labels import clean_text, format_effect, format_p, measure_info
 from trialmeta.plots.lean_axes import new_axes
+from trialmeta.plots.names import INTERACTION_KEY, interaction_stem
 from trialmeta.plots.style import PALETTE, new_figure, save_figure
 
-__all__ = ["interaction_forest_plot", "draw_interaction_figures", "figure_stem"]
+__all__ = ["interaction_forest_plot", "draw_interaction_figures"]
 
-KEY = ["analysis_id", "subgroup_variable", "level_a", "level_b"]
 ROW_IN, WIDTH_IN = 0.26, 10.5
-
-
-def figure_stem(analysis_id: str, variable: str, level_a: str, level_b: str) -> str:
-    """``<analysis_id>.interaction-<digest of variable and levels>`` (stable across runs)."""
-    text = json.dumps([variable, level_a, level_b], ensure_ascii=False).encode("utf-8")
-    return f"{analysis_id}.interaction-{hashlib.sha256(text).hexdigest()[:10]}"
 
 
 def _nat(values, is_ratio):
@@ -156,13 +148,15 @@ def draw_interaction_figures(tables: dict, settings, out_dir) -> int:
     if not len(inter):
         return 0
     studies, levels = tables["interaction_studies"], tables["interaction_levels"]
-    units = levels.drop_duplicates(KEY)[
-        KEY + [c for c in levels.columns if c in settings.group_by] + ["scale", "measure"]
+    units = levels.drop_duplicates(INTERACTION_KEY)[
+        INTERACTION_KEY
+        + [c for c in levels.columns if c in settings.group_by]
+        + ["scale", "measure"]
     ]
     for u in units.to_dict("records"):
 
         def pick(df):
-            return df[np.logical_and.reduce([df[c] == u[c] for c in KEY])]
+            return df[np.logical_and.reduce([df[c] == u[c] for c in INTERACTION_KEY])]
 
         fig = interaction_forest_plot(
             pick(studies),
@@ -173,6 +167,6 @@ def draw_interaction_figures(tables: dict, settings, out_dir) -> int:
             settings.level,
             _axis_label(u),
         )
-        stem = figure_stem(*(u[c] for c in KEY))
+        stem = interaction_stem(*(u[c] for c in INTERACTION_KEY))
         save_figure(fig, out / stem, settings.figures.formats)
     return len(units)

@@ -16,6 +16,7 @@ was replaced, so two moderators never share a file.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 __all__ = [
@@ -67,3 +68,21 @@ def figure_folder(name: str) -> str:
     """The folder of ``results/figures/`` a figure job's file is published in: ``forest`` or
     ``exploration`` (the report's pages show them from there)."""
     return "forest" if is_forest_file(name) else "exploration"
+
+
+def posterior_stem(analysis_id: str) -> str:
+    """``<analysis_id>.posterior`` (the posterior figure's file name without the format
+    extension; :mod:`trialmeta.plots.posterior`)."""
+    return f"{analysis_id}.posterior"
+
+
+#: The columns that identify one within-trial interaction (one interaction figure):
+#: :mod:`trialmeta.plots.interaction_forest`, :mod:`trialmeta.report.interactions_section`.
+INTERACTION_KEY = ["analysis_id", "subgroup_variable", "level_a", "level_b"]
+
+
+def interaction_stem(analysis_id: str, variable: str, level_a: str, level_b: str) -> str:
+    """``<analysis_id>.interaction-<digest of variable and levels>`` (stable across runs): the
+    interaction figure's file name without the format extension."""
+    text = json.dumps([variable, level_a, level_b], ensure_ascii=False).encode("utf-8")
+    return f"{analysis_id}.interaction-{hashlib.sha256(text).hexdigest()[:10]}"

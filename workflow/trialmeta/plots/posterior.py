@@ -14,15 +14,11 @@ import numpy as np
 from trialmeta.plots._axes import log_ticks
 from trialmeta.plots.labels import measure_info
 from trialmeta.plots.lean_axes import new_axes
+from trialmeta.plots.names import posterior_stem
 from trialmeta.plots.style import PALETTE, new_figure
 from trialmeta.stats.bayes import posterior_densities
 
 __all__ = ["posterior_plot", "posterior_grids", "posterior_stem"]
-
-
-def posterior_stem(analysis_id: str) -> str:
-    """``<analysis_id>.posterior`` (the file name without the format extension)."""
-    return f"{analysis_id}.posterior"
 
 
 def posterior_grids(row: dict, tau_prior) -> tuple[np.ndarray, np.ndarray]:

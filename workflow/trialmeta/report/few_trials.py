@@ -18,9 +18,8 @@ import math
 
 import numpy as np
 
-from trialmeta.inputs.priors import bayes_priors
 from trialmeta.plots.labels import choose_decimals, format_effect, measure_info
-from trialmeta.plots.posterior import posterior_stem
+from trialmeta.plots.names import posterior_stem
 
 __all__ = ["few_trials_panel", "prior_influence", "prior_text"]
 
@@ -130,6 +129,8 @@ def few_trials_panel(tables, aid: str, page: dict, fig_names, settings) -> dict 
     adhoc, b = _row(tables, "few_trials", aid), _row(tables, "bayes", aid)
     if adhoc is None:
         return None
+    from trialmeta.inputs.priors import bayes_priors  # SciPy: only for pages with the panel
+
     priors = bayes_priors(settings.bayes)
     prior = None
     if b is not None and priors is not None:

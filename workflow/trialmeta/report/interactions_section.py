@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from trialmeta.pipeline.jobs import replace_with_link, write_text
-from trialmeta.plots.interaction_forest import KEY, figure_stem
 from trialmeta.plots.labels import format_effect, format_p, measure_info
+from trialmeta.plots.names import INTERACTION_KEY as KEY
+from trialmeta.plots.names import interaction_stem as figure_stem
 from trialmeta.tables.iceman import ICEMAN_REFERENCE
 
 __all__ = ["INTERACTION_TABLES", "interaction_entries", "interaction_overview"]

@@ -27,7 +27,6 @@ from trialmeta.inputs.single_arm import (
     overlapping_cohorts,
 )
 from trialmeta.plots.labels import format_effect, format_number
-from trialmeta.stats.single_arm import clopper_pearson
 
 __all__ = ["single_arm_overrides", "single_arm_sections", "single_arm_digest", "QUESTION_TEXT"]
 
@@ -84,6 +83,8 @@ def _study_rows(page, proportion, level):
     st = page["shown"]
     for r, (_, s) in zip(rows, st.iterrows()):
         if proportion:
+            from trialmeta.stats.single_arm import clopper_pearson  # SciPy, for these pages only
+
             x, n = _f(s, "events_treat"), _f(s, "n_treat")
             lo, hi = clopper_pearson(x, n, level)
             r["arms"] = [f"{x:.0f}/{n:.0f}" if math.isfinite(x) else ""]
