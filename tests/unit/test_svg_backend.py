@@ -19,6 +19,7 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import FixedFormatter, FixedLocator
 
 from trialmeta.plots import style
 from trialmeta.plots.lean_axes import LeanAxes, new_axes
@@ -188,6 +189,72 @@ def tick_figure(axes_class=None):
 def test_axes_and_ticks_of_every_kind_are_byte_identical():
     assert_same_svg(tick_figure(), "ticks")
     assert_same_svg(tick_figure(LeanAxes), "ticks on LeanAxes")
+
+
+def many_ticks_figure(labels: list[str]):
+    """Two axes with more tick locations than ticks (each draws with a spare tick)."""
+    fig = new_figure(5, 3)
+    for rect in ([0.1, 0.55, 0.8, 0.35], [0.1, 0.1, 0.8, 0.35]):
+        ax = new_axes(fig, rect)
+        ax.xaxis.set_major_locator(FixedLocator(range(len(labels))))
+        ax.xaxis.set_major_formatter(FixedFormatter(labels))  # no tick made per label
+        ax.set_xlim(-1, len(labels))
+        ax.set_yticks(range(4))
+    return fig
+
+
+def test_spare_ticks_reused_across_files_draw_what_new_ones_draw():
+    """A spare tick kept from an earlier file is reused only with the same tick and rc
+    parameters; every file draws what matplotlib draws."""
+    from trialmeta.plots import svg_ticks
+
+    def free():
+        return {id(entry[-1]) for entry in svg_ticks._FREE_SPARES}
+
+    labels = ["one", "two", "three", "$10^{3}$", "five", "six"]
+    svg_ticks._FREE_SPARES.clear()  # fewer than MAX_FREE_SPARES are kept below
+    assert_same_svg(many_ticks_figure(labels), "first file")
+    kept = free()
+    assert kept, "the spare ticks are kept for the next file"
+    assert_same_svg(many_ticks_figure(labels), "spares reused")
+    assert free() == kept
+    with mpl.rc_context({"lines.antialiased": False}):  # read by Tick.__init__, not copied
+        assert_same_svg(many_ticks_figure(labels), "another rc parameter")
+    assert free() > kept
+    kept = free()
+    fig = many_ticks_figure(labels)
+    fig.axes[0].tick_params(axis="x", labelrotation=40, labelrotation_mode="xtick")
+    assert_same_svg(fig, "another tick parameter")
+    assert free() > kept
+    for entry in svg_ticks._FREE_SPARES:
+        assert entry[-1].get_figure() is None and entry[-1].axes is None
+
+
+def test_a_table_cell_copied_from_its_look_is_the_text_figure_text_makes():
+    from matplotlib.transforms import blended_transform_factory
+
+    from trialmeta.plots.cell_text import _key, cells_of
+
+    fig = new_figure(5, 3)
+    ax = new_axes(fig, [0.5, 0.1, 0.4, 0.8])
+    tr = blended_transform_factory(fig.transFigure, ax.transData)
+    looks = [
+        dict(transform=tr, horizontalalignment="right", verticalalignment="center"),
+        dict(transform=tr, color="#333333", parse_math=False, fontweight="bold", fontsize=8.5),
+        dict(horizontalalignment="center", fontsize=7),
+    ]
+    for look in looks * 2:  # the second time from the kept model
+        for x, y, s in ((0.1, 2, "Smith 2001"), (0.3, -1.5, ""), (0.2, 3, "$x$ 12/40")):
+            ours, theirs = cells_of(fig).text(x, y, s, **look), fig.text(x, y, s, **look)
+            a, b = vars(ours), vars(theirs)
+            assert a.keys() == b.keys()
+            assert ours._callbacks is not theirs._callbacks and not ours._callbacks.callbacks
+            assert ours._fontproperties == theirs._fontproperties
+            assert ours._fontproperties is not cells_of(fig)._models[_key(look)]._fontproperties
+            for key in a.keys() - {"_callbacks", "_fontproperties"}:
+                assert a[key] == b[key], key
+    assert fig.texts[-2] is ours and fig.texts[-1] is theirs
+    assert_same_svg(fig, "cells")
 
 
 @pytest.mark.parametrize("fmt", ["svg", "png"])

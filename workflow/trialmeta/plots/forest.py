@@ -44,6 +44,7 @@ from trialmeta.inputs.settings import Settings
 from trialmeta.inputs.single_arm import is_single_arm
 from trialmeta.pipeline.garbage import one_analysis_at_a_time
 from trialmeta.plots.axis import EffectAxis, effect_axis
+from trialmeta.plots.cell_text import CellTexts
 from trialmeta.plots.intervals import StudyIntervals, ci_segment, clipped_diamond
 from trialmeta.plots.labels import (
     analysis_labels,
@@ -519,6 +520,7 @@ class _ForestCanvas:
         self.layout = layout
         height = layout.height
         self.fig = new_figure(WIDTH_IN, height)
+        self.cells = CellTexts(self.fig)
         self.ax_bottom = layout.bottom_in / height
         ax_height = ROW_H * layout.n_rows / height
         self.ax = new_axes(self.fig, [PLOT_X0, self.ax_bottom, PLOT_X1 - PLOT_X0, ax_height])
@@ -531,7 +533,7 @@ class _ForestCanvas:
         """One table cell at figure fraction ``x`` (its right edge unless ``ha``) and row ``y``."""
         # full property names: Text takes these when it is made instead of setting a default
         # first (a third less time for the thousands of cells of a figure job)
-        t = self.fig.text(
+        t = self.cells.text(
             x,
             y,
             text,

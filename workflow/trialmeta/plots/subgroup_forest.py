@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.transforms import blended_transform_factory
 
 from trialmeta.plots.axis import effect_axis
+from trialmeta.plots.cell_text import cells_of
 from trialmeta.plots.forest import (
     FAVOURS_LINE_PT,
     FAVOURS_TOP_PT,
@@ -203,7 +204,7 @@ def subgroup_lines(studies, subgroups, *, moderator, overall, overall_k, binary)
 
 
 def _cell(fig, tr, x, y, text, *, ha="right", bold=False, gid=None, size=8):
-    t = fig.text(  # full property names, as in forest._ForestCanvas.cell
+    t = cells_of(fig).text(  # full property names, as in forest._ForestCanvas.cell
         x,
         y,
         text,

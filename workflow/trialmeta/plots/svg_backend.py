@@ -8,7 +8,8 @@ numbers with less work:
 * text: metrics and layouts kept across files, one line placed and written without measuring
   its width, its CSS made once per font, colour and alignment (:mod:`trialmeta.plots.svg_text`);
 * axes: ticks drawn with the axis's existing tick objects instead of one new object per tick
-  location, planned once per axis (:mod:`trialmeta.plots.svg_ticks`).
+  location, planned once per axis, spare ticks reused across files
+  (:mod:`trialmeta.plots.svg_ticks`).
 
 The output is byte-identical to ``FigureCanvasSVG.print_svg``: ``tests/unit/test_svg_backend.py``
 compares the two on every per-analysis figure kind and on figures made to exercise every path
@@ -89,6 +90,7 @@ def _short_cuts():
     try:
         yield
     finally:
+        svg_ticks.return_spares(plans)
         Text.draw, Axis.draw, Axis._get_tick_boxes_siblings = text_draw, axis_draw, siblings
         Spine.get_window_extent, Text._get_layout = spine_extent, text_layout
 
