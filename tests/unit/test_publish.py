@@ -75,7 +75,7 @@ def _plan(n):
 def test_figure_batches_cover_every_analysis_once():
     plan = _plan(1000)
     batches = figure_batches(plan)
-    assert len(batches) == n_figure_batches(1000) == 8  # FIGURES_PER_JOB = 100
+    assert len(batches) == n_figure_batches(1000) == 4  # FIGURES_PER_JOB = 200
     ids = [a for b in batches for a in b.analysis_ids]
     assert sorted(ids) == sorted(plan["analyses"])
     assert all(b.digests[a] == output_digest(plan, a) for b in batches for a in b.analysis_ids)
@@ -102,13 +102,15 @@ def test_output_digest_changes_with_rows_settings_and_code():
 
 
 def test_small_numbers_of_analyses():
-    assert [n_figure_batches(n) for n in (0, 1, 2, 3, 16, 100, 1000, 5000)] == [
+    # about n / 200 (FIGURES_PER_JOB), a power of two rounded down, at least 4, never more than n
+    assert [n_figure_batches(n) for n in (0, 1, 2, 3, 16, 100, 1000, 5000, 10_000)] == [
         0,
         1,
         2,
         4,
         4,
         4,
-        8,
+        4,
+        16,
         32,
     ]

@@ -49,10 +49,12 @@ PLAN_VERSION = 1
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Config keys that do not change any table, figure or page of an analysis.
 _NOT_SETTINGS = ("trials", "results", "report", "compare_to", "changes_move_fraction")
-#: Analyses per figure job aimed at: one Python start-up (~1.5 CPU-s with the bytecode that
-#: `make setup` compiles) per job against ~0.3 CPU-s of figures per analysis (issue 16), so ~30 s
-#: jobs, 5% start-up; a one-row edit redraws one analysis whatever the batch size (render cache).
-FIGURES_PER_JOB = 100
+#: Analyses per figure job aimed at: one Python start-up and table read (~1.9 CPU-s with the
+#: bytecode that `make setup` compiles) per job against ~0.24 CPU-s of figures per analysis
+#: (issue 16), so ~50 s jobs, 4% start-up (8 jobs of 125 analyses: 3.5% more CPU for 1,000
+#: analyses and a 2-core run 3-5 s longer); a one-row edit redraws one analysis whatever the
+#: batch size (render cache).
+FIGURES_PER_JOB = 200
 #: At least this many figure jobs when there are that many analyses (uses the cores of a laptop).
 MIN_FIGURE_JOBS = 4
 
