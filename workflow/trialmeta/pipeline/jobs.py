@@ -261,11 +261,11 @@ def _report_user_error(text: str, log_path, log) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def run_step(snakemake, main, *, exit_when_done: bool = True) -> None:
+def run_step(snakemake, main) -> None:
     """Run ``main(snakemake, log)`` with the rule's log file; exit 1 with the message on user errors.
 
     A job script's last statement. When ``main`` has succeeded, the log is closed, the console
-    flushed and the process ends at once (``os._exit(0)``, ``exit_when_done``) instead of tearing
+    flushed and the process ends at once (``os._exit(0)``) instead of tearing
     down what it built: every output is closed by then (written with ``with`` blocks or atomic
     writes), and freeing a job's tables, figures and modules one object at a time cost 0.3-0.5
     CPU-s per job, 16 times in a one-row edit (issue 16)."""
@@ -299,8 +299,7 @@ def run_step(snakemake, main, *, exit_when_done: bool = True) -> None:
         *_cpu_seconds_and_peak_rss_mb(),
     )
     logging.shutdown()
-    if exit_when_done:
-        _exit_now()
+    _exit_now()
 
 
 def _exit_now() -> None:
