@@ -60,6 +60,22 @@ def test_summary_without_warnings(tmp_path):
     ]
 
 
+def test_summary_reads_quoted_fields_blank_lines_and_short_rows(tmp_path):
+    # plain lines are split directly, from the first quote on csv.reader reads: same counts
+    _write(
+        tmp_path / "tables" / "pooled.csv",
+        "therapy,analysis_id,primary,ci_low,status\n"
+        "x,a,True,1,ok\n\n"
+        'x,b,False,1,ok\n"drug, 10 mg\nsecond line",b,True,0.5,ok\n'
+        '"say ""hi""",c,True,,failed\n'
+        "x,d,True\n",
+    )
+    _write(tmp_path / "tables" / "warnings.csv", "file,row,message,text\n")
+    assert run_summary(tmp_path).splitlines()[0] == (
+        "trialmeta: 4 analyses, 2 pooled (2 not pooled: one trial, too few or failed)"
+    )
+
+
 def test_problem_lists_only_those_of_this_run(tmp_path):
     old = _write(problems_path(tmp_path / "explore.log"), "old.csv:2: stale\n")
     os.utime(old, (time.time() - 3600, time.time() - 3600))

@@ -38,7 +38,7 @@ def draw_figures(bayes, few, pooled, studies, settings, out_dir, log):
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     pooled = read_parquet(snakemake.input.pooled)
     studies = read_parquet(snakemake.input.studies)
     trials = read_parquet(snakemake.input.trials)

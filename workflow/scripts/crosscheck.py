@@ -14,7 +14,7 @@ from trialmeta.tables.crosscheck import (
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     methods = list(settings.tau2_methods)
     table, info = crosscheck_table(
         read_parquet(snakemake.input.pooled), read_parquet(snakemake.input.studies), methods

@@ -6,7 +6,7 @@ from trialmeta.tables.single_arm import effects_with_single_arm
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     trials = read_parquet(snakemake.input.trials)
     # randomised rows: trialmeta.tables.effects.compute_effect_sizes; single-arm rows (issue 17)
     effects = effects_with_single_arm(

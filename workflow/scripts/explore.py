@@ -12,7 +12,7 @@ from trialmeta.tables.exploration import exploration_tables
 def main(snakemake, log):
     effects = read_parquet(snakemake.input.effects)
     trials = read_parquet(snakemake.input.trials)
-    tables = exploration_tables(effects, trials, Settings.coerce(snakemake.params.config))
+    tables = exploration_tables(effects, trials, Settings.from_config(snakemake.params.config))
     for csv, parquet in zip(snakemake.output.csv, snakemake.output.parquet):
         name = Path(csv).stem
         if name not in tables:

@@ -23,7 +23,7 @@ from trialmeta.plots.names import split_figure_name
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     ids = list(snakemake.params.analysis_ids)
     formats = settings.figures.formats
     out_dir = Path(snakemake.output[0])

@@ -31,7 +31,7 @@ def draw_figures(tables, settings, out_dir) -> int:
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     subgroups = read_parquet(snakemake.input.subgroups)
     tables = interaction_tables(subgroups, settings)
     tables["subgroup_rows"] = subgroups  # prespecified, hypothesised_direction (ICEMAN)

@@ -7,7 +7,7 @@ from trialmeta.tables.single_arm import single_arm_pooled
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     effects = read_parquet(snakemake.input.effects)
     pooled, studies = pool_analyses(
         effects,

@@ -64,7 +64,7 @@ def _file_record(path):
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     commit = _git("rev-parse", "HEAD")
     dirty = None
     if commit:

@@ -9,7 +9,7 @@ from trialmeta.report import build_report
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     with open(snakemake.input.warnings, encoding="utf-8") as fh:
         warnings = problems_from_records(json.load(fh))
     with open(snakemake.input.provenance, encoding="utf-8") as fh:

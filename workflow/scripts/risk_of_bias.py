@@ -26,7 +26,7 @@ def draw_figures(rob, out, titles, formats) -> list:
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     files = list(snakemake.params.files)
     trials = read_parquet(snakemake.input.trials)
     log.info("reading %d risk-of-bias table(s): %s", len(files), ", ".join(files) or "none")

@@ -9,7 +9,7 @@ from trialmeta.tables.single_arm import prepost_sensitivity
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     trials = read_parquet(snakemake.input.trials)
     table = prepost_sensitivity(trials, list(settings.group_by), settings, pool_analyses)
     write_parquet(table, snakemake.output.parquet)

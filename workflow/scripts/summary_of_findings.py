@@ -22,7 +22,7 @@ def optional_csv(paths):
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     pooled = read_parquet(snakemake.input.pooled)
     judgements = read_grade_judgements(settings.grade_judgements, pooled["analysis_id"].unique())
     rob = optional_csv(snakemake.input.rob)

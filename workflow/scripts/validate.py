@@ -19,7 +19,7 @@ from trialmeta.pipeline.plan import ids_digest
 
 
 def main(snakemake, log):
-    settings = Settings.coerce(snakemake.params.config)
+    settings = Settings.from_config(snakemake.params.config)
     group_by = list(settings.group_by)
     files = list(snakemake.input.trials)
     log.info("reading %d trial table(s): %s", len(files), ", ".join(files))

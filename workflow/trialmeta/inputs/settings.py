@@ -159,7 +159,9 @@ class Settings:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_config(cls, cfg: dict) -> Settings:
-        """Settings from a config checked and completed by ``load_config`` (every key present)."""
+        """Settings from a config checked and completed by ``load_config`` (every key present),
+        e.g. a job's ``snakemake.params.config`` (``CFG`` of rules/common.smk, checked when the
+        workflow starts): not checked again, so a job does not import jsonschema."""
         return _from_node(cls, cfg)
 
     @classmethod

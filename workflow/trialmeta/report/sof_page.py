@@ -17,14 +17,17 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
 import pandas as pd
 
 from trialmeta.pipeline.safe_csv import atomic_write_bytes
-from trialmeta.plots.evidence_map import map_axes
+from trialmeta.plots.evidence_map_layout import map_axes
 from trialmeta.plots.labels import format_number
 from trialmeta.tables.grade import DOMAIN_NAMES, DOMAINS
+
+if TYPE_CHECKING:  # an annotation only: the SoF job (sof_docx) renders no page
+    import jinja2
 
 __all__ = [
     "sof_groups",

@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 __all__ = [
     "TauPrior",
@@ -87,6 +86,8 @@ class TauPrior:
     # ------------------------------------------------------------------ quantiles
     def ppf(self, u, c=None) -> np.ndarray:
         """tau at probability ``u`` (``c = 1 - u`` given exactly for precision near 1)."""
+        from scipy import special  # only here: checking a config parses priors, evaluates none
+
         u = np.asarray(u, dtype=float)
         c = 1.0 - u if c is None else np.asarray(c, dtype=float)
         upper = u > 0.5
@@ -107,6 +108,8 @@ class TauPrior:
 
     def cdf(self, tau) -> np.ndarray:
         """P(tau' <= tau) under the prior."""
+        from scipy import special  # only here: checking a config parses priors, evaluates none
+
         t = np.maximum(np.asarray(tau, dtype=float), 0.0)
         f, p = self.family, self.params
         if f == "half_normal":
@@ -123,6 +126,8 @@ class TauPrior:
 
     def pdf(self, tau) -> np.ndarray:
         """Prior density of tau (0 outside the support)."""
+        from scipy import special  # only here: checking a config parses priors, evaluates none
+
         t = np.asarray(tau, dtype=float)
         f, p = self.family, self.params
         with np.errstate(divide="ignore", invalid="ignore"):
