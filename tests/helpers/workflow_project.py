@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -79,10 +80,16 @@ def snakemake_command(*args) -> list[str]:
     ]
 
 
-def snakemake(project: Path, *args, check: bool = True, timeout: float = RUN_TIMEOUT):
-    """Run snakemake in ``project``; returns the CompletedProcess (stdout, stderr as text)."""
+def snakemake(project: Path, *args, check: bool = True, timeout: float = RUN_TIMEOUT, env=None):
+    """Run snakemake in ``project``; returns the CompletedProcess (stdout, stderr as text).
+    ``env``: environment variables set for this run on top of this process's."""
     proc = subprocess.run(
-        snakemake_command(*args), cwd=project, capture_output=True, text=True, timeout=timeout
+        snakemake_command(*args),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env} if env else None,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -97,10 +104,11 @@ def run_workflow(project: Path, *args, **kw):
 
 
 @functools.cache
-def shipped_run(name: str = "shipped") -> Path:
-    """The project after a complete run from clean on the shipped data (do not modify it)."""
+def shipped_run(name: str = "shipped", *, warm_start: bool = True) -> Path:
+    """The project after a complete run from clean on the shipped data (do not modify it).
+    ``warm_start=False``: every job in its own process (trialmeta.pipeline.warm_start)."""
     project = make_project(tmp_dir(name) / "project")
-    run_workflow(project)
+    run_workflow(project, env=None if warm_start else {"TRIALMETA_WARM_START": "0"})
     return project
 
 

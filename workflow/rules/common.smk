@@ -28,6 +28,7 @@ from trialmeta.pipeline.console import (
 )
 from trialmeta.pipeline.jobs import PROBLEMS_AT_END_ENV
 from trialmeta.pipeline.plan import figure_batches, ids_digest, make_plan
+from trialmeta.pipeline import warm_start
 from trialmeta.tables.names import EXPLORATION_TABLES, FIGURE_TABLES
 
 min_version("9.0")

@@ -4,6 +4,10 @@ modified HKSJ interval of the analyses with fewer than ``few_trials_k`` trials
 (trialmeta.tables.bayes.few_trials_table) and their posterior figures
 (trialmeta.plots.posterior; <analysis_id>.posterior.<fmt>), for the report's "few trials" panel."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import shutil
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule changes: compare this run's staged tables with the results published before it."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import json
 from pathlib import Path
 

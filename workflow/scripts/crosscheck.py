@@ -2,6 +2,10 @@
 (trialmeta.tables.crosscheck) -> tables/crosscheck.csv and the summary the report and the
 console read."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_json
 from trialmeta.pipeline.safe_csv import write_csv_safely

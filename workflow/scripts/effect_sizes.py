@@ -1,5 +1,9 @@
 """Rule effect_sizes: one row per study x measure (trialmeta.stats.effect_sizes.compute_effect_sizes)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 from trialmeta.tables.single_arm import effects_with_single_arm

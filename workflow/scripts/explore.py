@@ -1,6 +1,10 @@
 """Rule explore: subgroups, meta-regression, leave-one-out, influence, cumulative, small-study
 and sparse-data tables of every analysis (trialmeta.tables.exploration.exploration_tables)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 from pathlib import Path
 
 from trialmeta.inputs.settings import Settings

@@ -9,6 +9,10 @@ drawn again: their files are linked from the cache (trialmeta.pipeline.render_ca
 edit redraws one analysis, not its whole batch.
 """
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import shutil
 import time
 from pathlib import Path

@@ -2,6 +2,10 @@
 subgroup variable in one job (trialmeta.tables.interactions, trialmeta.tables.iceman,
 trialmeta.plots.interaction_forest)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import logging
 from pathlib import Path
 

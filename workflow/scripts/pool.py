@@ -1,5 +1,9 @@
 """Rule pool: every analysis pooled in one batched call (trialmeta.tables.pooled.pool_analyses)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 from trialmeta.tables.pooled import pool_analyses

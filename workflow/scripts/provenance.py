@@ -5,6 +5,10 @@ project: they are recorded relative to it): two runs of the same command on the 
 code write the same bytes.
 """
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import os
 import platform
 import subprocess

@@ -5,6 +5,10 @@ run leaves the previous complete results and report as they were. See trialmeta.
 guarantees (atomic replacement of each file, report directory swapped as a whole, manifest).
 """
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import os
 
 from trialmeta.pipeline.compare import baseline_key

@@ -1,5 +1,9 @@
 """Rule report: the offline HTML report (trialmeta.report.build_report) into the staging area."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import json
 from pathlib import Path
 

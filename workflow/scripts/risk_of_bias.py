@@ -3,6 +3,10 @@
 (trialmeta.tables.risk_of_bias) and the traffic-light and summary plots of every analysis with
 judgements (trialmeta.plots.risk_of_bias)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import shutil
 from pathlib import Path
 

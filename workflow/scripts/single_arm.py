@@ -1,6 +1,10 @@
 """Rule single_arm: the pre-post correlation sensitivity of the single-arm change analyses
 (trialmeta.tables.single_arm.prepost_sensitivity)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
 from trialmeta.pipeline.safe_csv import write_csv_safely

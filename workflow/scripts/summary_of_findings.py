@@ -1,6 +1,10 @@
 """Rule summary_of_findings: summary_of_findings.csv, grade_signals.csv, the Word document and
 the evidence map (trialmeta.tables.summary_of_findings, trialmeta.plots.evidence_map)."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import logging
 from pathlib import Path
 

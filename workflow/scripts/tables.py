@@ -1,5 +1,9 @@
 """Rule tables: pooled.csv, studies.csv (formula-safe CSV) and warnings.csv."""
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import json
 
 import pandas as pd

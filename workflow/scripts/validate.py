@@ -4,6 +4,10 @@ On bad input the rule fails with every problem, one per line (``file:row: column
 and writes nothing. Output: the typed trials table and the warnings (shown in the report).
 """
 
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()  # in a local run: this job runs forked from the run's warm process
+
 import logging
 
 from trialmeta.inputs.analyses import assign_analysis_ids

@@ -1,0 +1,130 @@
+"""trialmeta.pipeline.warm_start: a job handed to the warm process runs as it would in its own
+process (streams, directory, environment, command line, exit status, signals), and runs in its
+own process when there is no warm process. That the workflow's outputs are the same either way is
+tests/workflow/test_reproducible.py."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trialmeta.pipeline import warm_start
+
+pytestmark = pytest.mark.skipif(
+    not (hasattr(os, "pidfd_open") and hasattr(__import__("socket"), "send_fds")),
+    reason="warm start needs Linux (os.pidfd_open)",
+)
+
+JOB = """\
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()
+import os, sys, time
+print("out", os.environ.get("TRIALMETA_WARM_CHILD", "own process"), os.getcwd(), sys.argv[1:])
+print("err", os.environ.get("JOB_VALUE"), file=sys.stderr)
+with open("written.txt", "w") as fh:
+    fh.write(str(os.getpid()))
+if os.environ.get("JOB_SLEEP"):
+    print("sleeping", flush=True)
+    time.sleep(60)
+if os.environ.get("JOB_RAISE"):
+    raise ValueError("boom")
+sys.exit(int(os.environ.get("JOB_STATUS", "0")))
+"""
+
+
+@pytest.fixture
+def job(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(JOB, encoding="utf-8")
+    return script
+
+
+@pytest.fixture
+def warm(monkeypatch):
+    """A warm process for this test (stopped after it)."""
+    monkeypatch.delenv(warm_start.SWITCH_ENV, raising=False)
+    path = warm_start.start()
+    assert path is not None
+    yield path
+    warm_start.stop()
+
+
+def run(script: Path, *args, **env):
+    """The finished job process (``returncode``, ``stdout``, ``stderr``, ``pid``) and the pid of
+    the process that ran the script's body (it writes it to written.txt)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(script), *args],
+        cwd=script.parent,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout_text, proc.stderr_text = proc.communicate(timeout=120)
+    written = script.with_name("written.txt")
+    proc.body_pid = int(written.read_text()) if written.exists() else None
+    return proc
+
+
+def test_a_job_runs_in_a_fork_of_the_warm_process_as_in_its_own(job, warm):
+    proc = run(job, "a", "b c", JOB_VALUE="x")
+    assert proc.returncode == 0, proc.stderr_text
+    assert proc.stdout_text == f"out 1 {job.parent} ['a', 'b c']\n"  # TRIALMETA_WARM_CHILD=1
+    assert proc.stderr_text == "err x\n"
+    assert proc.body_pid not in (None, proc.pid)  # the body ran in another process: the fork
+
+
+def test_the_exit_status_and_errors_of_the_job_come_back(job, warm):
+    assert run(job, JOB_STATUS="3").returncode == 3
+    failed = run(job, JOB_RAISE="1")
+    assert failed.returncode == 1
+    assert "ValueError: boom" in failed.stderr_text and "Traceback" in failed.stderr_text
+
+
+def test_a_signal_to_the_job_process_stops_the_fork_running_it(job, warm):
+    proc = subprocess.Popen(
+        [sys.executable, str(job)],
+        cwd=job.parent,
+        env={**os.environ, "JOB_SLEEP": "1"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline() == f"out 1 {job.parent} []\n"
+    assert proc.stdout.readline() == "sleeping\n"
+    forked = int((job.parent / "written.txt").read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{forked}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # reaped by the warm process
+    assert not Path(f"/proc/{forked}").exists()
+
+
+def test_without_a_warm_process_the_job_runs_in_its_own_process(job, monkeypatch):
+    monkeypatch.delenv(warm_start.SOCKET_ENV, raising=False)
+    proc = run(job, "a", JOB_VALUE="y")
+    assert proc.returncode == 0, proc.stderr_text
+    assert proc.stdout_text == f"out own process {job.parent} ['a']\n"
+    assert proc.stderr_text == "err y\n"
+    assert proc.body_pid == proc.pid
+
+
+def test_a_stopped_warm_process_leaves_the_jobs_to_run_themselves(job, monkeypatch):
+    monkeypatch.delenv(warm_start.SWITCH_ENV, raising=False)
+    path = warm_start.start()
+    sock_env = {warm_start.SOCKET_ENV: path, "TRIALMETA_WARM_PID": os.environ["TRIALMETA_WARM_PID"]}
+    warm_start.stop()
+    assert not Path(path).exists() and warm_start.SOCKET_ENV not in os.environ
+    proc = run(job, **sock_env)  # a job that still has the old socket in its environment
+    assert proc.returncode == 0 and proc.body_pid == proc.pid
+
+
+def test_the_switch_turns_the_warm_start_off(monkeypatch):
+    monkeypatch.setenv(warm_start.SWITCH_ENV, "0")
+    assert warm_start.start() is None
+    assert warm_start.SOCKET_ENV not in os.environ

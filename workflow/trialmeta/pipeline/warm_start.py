@@ -1,0 +1,326 @@
+"""Warm start: the jobs of a local run are forked from one process that has already imported
+their libraries, instead of each importing pandas, PyArrow and SciPy again.
+
+Why: a one-row edit reruns 16 jobs, and each spent 0.5-0.7 CPU-s importing the same libraries
+before doing 0.1-1 s of work (issue 16). Snakemake starts every job as a new Python process.
+
+How:
+
+* The workflow's ``onstart:`` handler calls :func:`start`, which starts the *warm process*
+  (``python -m trialmeta.pipeline.warm_start <socket>``; it imports :data:`PRELOAD`, then listens on
+  a Unix socket in a new temporary directory) and puts the socket's path into the environment the
+  jobs inherit (:data:`SOCKET_ENV`). ``onsuccess:``/``onerror:`` call :func:`stop`; so does
+  ``atexit``, and the warm process also ends when the Snakemake process that started it is gone.
+* Every job script starts with :func:`hand_over`. When the socket is there, the job process sends
+  its command line, working directory, environment and standard streams, and the warm process
+  forks a copy that runs the same script file (Snakemake's preamble included) exactly as the job
+  process would have; the job process then waits and exits with that copy's exit status
+  (signals it receives are passed on). Without a socket -- a cluster job, a run that started no
+  warm process, a process that cannot connect -- :func:`hand_over` returns and the job runs
+  itself as before.
+* What a job writes, logs and prints is the same either way (the same code runs on the same
+  inputs); only the start-up is shared.
+
+Set ``TRIALMETA_WARM_START=0`` to run every job in its own process (e.g. to profile one).
+Only on Linux (``os.pidfd_open``); elsewhere the jobs run as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+
+__all__ = ["SOCKET_ENV", "SWITCH_ENV", "PRELOAD", "hand_over", "start", "stop", "serve"]
+
+#: The warm process's socket path, inherited by the jobs from the Snakemake process.
+SOCKET_ENV = "TRIALMETA_WARM_SOCKET"
+#: "0" turns the warm start off (each job imports its own libraries).
+SWITCH_ENV = "TRIALMETA_WARM_START"
+#: Set in a forked job, so that its own :func:`hand_over` call runs the job.
+_CHILD_ENV = "TRIALMETA_WARM_CHILD"
+#: The warm process's pid (a job waits for its socket only while it runs).
+_PID_ENV = "TRIALMETA_WARM_PID"
+#: Seconds a job waits at most for the warm process to listen (it imports for ~1 s).
+_PATIENCE = 30.0
+#: What the warm process imports before it listens: what nearly every job imports. Not
+#: matplotlib: only the figure jobs draw, and every process of a run holds the warm
+#: process's pages in its resident memory (peak RSS, issue 16).
+PRELOAD = (
+    "numpy",
+    "pandas",
+    "pyarrow.parquet",
+    "scipy.special",
+    "snakemake.iocontainers",
+    "snakemake.logging",
+    "trialmeta.inputs.settings",
+    "trialmeta.pipeline.jobs",
+    "trialmeta.pipeline.safe_csv",
+    "trialmeta.tables.pooled",
+)
+_STATUS = struct.Struct("!i")
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_server = None  # the warm process started by this (Snakemake) process
+
+
+def _available() -> bool:
+    return hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
+# --- the job side -------------------------------------------------------------------------
+
+
+def hand_over() -> None:
+    """Run this job in a fork of the warm process and exit with its status; return at once
+    when there is no warm process to use (the job then runs in this process)."""
+    path = os.environ.get(SOCKET_ENV)
+    if not path or os.environ.get(_CHILD_ENV) or not _available():
+        return
+    conn = _connect(path, int(os.environ.get(_PID_ENV, "0")))
+    if conn is None:
+        return  # the warm process is gone: run here
+    request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+    _flush_std_streams()
+    socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+    conn.shutdown(socket.SHUT_WR)
+    pid = _read_int(conn)
+    for signum in _SIGNALS:  # Snakemake stopping the job stops the copy running it
+        signal.signal(signum, lambda s, _frame: _pass_on(pid, s))
+    status = _read_int(conn)
+    os._exit(status if status >= 0 else 128 - status)
+
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _connect(path: str, server_pid: int) -> socket.socket | None:
+    """A connection to the warm process; while it is still importing (the first jobs of a run
+    start with it), wait for it rather than import the same libraries beside it. None when it
+    has ended or does not answer within :data:`_PATIENCE` seconds."""
+    deadline = time.monotonic() + _PATIENCE
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(path)
+            return conn
+        except OSError:
+            conn.close()
+        if time.monotonic() > deadline or not _running(server_pid):
+            return None
+        time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    """True while process ``pid`` exists and has not ended (a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _pass_on(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:  # it has just ended
+        pass
+
+
+def _read_int(conn: socket.socket) -> int:
+    data = b""
+    while len(data) < _STATUS.size:
+        chunk = conn.recv(_STATUS.size - len(data))
+        if not chunk:
+            raise RuntimeError("trialmeta: the warm process ended before the job did")
+        data += chunk
+    return _STATUS.unpack(data)[0]
+
+
+# --- the Snakemake side --------------------------------------------------------------------
+
+
+def start() -> str | None:
+    """Start the warm process for this run's jobs; its socket path (also in ``os.environ``),
+    or None when the warm start is off or unavailable."""
+    global _server
+    import subprocess
+
+    if os.environ.get(SWITCH_ENV) == "0" or not _available() or _server is not None:
+        return None
+    directory = tempfile.mkdtemp(prefix="trialmeta-warm-")
+    path = os.path.join(directory, "socket")
+    _server = subprocess.Popen(
+        [sys.executable, "-m", "trialmeta.pipeline.warm_start", path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    os.environ[SOCKET_ENV] = path
+    os.environ[_PID_ENV] = str(_server.pid)
+    atexit.register(stop)
+    return path
+
+
+def stop() -> None:
+    """Stop the warm process (waited for, so that its jobs' CPU time is counted) and remove its
+    socket; nothing when none was started."""
+    global _server
+    path = os.environ.pop(SOCKET_ENV, None)
+    os.environ.pop(_PID_ENV, None)
+    if _server is None:
+        return
+    server, _server = _server, None
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except Exception:  # noqa: BLE001 - never keep Snakemake from ending
+        server.kill()
+        server.wait()
+    if path:
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+# --- the warm process ----------------------------------------------------------------------
+
+
+def serve(path: str) -> None:
+    """Import :data:`PRELOAD`, listen on ``path`` and fork one copy per job request until told
+    to stop (SIGTERM) or until the process that started it ends."""
+    import importlib
+    import selectors
+
+    for module in PRELOAD:
+        importlib.import_module(module)
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, _raise_stop)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    try:
+        while os.getppid() == parent:
+            for key, _ in selector.select(timeout=1.0):
+                if key.fileobj is listener:
+                    _start_job(listener, selector)
+                else:
+                    _finish_job(key, selector)
+    except _Stop:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for key in list(selector.get_map().values()):  # jobs still running: wait for them
+        if key.fileobj is not listener:
+            _finish_job(key, selector)
+
+
+class _Stop(Exception):
+    """SIGTERM from :func:`stop`: leave the loop at once."""
+
+
+def _raise_stop(*_):
+    raise _Stop
+
+
+def _start_job(listener, selector) -> None:
+    import selectors
+
+    conn, _ = listener.accept()
+    message, fds, _flags, _addr = socket.recv_fds(conn, 1 << 22, 3)
+    while True:  # the request may arrive in several pieces
+        more = conn.recv(1 << 22)
+        if not more:
+            break
+        message += more
+    pid = os.fork()
+    if pid == 0:  # never returns into the loop
+        try:
+            _close_server_files(selector, conn)
+            _run_job(json.loads(message), fds)
+        finally:
+            os._exit(1)
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(_STATUS.pack(pid))
+    selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, conn))
+
+
+def _finish_job(key, selector) -> None:
+    pid, conn = key.data
+    selector.unregister(key.fileobj)
+    os.close(key.fd)
+    _, status = os.waitpid(pid, 0)
+    try:
+        conn.sendall(_STATUS.pack(os.waitstatus_to_exitcode(status)))
+    except OSError:
+        pass  # the job process is gone (killed): nobody to tell
+    conn.close()
+
+
+def _close_server_files(selector, conn) -> None:
+    """In the forked copy: close the warm process's socket, its other jobs' connections and
+    process handles."""
+    for key in list(selector.get_map().values()):
+        if isinstance(key.fileobj, int):
+            os.close(key.fileobj)
+        else:
+            key.fileobj.close()
+        if key.data is not None:
+            key.data[1].close()
+    selector.close()
+    conn.close()
+
+
+def _job_streams() -> None:
+    """sys.stdin/stdout/stderr on the job's descriptors 0-2, buffered as Python's own."""
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - open until the process ends
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stdout.reconfigure(line_buffering=os.isatty(1))
+    sys.stderr = open(2, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+    sys.stderr.reconfigure(line_buffering=True)
+
+
+def _run_job(request: dict, fds) -> None:
+    """In the forked copy: become the job process (streams, directory, environment, command
+    line), run its script file as ``__main__`` and exit with its status."""
+    import runpy
+    import traceback
+
+    for signum in (signal.SIGTERM, *_SIGNALS):
+        signal.signal(signum, signal.SIG_DFL)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    _job_streams()
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ[_CHILD_ENV] = "1"
+    sys.argv = request["argv"]
+    sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as for `python <script>`
+    code = 0
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int) and exc.code is not None:
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - reported as a failed job, like an uncaught error
+        traceback.print_exc()
+        code = 1
+    _flush_std_streams()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
