@@ -100,19 +100,17 @@ def assign_analysis_ids(df: pd.DataFrame, group_by) -> pd.DataFrame:
     group_by = list(group_by)
     out = df.copy()
     keys = list(zip(*[out[c].tolist() for c in group_by])) if group_by else [()] * len(out)
+    key_texts = [tuple(_key_text(v) for v in k) for k in keys]
     ids: dict[tuple, str] = {}
     by_id: dict[str, tuple] = {}
-    for k in keys:
-        kt = tuple(_key_text(v) for v in k)
+    for kt in key_texts:
         if kt not in ids:
             aid = analysis_id(kt)
             if aid in by_id and by_id[aid] != kt:
                 raise ValueError(f"analysis_id collision between {by_id[aid]!r} and {kt!r}")
             ids[kt] = aid
             by_id[aid] = kt
-    out["analysis_id"] = pd.Series(
-        [ids[tuple(_key_text(v) for v in k)] for k in keys], index=out.index, dtype=object
-    )
+    out["analysis_id"] = pd.Series([ids[kt] for kt in key_texts], index=out.index, dtype=object)
     return out
 
 

@@ -13,7 +13,7 @@
 Trials are identified by ``analysis_id`` + ``study_id`` (never by row number: inserting a row
 above another does not make it "edited"); their content is the trial columns of ``studies.csv``
 (:data:`TRIAL_DATA_COLUMNS` and the grouping columns; the effect sizes derived from them, and
-``source_row``, are left out of the digest).
+``source_row``, are left out of the comparison).
 
 The standard library only at import time: :func:`changes_line` runs in the Snakemake process.
 """
@@ -114,7 +114,8 @@ def complete_results(results) -> bool:
         files = json.loads((results / ".trialmeta-manifest.json").read_text("utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return all((results / f).is_file() for f in files)
+    root = str(results)  # os.path, not pathlib: a results directory lists thousands of files
+    return all(os.path.isfile(os.path.join(root, f)) for f in files)
 
 
 def baseline_key(results) -> str:
@@ -148,10 +149,11 @@ def changes_key(baseline, results, published) -> str:
 
 def _read_csv(path, usecols=None):
     """A table as text (empty cells ``""``); ``usecols``: the columns to read (a predicate on
-    the name), all by default."""
+    the name), all by default. Python strings (``object``): the comparison reads them one by one,
+    and Arrow-backed ``str`` columns would cost a conversion each way."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype=str, keep_default_na=False, usecols=usecols)
+    return pd.read_csv(path, dtype=object, keep_default_na=False, usecols=usecols)
 
 
 def _read_pooled(path):
@@ -204,47 +206,62 @@ def _row(kind, **kw) -> dict:
 
 # ----------------------------------------------------------------------- trials
 def _trial_rows(studies) -> dict:
-    """(analysis_id, study_id) -> (content dict, source) for every trial of studies.csv."""
-    cols = list(studies.columns)
-    groups = cols[: cols.index("analysis_id")] if "analysis_id" in cols else []
-    data = [c for c in TRIAL_DATA_COLUMNS if c in cols]
-    out = {}
-    for rec in _records(studies.drop_duplicates(["analysis_id", "study_id"])):
-        content = groups + (data if any(rec[c] for c in data) else ["yi", "sei"])
-        source = f"{rec.get('source_file', '')}:{rec.get('source_row', '')}".strip(":")
-        out[(rec["analysis_id"], rec["study_id"])] = ({c: rec.get(c) for c in content}, source)
-    return out
+    """(analysis_id, study_id) -> the trial's row of studies.csv (a dict of its text cells; the
+    first row of a trial that has several)."""
+    rows = _records(studies.drop_duplicates(["analysis_id", "study_id"]))
+    return {(rec["analysis_id"], rec["study_id"]): rec for rec in rows}
 
 
-def _digest(content: dict) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+def _trial_content(rec: dict, columns: list) -> dict:
+    """A trial's content: the grouping columns (those before ``analysis_id``) and its data
+    (``yi``/``sei`` for a row with no trial data)."""
+    groups = columns[: columns.index("analysis_id")] if "analysis_id" in columns else []
+    data = [c for c in TRIAL_DATA_COLUMNS if c in columns]
+    content = groups + (data if any(rec[c] for c in data) else ["yi", "sei"])
+    return {c: rec.get(c) for c in content}
+
+
+def _trial_source(rec: dict) -> str:
+    return f"{rec.get('source_file', '')}:{rec.get('source_row', '')}".strip(":")
+
+
+def _trial_edits(aid, sid, before: dict, after: dict, source: str) -> list[dict]:
+    """One ``trial_edited`` row per column whose content differs."""
+    return [
+        _row(
+            "trial_edited",
+            analysis_id=aid,
+            study_id=sid,
+            source=source,
+            column=col,
+            old=before.get(col),
+            new=after.get(col),
+        )
+        for col in sorted(set(before) | set(after))
+        if before.get(col) != after.get(col)
+    ]
 
 
 def trial_changes(old_studies, new_studies) -> list[dict]:
-    """Trials added, removed or edited (one row per changed column), per analysis."""
+    """Trials added, removed or edited (one row per changed column), per analysis. Trials whose
+    rows are the same text in both tables (of the same columns) are not compared further."""
     old, new = _trial_rows(old_studies), _trial_rows(new_studies)
+    old_cols, new_cols = list(old_studies.columns), list(new_studies.columns)
+    same_columns = old_cols == new_cols
     rows = []
     for key in sorted(set(old) | set(new)):
         aid, sid = key
         if key not in old:
-            rows.append(_row("trial_added", analysis_id=aid, study_id=sid, source=new[key][1]))
+            rows.append(
+                _row("trial_added", analysis_id=aid, study_id=sid, source=_trial_source(new[key]))
+            )
         elif key not in new:
-            rows.append(_row("trial_removed", analysis_id=aid, study_id=sid, source=old[key][1]))
-        elif _digest(old[key][0]) != _digest(new[key][0]):
-            (before, _), (after, source) = old[key], new[key]
-            for col in sorted(set(before) | set(after)):
-                if before.get(col) != after.get(col):
-                    rows.append(
-                        _row(
-                            "trial_edited",
-                            analysis_id=aid,
-                            study_id=sid,
-                            source=source,
-                            column=col,
-                            old=before.get(col),
-                            new=after.get(col),
-                        )
-                    )
+            rows.append(
+                _row("trial_removed", analysis_id=aid, study_id=sid, source=_trial_source(old[key]))
+            )
+        elif not (same_columns and old[key] == new[key]):
+            before, after = _trial_content(old[key], old_cols), _trial_content(new[key], new_cols)
+            rows += _trial_edits(aid, sid, before, after, _trial_source(new[key]))
     return rows
 
 

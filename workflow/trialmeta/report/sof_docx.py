@@ -152,7 +152,8 @@ def _appendix(blocks: _Blocks, csv_text: pd.DataFrame) -> None:
     blocks.doc.add_heading(APPENDIX_TITLE, level=1)
     tbl_proto, tr_proto = _table_protos(blocks, "csv", csv_text.columns, 5.5, appendix=True)
     tbl = blocks.add(tbl_proto)
-    for values in csv_text.itertuples(index=False):
+    columns = [csv_text.iloc[:, j].tolist() for j in range(csv_text.shape[1])]
+    for values in zip(*columns):  # the rows, from whole columns (not a tuple per row)
         tbl.append(_copy(tr_proto, [str(v) for v in values]))
 
 

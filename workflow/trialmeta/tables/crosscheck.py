@@ -88,22 +88,26 @@ STATSMODELS_PM_ATOL = (1e-12, 1e-10, 1e-8, 1e-5)
 def analysis_data(pooled: pd.DataFrame, studies: pd.DataFrame) -> dict:
     """``{analysis_id: (measure, yi, vi)}``: the primary measure of every analysis whose primary
     row pooled k >= 2 studies, with the yi/vi of its studies with an effect."""
-    prim = pooled[pooled["primary"].astype(bool)]
+    prim = pooled[["analysis_id", "measure", "k"]][pooled["primary"].astype(bool)]
     prim = prim[pd.to_numeric(prim["k"], errors="coerce").fillna(0) >= 2]
     measure_of = dict(zip(prim["analysis_id"].astype(str), prim["measure"].astype(str)))
-    s = studies.assign(
-        analysis_id=studies["analysis_id"].astype(str),
-        measure=studies["measure"].astype(str),
-        yi=pd.to_numeric(studies["yi"], errors="coerce"),
-        vi=pd.to_numeric(studies["vi"], errors="coerce"),
+    s = pd.DataFrame(  # the four columns used, not a copy of the whole table
+        {
+            "analysis_id": studies["analysis_id"].astype(str),
+            "measure": studies["measure"].astype(str),
+            "yi": pd.to_numeric(studies["yi"], errors="coerce"),
+            "vi": pd.to_numeric(studies["vi"], errors="coerce"),
+        }
     )
     s = s[s["analysis_id"].map(measure_of) == s["measure"]]
     s = s[np.isfinite(s["yi"]) & np.isfinite(s["vi"])]
-    out = {}
-    for aid, g in s.groupby("analysis_id", sort=True):
-        if len(g) >= 2:
-            out[aid] = (measure_of[aid], g["yi"].to_numpy(float), g["vi"].to_numpy(float))
-    return out
+    yi, vi = s["yi"].to_numpy(float), s["vi"].to_numpy(float)
+    positions = s.groupby("analysis_id").indices  # analysis -> its rows, in table order
+    return {
+        aid: (measure_of[aid], yi[positions[aid]], vi[positions[aid]])
+        for aid in sorted(positions)
+        if len(positions[aid]) >= 2
+    }
 
 
 def _quiet(fn, *args, **kwargs):
@@ -166,23 +170,40 @@ def run_statsmodels(data: dict, method: str) -> tuple[dict, int]:
     return out, truncated
 
 
-def _trialmeta_rows(pooled: pd.DataFrame, data: dict, method: str) -> dict:
-    """``{analysis_id: (estimate, Wald se, tau2)}`` of trialmeta's random-effects rows."""
+#: The pooled.csv columns :func:`_random_rows` keeps.
+TRIALMETA_COLUMNS = (
+    "analysis_id",
+    "measure",
+    "model",
+    "tau2_method",
+    "ci_method",
+    "estimate",
+    "se",
+    "tau2",
+)
+
+
+def _random_rows(pooled: pd.DataFrame, data: dict) -> pd.DataFrame:
+    """trialmeta's random-effects rows (every tau2 method) of the analyses in ``data``, with
+    their primary measure (columns :data:`TRIALMETA_COLUMNS`), selected once for all methods."""
+    pooled = pooled[[c for c in TRIALMETA_COLUMNS if c in pooled.columns]]
     rows = pooled[
-        (pooled["model"] == "random")
-        & (pooled["tau2_method"] == method)
-        & pooled["analysis_id"].astype(str).isin(list(data))
+        (pooled["model"] == "random") & pooled["analysis_id"].astype(str).isin(list(data))
     ]
-    rows = rows[
+    return rows[
         rows["measure"].astype(str)
         == rows["analysis_id"].astype(str).map({a: d[0] for a, d in data.items()})
     ]
+
+
+def _trialmeta_rows(random_rows: pd.DataFrame, data: dict, method: str) -> dict:
+    """``{analysis_id: (estimate, Wald se, tau2)}`` of trialmeta's random-effects rows with this
+    tau2 method (``random_rows``: :func:`_random_rows`)."""
+    rows = random_rows[random_rows["tau2_method"] == method]
     wald = rows[rows["ci_method"] == "wald"]
     if len(wald):
-        return {
-            str(r.analysis_id): (float(r.estimate), float(r.se), float(r.tau2))
-            for r in wald.itertuples(index=False)
-        }
+        columns = (wald[c].to_numpy(float).tolist() for c in ("estimate", "se", "tau2"))
+        return dict(zip(wald["analysis_id"].astype(str).tolist(), zip(*columns)))
     rows = rows.drop_duplicates("analysis_id")
     aids = rows["analysis_id"].astype(str).tolist()
     if not aids:
@@ -208,8 +229,9 @@ def crosscheck_table(pooled, studies, tau2_methods, *, rtol: float = RTOL):
     notes' facts (``statsmodels_dl_truncated``, ``explanations`` by row)."""
     data = analysis_data(pooled, studies)
     records, info = [], {"statsmodels_dl_truncated": 0, "explanations": {}}
+    random_rows = _random_rows(pooled, data)
     for method in [m for m in tau2_methods if any(m in ms for ms in ENGINE_METHODS.values())]:
-        ours = _trialmeta_rows(pooled, data, method)
+        ours = _trialmeta_rows(random_rows, data, method)
         for engine, methods in ENGINE_METHODS.items():
             if method not in methods or not data:
                 continue

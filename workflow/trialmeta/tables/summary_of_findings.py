@@ -74,19 +74,27 @@ def _lookup(mapping, aid: str, outcome: str):
     return mapping.get(aid, mapping.get(outcome))
 
 
-def _primary(row: pd.Series) -> dict:
+def _number(value) -> float:
+    """``float(pd.to_numeric(value, errors="coerce"))``, without pandas for a number."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(pd.to_numeric(value, errors="coerce"))
+
+
+def _primary(row: dict) -> dict:
     """The primary result on the natural scale (ratios exponentiated, single-arm proportions
-    back-transformed); null = no effect (NaN for single-arm outcomes: nothing to compare)."""
+    back-transformed); null = no effect (NaN for single-arm outcomes: nothing to compare).
+    ``row``: the analysis's primary pooled row (column -> value)."""
     ratio = str(row.get("scale")) == "log"
     single = str(row.get("outcome_type")) in grade.SINGLE_ARM_TYPES
     natural = ratio or (single and str(row.get("scale")) not in ("raw", "identity"))
     sfx = "_exp" if natural else ""
     g = {
-        c: float(pd.to_numeric(row.get(f"{c}{sfx}"), errors="coerce"))
+        c: _number(row.get(f"{c}{sfx}"))
         for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
     }
     for c in ("I2", "I2_ci_low", "I2_ci_high"):
-        g[c] = float(pd.to_numeric(row.get(c), errors="coerce"))
+        g[c] = _number(row.get(c))
     null = math.nan if single else 1.0 if ratio else 0.0
     g.update(measure=str(row["measure"]), ratio=ratio, null=null, single_arm=single)
     g["k"] = int(pd.to_numeric(row.get("k"), errors="coerce") or 0)
@@ -293,13 +301,13 @@ def _ois(prim: dict, facts: dict, acr: float, mid: dict) -> float:
     return math.nan
 
 
-def _labels(row: pd.Series, group_by) -> dict:
-    gb = [c for c in group_by if c in row.index]
-    therapy = next((str(row[c]) for c in ("therapy_class", "therapy") if c in row.index), None)
+def _labels(row: dict, group_by) -> dict:
+    gb = [c for c in group_by if c in row]
+    therapy = next((str(row[c]) for c in ("therapy_class", "therapy") if c in row), None)
     return {
         "therapy": therapy or (str(row[gb[0]]) if gb else "the intervention"),
-        "comparator": str(row["comparator"]) if "comparator" in row.index else "",
-        "outcome": str(row["outcome"]) if "outcome" in row.index else str(row["analysis_id"]),
+        "comparator": str(row["comparator"]) if "comparator" in row else "",
+        "outcome": str(row["outcome"]) if "outcome" in row else str(row["analysis_id"]),
     }
 
 
@@ -358,8 +366,9 @@ def _signal_columns(sig: dict) -> dict:
     return out
 
 
-def _analysis_rows(row, frames: dict, settings) -> tuple[list[dict], dict]:
-    """The SoF rows (one per assumed control risk) and the signal row of one analysis."""
+def _analysis_rows(row: dict, frames: dict, settings) -> tuple[list[dict], dict]:
+    """The SoF rows (one per assumed control risk) and the signal row of one analysis (``row``:
+    its primary pooled row, column -> value)."""
     aid = str(row["analysis_id"])
     prim = _primary(row)
     facts = _facts(frames["studies"].of(aid, prim["measure"]), frames["trials"].get(aid))
@@ -384,7 +393,7 @@ def _analysis_rows(row, frames: dict, settings) -> tuple[list[dict], dict]:
     )
     start = 2 if str(row.get("outcome_type")) in grade.SINGLE_ARM_TYPES else 4
     certainty = grade.certainty_of(start, sig)
-    key = {c: row[c] for c in settings.group_by if c in row.index}
+    key = {c: row[c] for c in settings.group_by if c in row}
     base = dict(
         key,
         analysis_id=aid,
@@ -471,8 +480,9 @@ def summary_of_findings_tables(
     prim = prim.drop_duplicates("analysis_id")
     prim = prim.sort_values(keys + ["analysis_id"], kind="mergesort") if len(prim) else prim
     sof, signals = [], []
-    for _, row in prim.iterrows():
-        rows, signal_row = _analysis_rows(row, frames, settings)
+    # the values DataFrame.iterrows gives (one object array), as dicts: no Series per analysis
+    for values in prim.values:
+        rows, signal_row = _analysis_rows(dict(zip(prim.columns, values)), frames, settings)
         sof += rows
         signals.append(signal_row)
     sof_df = pd.DataFrame(sof, columns=columns)
