@@ -87,10 +87,14 @@ def _cell(value) -> str:
     return str(value)
 
 
+#: Characters that make a cell need quotes anywhere in it (see :func:`_quote`).
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
 def _quote(text: str) -> str:
     # RFC 4180 quoting, also for a bare CR (Python's csv writer quotes only the line terminator's
     # characters, so a lone "\r" inside a cell would otherwise split the row for many readers).
-    if any(ch in text for ch in ',"\r\n') or text[:1].isspace() or text[-1:].isspace():
+    if _NEEDS_QUOTES.search(text) or text[:1].isspace() or text[-1:].isspace():
         return '"' + text.replace('"', '""') + '"'
     return text
 

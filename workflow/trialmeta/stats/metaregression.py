@@ -492,12 +492,15 @@ def meta_regression(
     term_names=None,
     intercept=True,
     r2=True,
+    tau2_intercept_only=None,
     **tau2_kw,
 ) -> MetaRegressionResult:
     """Fit K mixed-effects meta-regressions with the same number of columns p.
 
     ``X`` (K, n, p) includes the intercept column when ``intercept`` is True (first column).
-    ``R2`` compares with the intercept-only model fitted by the same estimator (NaN if p == 1).
+    ``R2`` compares with the intercept-only model fitted by the same estimator (NaN if p == 1);
+    ``tau2_intercept_only`` (K,): that model's tau2 when already fitted on the same studies
+    (:func:`estimate_tau2_mixed` with ``X`` all ones), else it is fitted here.
     """
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
@@ -513,11 +516,11 @@ def meta_regression(
             res["H2"] = np.where(k > p, res["QE"] / (k - p), 1.0)
     R2 = np.full(K, np.nan)
     if r2 and intercept and p > 1 and method not in ("FE", "EE", "CE"):
-        fit0 = estimate_tau2_mixed(yi, vi, mask, np.ones((K, n, 1)), method, **tau2_kw)
+        tau2_0 = tau2_intercept_only
+        if tau2_0 is None:
+            tau2_0 = estimate_tau2_mixed(yi, vi, mask, np.ones((K, n, 1)), method, **tau2_kw).tau2
         with np.errstate(invalid="ignore", divide="ignore"):
-            R2 = np.where(
-                fit0.tau2 == 0, 0.0, np.maximum(0.0, 100 * (fit0.tau2 - fit.tau2) / fit0.tau2)
-            )
+            R2 = np.where(tau2_0 == 0, 0.0, np.maximum(0.0, 100 * (tau2_0 - fit.tau2) / tau2_0))
         R2 = np.where(np.isfinite(fit.tau2), R2, np.nan)
     ys, vs, ms, Xs, _ = _sanitize(yi, vi, mask, np.where(mask[..., None], X, 0.0))
     se_tau2 = _se_tau2(ys, vs, ms, Xs, fit.tau2, method)

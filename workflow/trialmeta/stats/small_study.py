@@ -435,7 +435,12 @@ def _filled_studies(ys, vs, k, k0, beta, sgn):
 
 
 def trim_and_fill(
-    batch: StudyBatch, method: str = "REML", level: float = 0.95, max_iter: int = 100, side=None
+    batch: StudyBatch,
+    method: str = "REML",
+    level: float = 0.95,
+    max_iter: int = 100,
+    side=None,
+    sei_slope=None,
 ) -> TrimFillResult:
     """Duval & Tweedie trim-and-fill with the L0 estimator, as metafor's ``trimfill.rma.uni``.
 
@@ -444,13 +449,15 @@ def trim_and_fill(
     the original plus the filled studies. Refused with a ``failed:...`` status and NaN numbers
     (as metafor stops) at k = 1, and, when the side is to be estimated, at k = 2 (k < 3 unless
     ``method`` is FE) or when all standard errors are equal (:func:`_estimated_side`).
+    ``sei_slope`` (K,): slopes of that regression already fitted with the same ``method``
+    (``egger_test(batch, "rma", method).slope``), NaN where not fitted; only those are fitted here.
     """
     K = batch.yi.shape[0]
     m = batch.mask
     k = m.sum(1)
     refused = np.where(k <= 1, Status.FAILED + ":k = 1", "").astype(object)
     if side is None:
-        side, refused = _estimated_side(batch, method, refused)
+        side, refused = _estimated_side(batch, method, refused, sei_slope)
     else:
         side = np.broadcast_to(np.asarray(side, dtype=object), (K,)).copy()
     sgn = np.where(side == "right", -1.0, 1.0)
@@ -472,7 +479,7 @@ def trim_and_fill(
     )
 
 
-def _estimated_side(batch: StudyBatch, method: str, refused: np.ndarray):
+def _estimated_side(batch: StudyBatch, method: str, refused: np.ndarray, sei_slope=None):
     """metafor's side: ``right`` where the slope of the regression on the SEs (``rma.uni(yi, vi,
     mods = sqrt(vi))``, the tau2 ``method``) is negative, else ``left``. Refused (side '', status
     ``failed:...``; metafor stops there too) where that model cannot be fitted: k = 2 with tau2
@@ -491,11 +498,22 @@ def _estimated_side(batch: StudyBatch, method: str, refused: np.ndarray):
     side = np.full(k.shape, "", dtype=object)
     run = np.nonzero(refused == "")[0]
     if run.size:
-        sub = StudyBatch(batch.yi[run], batch.vi[run], batch.mask[run])
-        reg = meta_regression(sub.yi, sub.vi, sub.mask, _sei_design(sub), method=method, r2=False)
-        side[run] = np.where(reg.coef[:, 1] < 0, "right", "left")
+        side[run] = np.where(_sei_slopes(batch, run, method, sei_slope) < 0, "right", "left")
     side[refused != ""] = ""
     return side, refused
+
+
+def _sei_slopes(batch: StudyBatch, rows: np.ndarray, method: str, known=None) -> np.ndarray:
+    """Slope of ``rma.uni(yi, vi, mods = sqrt(vi))`` (tau2 ``method``) of the analyses ``rows``:
+    ``known[rows]`` where given (not NaN), else fitted (each analysis is fitted on its own, so a
+    slope fitted in another batch is the same number)."""
+    slope = np.full(rows.size, np.nan) if known is None else np.asarray(known, float)[rows]
+    todo = rows[np.isnan(slope)]
+    if todo.size:
+        sub = StudyBatch(batch.yi[todo], batch.vi[todo], batch.mask[todo])
+        reg = meta_regression(sub.yi, sub.vi, sub.mask, _sei_design(sub), method=method, r2=False)
+        slope[np.isnan(slope)] = reg.coef[:, 1]
+    return slope
 
 
 def _trimfill_result(side, k, k0, se_k0, final, fill_y, fill_v, iters, status, bad):

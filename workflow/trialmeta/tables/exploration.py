@@ -16,7 +16,13 @@ import pandas as pd
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.stats.batch import StudyBatch
-from trialmeta.stats.metaregression import design_matrix, level_label, meta_regression, sort_levels
+from trialmeta.stats.metaregression import (
+    design_matrix,
+    estimate_tau2_mixed,
+    level_label,
+    meta_regression,
+    sort_levels,
+)
 from trialmeta.stats.result import Status
 from trialmeta.stats.sensitivity import (
     cumulative,
@@ -240,10 +246,8 @@ class _Grouped:
         ok = np.isfinite(eff["yi"].to_numpy(float)) & np.isfinite(eff["vi"].to_numpy(float))
         eff = eff[ok].reset_index(drop=True)
         keys = (eff["analysis_id"].astype(str) + "\x1f" + eff["measure"].astype(str)).tolist()
-        uniq = np.array(sorted(set(keys)), dtype=object)
-        codes = (
-            np.searchsorted(uniq, np.array(keys, dtype=object)) if len(eff) else np.zeros(0, int)
-        )
+        # codes into the sorted distinct keys (factorize sorts them as sorted() does)
+        codes, uniq = pd.factorize(np.array(keys, dtype=object), sort=True)
         self.eff = eff
         self.keys = pd.DataFrame(
             {
@@ -424,11 +428,14 @@ def small_study_table(
     rows = np.nonzero(k >= min_k)[0]
     if rows.size:
         b = g.subset(rows)
+        egger_rma = egger_test(b, "rma", "REML", level=level)
+        # trim-and-fill's side comes from the same REML regression on the SEs: fitted once
+        slope = egger_rma.slope if trimfill_method == "REML" else None
         tests = {
-            "egger_rma": egger_test(b, "rma", level=level).to_frame(),
+            "egger_rma": egger_rma.to_frame(),
             "egger_lm": egger_test(b, "lm", level=level).to_frame(),
             "begg": rank_test(b).to_frame(),
-            "trimfill": trim_and_fill(b, trimfill_method, level).to_frame(),
+            "trimfill": trim_and_fill(b, trimfill_method, level, sei_slope=slope).to_frame(),
         }
         for c, (test, name) in _SMALL_STUDY_SOURCES.items():
             col = df[c].to_numpy(object if c == "trimfill_side" else float).copy()
@@ -495,6 +502,7 @@ def metaregression_table(
     Analyses where the model cannot be fitted (moderator constant, k <= p) get one row with
     ``term`` empty and the reason in ``status``."""
     out = []
+    tau2_0_memo = {}  # R2's intercept-only tau2, shared by the moderators with the same studies
     for mod in moderators:
         eff = _join_trials(effects, trials, [mod])
         categorical = _moderator_kind(trials, mod, effects)
@@ -520,9 +528,19 @@ def metaregression_table(
                 X[r, : designs[i].shape[0]] = designs[i]
             b = g.subset(rows)
             fit_rows = (k[rows] > p) & (p >= 2)
-            res = meta_regression(b.yi, b.vi, b.mask, X, method=method, test=test, level=level)
+            tau2_0 = _intercept_only_tau2(tau2_0_memo, b, method) if p > 1 else None
+            res = meta_regression(
+                b.yi,
+                b.vi,
+                b.mask,
+                X,
+                method=method,
+                test=test,
+                level=level,
+                tau2_intercept_only=tau2_0,
+            )
             terms = res.to_frame([names[i] for i in rows]).drop(columns=["analysis", "k"])
-            terms = terms.to_dict("records")  # p rows per analysis, analysis-major
+            terms = _records(terms)  # p rows per analysis, analysis-major
             for r, i in enumerate(rows):
                 base = dict(
                     analysis_id=ids[i],
@@ -532,14 +550,7 @@ def metaregression_table(
                     test=test,
                 )
                 if not fit_rows[r] or str(res.status[r]).startswith(Status.FAILED):
-                    st = str(res.status[r])
-                    why = (
-                        "moderator constant within the analysis"
-                        if p < 2 or "full rank" in st
-                        else f"k = {int(k[i])} <= {p} coefficients"
-                        if k[i] <= p
-                        else st.split(":", 1)[-1]
-                    )
+                    why = _unfitted_reason(str(res.status[r]), int(k[i]), int(p))
                     out.append(dict(base, term="", status=f"{Status.FAILED}:{why}"))
                     continue
                 out.extend(dict(base, **t) for t in terms[r * p : (r + 1) * p])
@@ -553,6 +564,36 @@ def metaregression_table(
         columns=["_m", "_t"]
     )
     return _ratio_columns(df, effects, ("coef", "ci_low", "ci_high"), METAREG_COLUMNS)
+
+
+def _unfitted_reason(status: str, k: int, p: int) -> str:
+    """Why a meta-regression has no coefficients: a constant moderator, too few studies for
+    its coefficients, or the fitting failure's own message."""
+    if p < 2 or "full rank" in status:
+        return "moderator constant within the analysis"
+    if k <= p:
+        return f"k = {k} <= {p} coefficients"
+    return status.split(":", 1)[-1]
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """``df.to_dict("records")`` of a frame of number and text columns, a column at a time
+    (``tolist`` gives the same Python floats, ints and str as pandas' cell-by-cell boxing)."""
+    names = list(df.columns)
+    return [dict(zip(names, row)) for row in zip(*(df[c].tolist() for c in names))]
+
+
+def _intercept_only_tau2(memo: dict, b: StudyBatch, method: str) -> np.ndarray:
+    """tau2 of the model without moderators (the reference of R2) of each analysis of ``b``,
+    fitted once per set of studies: ``memo`` maps an analysis's padded ``yi, vi, mask`` bytes to
+    it (each analysis is fitted on its own, so the batch it was fitted in does not matter)."""
+    keys = [(y.tobytes(), v.tobytes(), m.tobytes()) for y, v, m in zip(b.yi, b.vi, b.mask)]
+    todo = [i for i, key in enumerate(keys) if key not in memo]
+    if todo:
+        ones = np.ones((len(todo), b.yi.shape[1], 1))
+        fit0 = estimate_tau2_mixed(b.yi[todo], b.vi[todo], b.mask[todo], ones, method)
+        memo.update(zip((keys[i] for i in todo), fit0.tau2.tolist()))
+    return np.array([memo[key] for key in keys], dtype=float)
 
 
 def _level_codes(g: _Grouped, values: list, mod: str):
