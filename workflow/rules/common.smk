@@ -29,9 +29,16 @@ from trialmeta.pipeline.console import (
 from trialmeta.pipeline.jobs import PROBLEMS_AT_END_ENV
 from trialmeta.pipeline.plan import figure_batches, ids_digest, make_plan
 from trialmeta.pipeline import warm_start
+from trialmeta.pipeline.run_end import end_run
 from trialmeta.tables.names import EXPLORATION_TABLES, FIGURE_TABLES
 
 min_version("9.0")
+
+# The warm process the local jobs are forked from imports its libraries while the workflow is
+# parsed (trialmeta.pipeline.warm_start; not in a job that Snakemake runs as a subprocess or on a
+# cluster node). The Snakefile's onstart stops it when the jobs go to a cluster.
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    warm_start.start()
 
 
 def fail_at_parse(message):

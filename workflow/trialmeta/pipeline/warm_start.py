@@ -6,11 +6,13 @@ before doing 0.1-1 s of work (issue 16). Snakemake starts every job as a new Pyt
 
 How:
 
-* The workflow's ``onstart:`` handler calls :func:`start`, which starts the *warm process*
+* While the workflow is parsed (rules/common.smk), :func:`start` starts the *warm process*
   (``python -m trialmeta.pipeline.warm_start <socket>``; it imports :data:`PRELOAD`, then listens on
-  a Unix socket in a new temporary directory) and puts the socket's path into the environment the
-  jobs inherit (:data:`SOCKET_ENV`). ``onsuccess:``/``onerror:`` call :func:`stop`; so does
-  ``atexit``, and the warm process also ends when the Snakemake process that started it is gone.
+  a Unix socket in a new temporary directory), so that its imports overlap Snakemake's parsing
+  and DAG building, and puts the socket's path into the environment the jobs inherit
+  (:data:`SOCKET_ENV`). ``onstart:`` stops it again when the jobs go to a cluster;
+  ``onsuccess:``/``onerror:`` call :func:`stop`; so does ``atexit`` (a dry run, ``--lint``), and
+  the warm process also ends when the Snakemake process that started it is gone.
 * Every job script starts with :func:`hand_over`. When the socket is there, the job process sends
   its command line, working directory, environment and standard streams, and the warm process
   forks a copy that runs the same script file (Snakemake's preamble included) exactly as the job
@@ -196,14 +198,18 @@ def stop() -> None:
 
 def serve(path: str) -> None:
     """Import :data:`PRELOAD`, listen on ``path`` and fork one copy per job request until told
-    to stop (SIGTERM) or until the process that started it ends."""
+    to stop (SIGTERM) or until the process that started it ends; then wait for the jobs still
+    running, remove the socket's directory and exit."""
     import importlib
     import selectors
 
+    for signum in _SIGNALS:  # stopped while importing: end at once, quietly
+        signal.signal(signum, signal.SIG_DFL)
     for module in PRELOAD:
         importlib.import_module(module)
     parent = os.getppid()
-    signal.signal(signal.SIGTERM, _raise_stop)
+    for signum in _SIGNALS:  # stop() sends SIGTERM; Ctrl-C in a terminal reaches us too
+        signal.signal(signum, _raise_stop)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
@@ -218,14 +224,17 @@ def serve(path: str) -> None:
                     _finish_job(key, selector)
     except _Stop:
         pass
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     for key in list(selector.get_map().values()):  # jobs still running: wait for them
         if key.fileobj is not listener:
             _finish_job(key, selector)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)  # also after a killed Snakemake
+    os._exit(0)  # nothing to save: skip Python's teardown of pandas & co. (~0.2 s)
 
 
 class _Stop(Exception):
-    """SIGTERM from :func:`stop`: leave the loop at once."""
+    """SIGTERM from :func:`stop` (or SIGINT, SIGHUP): leave the loop at once."""
 
 
 def _raise_stop(*_):
@@ -296,8 +305,9 @@ def _run_job(request: dict, fds) -> None:
     import runpy
     import traceback
 
-    for signum in (signal.SIGTERM, *_SIGNALS):
+    for signum in _SIGNALS:  # as in a new Python process: Ctrl-C raises KeyboardInterrupt
         signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
