@@ -52,9 +52,12 @@ _CHILD_ENV = "TRIALMETA_WARM_CHILD"
 _PID_ENV = "TRIALMETA_WARM_PID"
 #: Seconds a job waits at most for the warm process to listen (it imports for ~1 s).
 _PATIENCE = 30.0
-#: What the warm process imports before it listens: what nearly every job imports. Not
-#: matplotlib: only the figure jobs draw, and every process of a run holds the warm
-#: process's pages in its resident memory (peak RSS, issue 16).
+#: What the warm process imports before it listens: what nearly every job imports, and
+#: matplotlib with trialmeta's figure modules (0.35 CPU-s in each job that draws: the figure
+#: batches, Summary of Findings, posterior, interaction and risk-of-bias plots). Every forked job
+#: counts the warm process's pages in its resident memory, so what only one job needs stays out:
+#: PyMARE (+83 MB, the cross-check alone) would add ~250 MB to the peak of a run (issue 16);
+#: matplotlib adds 28 MB, and the peak of a run is its figure jobs, which import it anyway.
 PRELOAD = (
     "numpy",
     "pandas",
@@ -66,6 +69,9 @@ PRELOAD = (
     "trialmeta.pipeline.jobs",
     "trialmeta.pipeline.safe_csv",
     "trialmeta.tables.pooled",
+    "trialmeta.plots.style",
+    "trialmeta.plots.forest",
+    "trialmeta.plots.exploration_figures",
 )
 _STATUS = struct.Struct("!i")
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
