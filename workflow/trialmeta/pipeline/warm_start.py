@@ -30,6 +30,7 @@ Only on Linux (``os.pidfd_open``); elsewhere the jobs run as before.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import shutil
@@ -213,6 +214,9 @@ def serve(path: str) -> None:
         signal.signal(signum, signal.SIG_DFL)
     for module in PRELOAD:
         importlib.import_module(module)
+    # what the jobs inherit lives to their end: out of their garbage collections, and its pages
+    # stay shared with this process (a collection writes to every object it visits)
+    gc.freeze()
     parent = os.getppid()
     for signum in _SIGNALS:  # stop() sends SIGTERM; Ctrl-C in a terminal reaches us too
         signal.signal(signum, _raise_stop)
