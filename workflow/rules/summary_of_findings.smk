@@ -24,5 +24,8 @@ rule summary_of_findings:
     params:
         config=CFG,
         code=PLAN["code"],
+        # the evidence map's files while the cells it draws are unchanged
+        # (trialmeta.plots.evidence_map_cache)
+        cache_dir=work("render_cache", "evidence_map"),
     script:
         "../scripts/summary_of_findings.py"

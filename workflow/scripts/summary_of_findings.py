@@ -1,21 +1,22 @@
 """Rule summary_of_findings: summary_of_findings.csv, grade_signals.csv, the Word document and
-the evidence map (trialmeta.tables.summary_of_findings, trialmeta.plots.evidence_map)."""
+the evidence map (trialmeta.tables.summary_of_findings, trialmeta.plots.evidence_map, drawn or
+from its cache: trialmeta.plots.evidence_map_cache)."""
 
 from trialmeta.pipeline.warm_start import hand_over
 
 hand_over()  # in a local run: this job runs forked from the run's warm process
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
 from trialmeta.inputs.grade_judgements import read_grade_judgements
 from trialmeta.inputs.settings import Settings
+from trialmeta.pipeline.garbage import freeze_job_start
 from trialmeta.pipeline.jobs import PROGRESS_LOGGER, read_parquet, run_step, write_parquet
 from trialmeta.pipeline.safe_csv import write_csv_safely
-from trialmeta.plots.evidence_map import evidence_map, map_axes
-from trialmeta.plots.style import save_figure
+from trialmeta.plots.evidence_map_cache import write_evidence_map
+from trialmeta.plots.evidence_map_layout import map_axes
 from trialmeta.report.sof_docx import write_sof_docx
 from trialmeta.tables.summary_of_findings import summary_of_findings_tables
 
@@ -26,6 +27,7 @@ def optional_csv(paths):
 
 
 def main(snakemake, log):
+    freeze_job_start()  # what is alive now lives to the end: never traversed again
     settings = Settings.from_config(snakemake.params.config)
     pooled = read_parquet(snakemake.input.pooled)
     judgements = read_grade_judgements(settings.grade_judgements, pooled["analysis_id"].unique())
@@ -46,9 +48,14 @@ def main(snakemake, log):
     write_parquet(signals, snakemake.output.signals_parquet)
     text = pd.read_csv(snakemake.output.csv, dtype=str, keep_default_na=False)
     write_sof_docx(sof, signals, text, snakemake.output.docx)
-    fig = evidence_map(sof, optional_csv(snakemake.input.interactions))
-    base = Path(snakemake.output.figures[0]).with_suffix("")
-    save_figure(fig, base, [Path(f).suffix[1:] for f in snakemake.output.figures])
+    # from the previous run's files when the cells it draws are unchanged (matplotlib not imported)
+    write_evidence_map(
+        sof,
+        optional_csv(snakemake.input.interactions),
+        snakemake.output.figures,
+        cache_dir=snakemake.params.cache_dir,
+        code=snakemake.params.code,
+    )
     note = map_axes(sof).note  # a bounded grid at scale: say what the figure leaves out
     if note:
         logging.getLogger(PROGRESS_LOGGER).warning("evidence map: %s", note)

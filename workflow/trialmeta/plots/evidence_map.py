@@ -35,6 +35,7 @@ from trialmeta.plots.evidence_map_layout import (
     MapAxes,
     map_axes,
     map_cells,
+    map_content,
 )
 from trialmeta.plots.labels import format_number, wrap_lines
 from trialmeta.plots.lean_axes import new_axes
@@ -174,12 +175,8 @@ def evidence_map(
     """The evidence map Figure of a run's ``summary_of_findings`` table (at most
     ``max_therapies`` x ``max_conditions`` cells, :func:`map_axes`; the figure's note says what
     it leaves out)."""
-    axes = map_axes(sof, max_therapies, max_conditions)
-    cells = map_cells(sof, interactions)
+    axes, cells = map_content(sof, interactions, max_therapies, max_conditions)
     therapies, conditions = axes.therapies, axes.conditions
-    if axes.truncated:
-        shown = cells["_therapy"].isin(therapies) & cells["_condition"].isin(conditions)
-        cells = cells[shown].reset_index(drop=True)
     nr, nc = max(1, len(therapies)), max(1, len(conditions))
     note_h = 0.35 if axes.note else 0.0  # inches under the legend for the note
     fig = new_figure(2.6 + CELL_W * nc, 1.9 + CELL_H * nr + note_h)

@@ -20,6 +20,7 @@ __all__ = [
     "MapAxes",
     "map_axes",
     "map_cells",
+    "map_content",
 ]
 
 #: Most therapy (class) rows drawn: 40 rows x 0.95 in is a 40 in tall figure, still legible
@@ -144,3 +145,19 @@ def _biomarker_marks(df: pd.DataFrame, interactions: pd.DataFrame | None) -> dic
         if key is not None:
             out[key] = "P < 0.05" if (hit or out.get(key) == "P < 0.05") else "tested"
     return out
+
+
+def map_content(
+    sof: pd.DataFrame,
+    interactions: pd.DataFrame | None = None,
+    max_therapies: int = MAX_THERAPIES,
+    max_conditions: int = MAX_CONDITIONS,
+) -> tuple[MapAxes, pd.DataFrame]:
+    """Everything the evidence map draws: its axes (:func:`map_axes`) and the cells inside them
+    (:func:`map_cells`, rows outside a bounded grid left out)."""
+    axes = map_axes(sof, max_therapies, max_conditions)
+    cells = map_cells(sof, interactions)
+    if axes.truncated:
+        shown = cells["_therapy"].isin(axes.therapies) & cells["_condition"].isin(axes.conditions)
+        cells = cells[shown].reset_index(drop=True)
+    return axes, cells

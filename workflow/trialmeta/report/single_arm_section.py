@@ -303,8 +303,9 @@ def single_arm_digest(sections: dict) -> str:
 
 def single_arm_methods(settings, pooled: pd.DataFrame) -> list:
     """The methods paragraph of the single-arm analyses (none when the run has none)."""
-    scales = set(pooled.get("scale", pd.Series(dtype=str)).astype(str))
-    change = {"MC", "SMCR"} & set(pooled.get("measure", pd.Series(dtype=str)).astype(str))
+    # of the distinct values (iterating every row of an Arrow column is slow)
+    scales = set(pooled.get("scale", pd.Series(dtype=str)).astype(str).unique())
+    change = {"MC", "SMCR"} & set(pooled.get("measure", pd.Series(dtype=str)).astype(str).unique())
     if not (scales & {"logit", "arcsine", "pft", "proportion"}) and not change:
         return []
     text = (

@@ -168,11 +168,20 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.astype(object).to_dict("records") if len(df) else []
 
 
+def _signal_columns(signals: pd.DataFrame) -> list:
+    """The columns of ``grade_signals.csv`` a row's display reads (:func:`_display_row`: the
+    analysis, the control-group mean and each domain's signal, level, reason and reviewer's
+    judgement), in table order; half of the table's columns."""
+    used = ("analysis_id", "control_mean")
+    domains = tuple(f"{d}_" for d in DOMAINS)
+    return [c for c in signals.columns if c in used or str(c).startswith(domains)]
+
+
 def sof_groups(sof: pd.DataFrame, signals: pd.DataFrame) -> list[dict]:
     """``[{"therapy", "condition", "comparators", "rows", "footnotes"}]``, one per therapy x
     condition, in the table's order; footnotes numbered within each group. Rows are read as
     dicts (``to_dict("records")``: thousands of analyses in well under a second)."""
-    sig_by = {str(r["analysis_id"]): r for r in _records(signals)}
+    sig_by = {str(r["analysis_id"]): r for r in _records(signals[_signal_columns(signals)])}
     groups: dict[tuple, dict] = {}
     for row in _records(sof):
         key = _group_key(row)

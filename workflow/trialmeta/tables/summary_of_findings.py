@@ -180,18 +180,31 @@ def _first_small_study_rows(df: pd.DataFrame | None) -> dict[tuple[str, str], tu
     return out
 
 
+def _median(x: np.ndarray) -> float:
+    """The median of the values of ``x`` that are not NaN (NaN when none is finite): the middle
+    value, or the mean of the two middle values, of the sorted values -- ``np.nanmedian``'s
+    result, without its ~25 microseconds a call (three calls per analysis)."""
+    values = x[~np.isnan(x)]
+    if not np.isfinite(values).any():
+        return math.nan
+    if values.dtype != np.float64 or not np.isfinite(values).all():
+        return float(np.nanmedian(x))  # infinities: numpy's own rules
+    s = sorted(values.tolist())
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
+
+
 def _facts(cols: dict[str, np.ndarray], hib) -> dict:
     """Participants, control-group risk / mean / SD (medians over trials), higher_is_better;
     ``cols``: :meth:`_StudyColumns.of`."""
     n = np.nansum(cols["n_treat"]) + np.nansum(cols["n_ctrl"])
     with np.errstate(invalid="ignore", divide="ignore"):
         risks = cols["events_ctrl"] / cols["n_ctrl"]
-    med = lambda x: float(np.nanmedian(x)) if np.isfinite(x).any() else math.nan  # noqa: E731
     return {
         "participants": float(n),
-        "control_risk_median": med(risks),
-        "control_mean": med(cols["mean_ctrl"]),
-        "control_sd": med(cols["sd_ctrl"]),
+        "control_risk_median": _median(risks),
+        "control_mean": _median(cols["mean_ctrl"]),
+        "control_sd": _median(cols["sd_ctrl"]),
         "higher_is_better": hib,
         "yi": cols["yi"],
     }
