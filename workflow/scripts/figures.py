@@ -9,9 +9,24 @@ drawn again: their files are linked from the cache (trialmeta.pipeline.render_ca
 edit redraws one analysis, not its whole batch.
 """
 
+from trialmeta.pipeline.render_cache import missing
 from trialmeta.pipeline.warm_start import hand_over
 
-hand_over()  # in a local run: this job runs forked from the run's warm process
+#: A batch with more analyses to draw than this starts on its own instead of in a fork of the
+#: warm process: drawing in a fork was measured 20-35% slower (2026-12-03, 250 analyses, cold
+#: and forked alternately), while the fork saves ~1.5 CPU-s of imports, i.e. ~40 analyses'
+#: worth of that slowdown (issue 16). A one-row edit redraws one analysis: forked.
+FORK_AT_MOST = 25
+
+
+def _to_draw(params) -> int:
+    """Analyses of this batch whose figures are not in the render cache."""
+    digests = dict(params.digests)
+    return missing(params.cache_dir, {aid: digests[aid] for aid in params.analysis_ids})
+
+
+if _to_draw(snakemake.params) <= FORK_AT_MOST:  # noqa: F821 - injected by Snakemake
+    hand_over()  # in a local run: this job runs forked from the run's warm process
 
 import shutil
 import time

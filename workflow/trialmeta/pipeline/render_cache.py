@@ -16,17 +16,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from trialmeta.pipeline.jobs import link_or_copy, replace_with_link
-
-__all__ = ["entry_dir", "restore", "store", "prune"]
+__all__ = ["entry_dir", "missing", "restore", "store", "prune"]
 
 
 def entry_dir(cache_dir, analysis_id: str, key: str) -> Path:
     return Path(cache_dir) / f"{analysis_id}.{key}"
 
 
+def missing(cache_dir, keys: dict[str, str]) -> int:
+    """How many of the entries ``{analysis_id: key}`` the cache does not hold (a directory test
+    each; this module imports only the standard library until an entry is read or written)."""
+    return sum(not entry_dir(cache_dir, aid, key).is_dir() for aid, key in keys.items())
+
+
 def restore(cache_dir, analysis_id: str, key: str, out_dir) -> list[Path] | None:
     """Link the files of entry ``(analysis_id, key)`` into ``out_dir``; None when there is none."""
+    from trialmeta.pipeline.jobs import replace_with_link
+
     entry = entry_dir(cache_dir, analysis_id, key)
     if not entry.is_dir():
         return None
@@ -42,6 +48,8 @@ def restore(cache_dir, analysis_id: str, key: str, out_dir) -> list[Path] | None
 def store(cache_dir, analysis_id: str, key: str, files) -> None:
     """Keep ``files`` (paths, or ``{name in the entry: path}``) as entry ``(analysis_id, key)``,
     atomically; an existing entry is kept."""
+    from trialmeta.pipeline.jobs import link_or_copy
+
     entry = entry_dir(cache_dir, analysis_id, key)
     if entry.is_dir():
         return
