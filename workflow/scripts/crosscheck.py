@@ -7,7 +7,6 @@ from trialmeta.pipeline.warm_start import hand_over
 hand_over()  # in a local run: this job runs forked from the run's warm process
 
 from trialmeta.inputs.settings import Settings
-from trialmeta.pipeline.garbage import freeze_job_start
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_json
 from trialmeta.pipeline.safe_csv import write_csv_safely
 from trialmeta.tables.crosscheck import (
@@ -19,7 +18,6 @@ from trialmeta.tables.crosscheck import (
 
 
 def main(snakemake, log):
-    freeze_job_start()  # what is alive now lives to the end: never traversed again
     settings = Settings.from_config(snakemake.params.config)
     methods = list(settings.tau2_methods)
     table, info = crosscheck_table(

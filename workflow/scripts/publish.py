@@ -12,14 +12,12 @@ hand_over()  # in a local run: this job runs forked from the run's warm process
 import os
 
 from trialmeta.pipeline.compare import baseline_key
-from trialmeta.pipeline.garbage import freeze_job_start
 from trialmeta.pipeline.jobs import run_step, write_json
 from trialmeta.pipeline.publish import publish_results
 from trialmeta.plots.names import figure_folder
 
 
 def main(snakemake, log):
-    freeze_job_start()  # what is alive now lives to the end: never traversed again
     files = {
         f"tables/{os.path.basename(f)}": f
         for f in [*snakemake.input.tables, *snakemake.input.exploration]

@@ -8,13 +8,11 @@ import json
 from pathlib import Path
 
 from trialmeta.inputs.settings import Settings
-from trialmeta.pipeline.garbage import freeze_job_start
 from trialmeta.pipeline.jobs import problems_from_records, read_parquet, run_step
 from trialmeta.report import build_report
 
 
 def main(snakemake, log):
-    freeze_job_start()  # what is alive now lives to the end: never traversed again
     settings = Settings.from_config(snakemake.params.config)
     with open(snakemake.input.warnings, encoding="utf-8") as fh:
         warnings = problems_from_records(json.load(fh))

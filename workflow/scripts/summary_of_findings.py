@@ -12,7 +12,6 @@ import pandas as pd
 
 from trialmeta.inputs.grade_judgements import read_grade_judgements
 from trialmeta.inputs.settings import Settings
-from trialmeta.pipeline.garbage import freeze_job_start
 from trialmeta.pipeline.jobs import PROGRESS_LOGGER, read_parquet, run_step, write_parquet
 from trialmeta.pipeline.safe_csv import write_csv_safely
 from trialmeta.plots.evidence_map_cache import write_evidence_map
@@ -27,7 +26,6 @@ def optional_csv(paths):
 
 
 def main(snakemake, log):
-    freeze_job_start()  # what is alive now lives to the end: never traversed again
     settings = Settings.from_config(snakemake.params.config)
     pooled = read_parquet(snakemake.input.pooled)
     judgements = read_grade_judgements(settings.grade_judgements, pooled["analysis_id"].unique())

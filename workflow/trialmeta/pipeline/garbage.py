@@ -13,7 +13,8 @@ FULL_COLLECTION_EVERY = 20
 
 def freeze_job_start() -> None:
     """Freeze what is alive when a job starts (its modules, the warm process's imports): Python's
-    full collections never traverse it again.
+    full collections never traverse it again. Called by
+    :func:`trialmeta.pipeline.jobs.run_step` before every job's ``main``.
 
     A job holds hundreds of thousands of such objects, all alive to its end. Each automatic full
     collection walked them all: 0.2 CPU-s of the Summary of Findings job (two collections), 0.1

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from trialmeta.inputs.errors import ConfigError, InputError, Problem
 from trialmeta.pipeline.console import PROGRESS_LOGGER, problems_path
+from trialmeta.pipeline.garbage import freeze_job_start
 
 __all__ = [
     "atomic_path",
@@ -282,6 +283,7 @@ def run_step(snakemake, main) -> None:
     logging.captureWarnings(True)
     log = logging.getLogger(f"trialmeta.{snakemake.rule}")
     started = time.perf_counter()
+    freeze_job_start()  # the job's modules and settings: out of its garbage collections
     try:
         main(snakemake, log)
     except Exception as exc:  # noqa: BLE001 - user errors end the run with their message only
