@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import trialmeta.report.build as report_build
 from helpers.report_html import all_pages, check_offline, parse
 from helpers.report_tables import (
     CONFIG,
@@ -39,6 +40,7 @@ def build(
     figures=True,
     ids=None,
     fig_dir=None,
+    template_cache_dir=None,
 ):
     fig_dir = fig_dir or tmp / "figures_src"
     if figures and fig_dir == tmp / "figures_src":
@@ -61,6 +63,7 @@ def build(
         out,
         PROVENANCE,
         exploration=exploration,
+        template_cache_dir=template_cache_dir,
     )
     return out
 
@@ -194,6 +197,14 @@ def test_offline_only_source_links_external(shipped):
     check_offline(shipped["out"], allowed)
 
 
+def _digest(root):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
 def test_deterministic_bytes(shipped, tmp_path):
     out1 = shipped["out"]
     out2 = build(
@@ -205,15 +216,33 @@ def test_deterministic_bytes(shipped, tmp_path):
         fig_dir=shipped["tmp"] / "figures_src",
     )
 
-    def digest(root):
-        return {
-            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        }
-
-    assert digest(out1) == digest(out2)
+    assert _digest(out1) == _digest(out2)
     assert not [p for p in out1.rglob(".*")]  # no temp files left
+
+
+def test_compiled_templates_kept_between_builds_give_the_same_pages(shipped, tmp_path):
+    """The report job keeps Jinja2's compiled templates between runs (template_cache_dir): a
+    build that compiles them into the cache and one that loads them from it write the same bytes
+    as a build without a cache; a changed template is compiled again (keyed by its source)."""
+    args = (shipped["trials"], shipped["pooled"], shipped["studies"], shipped["warnings"])
+    cache = tmp_path / "templates"
+    cold = build(
+        tmp_path / "cold", *args, fig_dir=shipped["tmp"] / "figures_src", template_cache_dir=cache
+    )
+    compiled = sorted(p.name for p in cache.iterdir())
+    assert len(compiled) >= 5 and not [n for n in compiled if n.endswith(".tmp")]
+    stamps = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    warm = build(
+        tmp_path / "warm", *args, fig_dir=shipped["tmp"] / "figures_src", template_cache_dir=cache
+    )
+    assert {
+        p.name: p.stat().st_mtime_ns for p in cache.iterdir()
+    } == stamps  # loaded, not rewritten
+    assert _digest(cold) == _digest(shipped["out"]) == _digest(warm)
+    env = report_build._environment(cache)
+    source, _, _ = env.loader.get_source(env, "base.html.j2")
+    bucket = env.bytecode_cache.get_bucket(env, "base.html.j2", None, source + "<!-- edited -->")
+    assert bucket.code is None  # another source: not served the old compiled code
 
 
 @pytest.mark.parametrize(

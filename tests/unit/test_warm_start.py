@@ -3,6 +3,7 @@ process (streams, directory, environment, command line, exit status, signals), a
 own process when there is no warm process. That the workflow's outputs are the same either way is
 tests/workflow/test_reproducible.py."""
 
+import json
 import os
 import signal
 import subprocess
@@ -128,3 +129,36 @@ def test_the_switch_turns_the_warm_start_off(monkeypatch):
     monkeypatch.setenv(warm_start.SWITCH_ENV, "0")
     assert warm_start.start() is None
     assert warm_start.SOCKET_ENV not in os.environ
+
+
+MODULES_JOB = """\
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over()
+import json, sys
+from trialmeta.pipeline import warm_start
+
+print(json.dumps(sorted(m for m in warm_start.PRELOAD + warm_start.PRELOAD_WHILE_IDLE if m in sys.modules)))
+"""
+
+
+def test_the_warm_process_listens_after_the_first_imports_and_imports_the_rest_while_idle(
+    tmp_path, warm
+):
+    """PRELOAD is imported before the first job can arrive; PRELOAD_WHILE_IDLE between jobs, so
+    that the first job (validation) does not wait for matplotlib: a later job has both."""
+    script = tmp_path / "modules.py"
+    script.write_text(MODULES_JOB, encoding="utf-8")
+    first = run(script)
+    assert first.returncode == 0, first.stderr_text
+    assert set(warm_start.PRELOAD) <= set(json.loads(first.stdout_text))
+    deadline = time.monotonic() + 60
+    while True:
+        later = run(script)
+        loaded = set(json.loads(later.stdout_text))
+        if loaded == set(warm_start.PRELOAD + warm_start.PRELOAD_WHILE_IDLE):
+            break
+        assert time.monotonic() < deadline, (
+            f"never imported: {sorted(set(warm_start.PRELOAD_WHILE_IDLE) - loaded)}"
+        )
+        time.sleep(0.2)

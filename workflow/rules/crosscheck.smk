@@ -13,6 +13,9 @@ rule crosscheck:
         summary=work("crosscheck.json"),
     log:
         log_file("crosscheck"),
+    # first among the jobs that wait for pooling (with the CSV tables): the longest of them, and
+    # the report waits for it; started last, it kept the report waiting (issue 16)
+    priority: 1
     conda:
         CONDA_ENV
     params:

@@ -39,5 +39,7 @@ rule report:
         config=CFG,
         # pages whose inputs did not change are linked from here, not rendered again
         cache_dir=work("render_cache", "report"),
+        # compiled Jinja2 templates, kept between runs
+        template_cache_dir=work("render_cache", "templates"),
     script:
         "../scripts/report.py"

@@ -22,6 +22,9 @@ rule tables:
         ),
     log:
         log_file("tables"),
+    # first among the jobs that wait for pooling (with the cross-check): the comparison with the
+    # last run (rules/changes.smk) waits for it, and the report for both (issue 16)
+    priority: 1
     conda:
         CONDA_ENV
     script:

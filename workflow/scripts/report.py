@@ -45,6 +45,7 @@ def main(snakemake, log):
             "few_trials": read_parquet(snakemake.input.few_trials),
         },
         cache_dir=snakemake.params.cache_dir,
+        template_cache_dir=snakemake.params.template_cache_dir,
         changes=json.loads(Path(snakemake.input.changes).read_text(encoding="utf-8")),
         crosscheck=json.loads(Path(snakemake.input.crosscheck).read_text(encoding="utf-8")),
         summary_of_findings={

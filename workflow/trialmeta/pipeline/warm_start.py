@@ -8,11 +8,12 @@ How:
 
 * While the workflow is parsed (rules/common.smk), :func:`start` starts the *warm process*
   (``python -m trialmeta.pipeline.warm_start <socket>``; it imports :data:`PRELOAD`, then listens on
-  a Unix socket in a new temporary directory), so that its imports overlap Snakemake's parsing
-  and DAG building, and puts the socket's path into the environment the jobs inherit
-  (:data:`SOCKET_ENV`). ``onstart:`` stops it again when the jobs go to a cluster;
-  ``onsuccess:``/``onerror:`` call :func:`stop`; so does ``atexit`` (a dry run, ``--lint``), and
-  the warm process also ends when the Snakemake process that started it is gone.
+  a Unix socket in a new temporary directory and imports :data:`PRELOAD_WHILE_IDLE` between
+  requests), so that its imports overlap Snakemake's parsing and DAG building, and puts the
+  socket's path into the environment the jobs inherit (:data:`SOCKET_ENV`). ``onstart:`` stops
+  it again when the jobs go to a cluster; ``onsuccess:``/``onerror:`` call :func:`stop`; so
+  does ``atexit`` (a dry run, ``--lint``), and the warm process also ends when the Snakemake
+  process that started it is gone.
 * Every job script starts with :func:`hand_over`. When the socket is there, the job process sends
   its command line, working directory, environment and standard streams, and the warm process
   forks a copy that runs the same script file (Snakemake's preamble included) exactly as the job
@@ -41,7 +42,16 @@ import sys
 import tempfile
 import time
 
-__all__ = ["SOCKET_ENV", "SWITCH_ENV", "PRELOAD", "hand_over", "start", "stop", "serve"]
+__all__ = [
+    "SOCKET_ENV",
+    "SWITCH_ENV",
+    "PRELOAD",
+    "PRELOAD_WHILE_IDLE",
+    "hand_over",
+    "start",
+    "stop",
+    "serve",
+]
 
 #: The warm process's socket path, inherited by the jobs from the Snakemake process.
 SOCKET_ENV = "TRIALMETA_WARM_SOCKET"
@@ -53,22 +63,30 @@ _CHILD_ENV = "TRIALMETA_WARM_CHILD"
 _PID_ENV = "TRIALMETA_WARM_PID"
 #: Seconds a job waits at most for the warm process to listen (it imports for ~1 s).
 _PATIENCE = 30.0
-#: What the warm process imports before it listens: what nearly every job imports, and
-#: matplotlib with trialmeta's figure modules (0.35 CPU-s in each job that draws: the figure
-#: batches, Summary of Findings, posterior, interaction and risk-of-bias plots). Every forked job
-#: counts the warm process's pages in its resident memory, so what only one job needs stays out:
-#: PyMARE (+83 MB, the cross-check alone) would add ~250 MB to the peak of a run (issue 16);
-#: matplotlib adds 28 MB, and the peak of a run is its figure jobs, which import it anyway.
+#: What the warm process imports before it listens: what every job imports. A job that arrives
+#: sooner would import the same itself, beside the warm process (the first job, validation, is
+#: on every run's critical path: listening ~0.5 s sooner starts it ~0.3 s sooner).
 PRELOAD = (
     "numpy",
     "pandas",
     "pyarrow.parquet",
-    "scipy.special",
     "snakemake.iocontainers",
     "snakemake.logging",
     "trialmeta.inputs.settings",
     "trialmeta.pipeline.jobs",
     "trialmeta.pipeline.safe_csv",
+)
+#: What it imports afterwards, one module at a time while no job is waiting (a job forked
+#: earlier imports what it needs of these itself), in the order the stages need them:
+#: validation, pooling, then matplotlib with trialmeta's figure modules (0.35 CPU-s in each job
+#: that draws: the figure batches, Summary of Findings, posterior, interaction and risk-of-bias
+#: plots). Every forked job counts the warm process's pages in its resident memory, so what
+#: only one job needs stays out: PyMARE (+83 MB, the cross-check alone) would add ~250 MB to the
+#: peak of a run (issue 16); matplotlib adds 28 MB, and the peak of a run is its figure jobs,
+#: which import it anyway.
+PRELOAD_WHILE_IDLE = (
+    "trialmeta.inputs.subgroup_rows",
+    "scipy.special",
     "trialmeta.tables.pooled",
     "trialmeta.plots.style",
     "trialmeta.plots.forest",
@@ -205,8 +223,9 @@ def stop() -> None:
 
 def serve(path: str) -> None:
     """Import :data:`PRELOAD`, listen on ``path`` and fork one copy per job request until told
-    to stop (SIGTERM) or until the process that started it ends; then wait for the jobs still
-    running, remove the socket's directory and exit."""
+    to stop (SIGTERM) or until the process that started it ends; between requests, import
+    :data:`PRELOAD_WHILE_IDLE`; at the end, wait for the jobs still running, remove the socket's
+    directory and exit."""
     import importlib
     import selectors
 
@@ -225,13 +244,18 @@ def serve(path: str) -> None:
     listener.listen(64)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    later = list(PRELOAD_WHILE_IDLE)
     try:
         while os.getppid() == parent:
-            for key, _ in selector.select(timeout=1.0):
+            events = selector.select(timeout=0 if later else 1.0)
+            for key, _ in events:
                 if key.fileobj is listener:
                     _start_job(listener, selector)
                 else:
                     _finish_job(key, selector)
+            if later and not events:  # nobody waiting: import the next module
+                importlib.import_module(later.pop(0))
+                gc.freeze()
     except _Stop:
         pass
     for signum in _SIGNALS:

@@ -653,9 +653,17 @@ def _provenance_rows(prov, prefix="") -> list[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- main entry point
-def _environment() -> jinja2.Environment:
+def _environment(bytecode_dir=None) -> jinja2.Environment:
+    """The report's Jinja2 environment. ``bytecode_dir``: where compiled templates are kept
+    between runs (Jinja2's ``FileSystemBytecodeCache``, keyed by each template's source): a
+    template is compiled again only when it changed, ~0.15 s of every report job (issue 16)."""
+    cache = None
+    if bytecode_dir is not None:
+        os.makedirs(bytecode_dir, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+        bytecode_cache=cache,
         autoescape=True,  # every {{ }} is HTML-escaped, in .j2 files too
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -1394,6 +1402,7 @@ def build_report(
     *,
     exploration: dict | None = None,
     cache_dir=None,
+    template_cache_dir=None,
     changes: dict | None = None,
     crosscheck: dict | None = None,
     summary_of_findings: dict | None = None,
@@ -1413,6 +1422,7 @@ def build_report(
     ``exploration``: optional tables keyed as :data:`EXPLORATION_SECTIONS` (and RoB tables).
     ``cache_dir``: optional page cache (:class:`_PageCache`): an analysis page whose inputs are
     unchanged since a previous build is linked from the cache instead of being rendered again;
+    ``template_cache_dir``: optional directory of compiled templates (:func:`_environment`);
     the output is byte-identical either way. ``changes``: optional ``changes.json`` record
     (:mod:`trialmeta.pipeline.compare`): the "What changed" page, linked from the index.
     ``crosscheck``: optional summary of the cross-check (:mod:`trialmeta.tables.crosscheck`):
@@ -1427,7 +1437,7 @@ def build_report(
     settings = Settings.coerce(config)  # the typed settings (a dict is checked and completed)
     out_dir = Path(out_dir)
     tables = ReportTables(pooled, studies, trials, exploration, warnings)
-    env = _environment()
+    env = _environment(template_cache_dir)
     fig_names, fig_urls = _link_figures(
         _figure_dirs(figures_dir), tables, out_dir, published_figures or ()
     )
