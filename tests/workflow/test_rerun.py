@@ -1,8 +1,10 @@
 """Reruns do only what is needed: nothing after a finished run; one edited trial row reruns the
 whole-table steps and exactly one figure job (the batch holding that analysis), shown with
-`snakemake -n`."""
+`snakemake -n`; the explore job recomputes one batch of analyses; and what the edited run writes
+is what a run from clean on the edited tables writes."""
 
 import re
+import shutil
 
 import pytest
 
@@ -13,7 +15,9 @@ from helpers.workflow_project import (
     planned_jobs,
     shipped_run,
     snakemake,
+    tree_digests,
 )
+from trialmeta.pipeline.compare import BASELINE_FILES
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("workflow")]
 
@@ -74,3 +78,20 @@ def test_one_row_edit_reruns_one_figure_job():
     total = int(re.search(r"(\d+) analyses -> \d+ files", log).group(1))
     assert total >= 2 and cached == total - 1, log
     assert (project / "results" / "figures" / "forest" / f"{aid}.svg").read_bytes() != before
+    # the explore job computed the batch of the edited analysis and read the others back
+    log = (project / ".snakemake/trialmeta/results/logs/explore.log").read_text()
+    computed, batches = map(
+        int, re.search(r"(\d+) of (\d+) batches of analyses computed", log).groups()
+    )
+    assert (computed, batches) == (1, len(figure_rules)), log
+
+    # the same files as a run from clean on the edited tables (caches and all)
+    clean = clone(project, "edit-clean")
+    for state in (".snakemake", "results"):
+        shutil.rmtree(clean / state)
+    snakemake(clean, "--cores", "2")
+    edited, fresh = (tree_digests(p / "results") for p in (project, clean))
+    for name in BASELINE_FILES:  # the comparison with the previous run: none in a clean run
+        edited.pop(name, None), fresh.pop(name, None)
+    assert len(edited) > 50 and edited.keys() == fresh.keys()
+    assert sorted(k for k in edited if edited[k] != fresh[k]) == []

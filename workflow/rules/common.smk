@@ -102,6 +102,9 @@ FIGURE_BATCHES = figure_batches(
     if ROB_FILES
     else PLAN
 )
+# the explore job's tables are computed and kept per batch of the same analyses
+# (trialmeta.pipeline.explore_batches), whose digests do not follow the RoB tables
+EXPLORE_BATCHES = figure_batches(PLAN) if ROB_FILES else FIGURE_BATCHES
 
 
 def applied_configfiles():

@@ -1,5 +1,6 @@
 rule explore:
-    """Heterogeneity and bias exploration of every analysis in one batched job."""
+    """Heterogeneity and bias exploration of every analysis in one job, computed per batch of
+    analyses (the figure jobs' batches), each batch kept between runs."""
     input:
         effects=rules.effect_sizes.output.effects,
         trials=rules.validate.output.trials,
@@ -17,5 +18,10 @@ rule explore:
     params:
         config=CFG,
         code=PLAN["code"],
+        # each batch's tables are kept between runs under the digest of its analyses: an edit
+        # recomputes the batches it changes (trialmeta.pipeline.explore_batches)
+        batches={batch.name: batch.digest for batch in EXPLORE_BATCHES},
+        n_batches=EXPLORE_BATCHES[0].n_batches if EXPLORE_BATCHES else 0,
+        cache_dir=work("render_cache", "explore"),
     script:
         "../scripts/explore.py"

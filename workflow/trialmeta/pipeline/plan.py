@@ -41,6 +41,7 @@ __all__ = [
     "settings_digest",
     "make_plan",
     "figure_batches",
+    "batch_index",
     "FigureBatch",
     "output_digest",
     "n_figure_batches",
@@ -342,10 +343,16 @@ def figure_batches(
     n = n_figure_batches(len(analyses), per_job, min_jobs)
     members: dict[int, dict[str, str]] = {}
     for aid in sorted(analyses):
-        suffix = aid.rsplit("-", 1)[-1]
-        try:
-            bucket = int(suffix, 16) % n
-        except ValueError:
-            bucket = int(hashlib.sha256(aid.encode()).hexdigest()[:12], 16) % n
-        members.setdefault(bucket, {})[aid] = output_digest(plan, aid)
+        members.setdefault(batch_index(aid, n), {})[aid] = output_digest(plan, aid)
     return [FigureBatch(b, n, members[b]) for b in sorted(members)]
+
+
+def batch_index(analysis_id: str, n_batches: int) -> int:
+    """The batch (0 .. n_batches - 1) of an analysis: the hexadecimal suffix of its id (after
+    the last ``-``) modulo ``n_batches``, else a hash of the id (:func:`figure_batches`; also
+    the explore job's batches, trialmeta.pipeline.explore_batches)."""
+    suffix = analysis_id.rsplit("-", 1)[-1]
+    try:
+        return int(suffix, 16) % n_batches
+    except ValueError:
+        return int(hashlib.sha256(analysis_id.encode()).hexdigest()[:12], 16) % n_batches

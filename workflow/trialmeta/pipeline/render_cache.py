@@ -1,4 +1,5 @@
-"""A content-addressed cache of rendered per-analysis outputs (figures, report pages).
+"""A content-addressed cache of rendered per-analysis outputs (figures, report pages), also
+holding the explore job's tables per batch of analyses (:mod:`trialmeta.pipeline.explore_batches`).
 
 A figure job or the report job reruns when any of its analyses changed; without a cache it would
 redraw every analysis of the job. Each entry is a directory ``<cache>/<analysis_id>.<key>/`` whose
