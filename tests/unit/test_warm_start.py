@@ -162,3 +162,26 @@ def test_the_warm_process_listens_after_the_first_imports_and_imports_the_rest_w
             f"never imported: {sorted(set(warm_start.PRELOAD_WHILE_IDLE) - loaded)}"
         )
         time.sleep(0.2)
+
+
+def test_socket_directories_of_killed_runs_are_removed_at_the_next_start(monkeypatch, tmp_path):
+    """A SIGKILLed run leaves its socket directory behind; the next run's start removes those
+    named after a process that no longer runs, and no other."""
+    monkeypatch.setattr(warm_start.tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"trialmeta-warm-{ended.pid}-x1"
+    alive = tmp_path / f"trialmeta-warm-{os.getpid()}-x2"
+    unnamed = tmp_path / "trialmeta-warm-abc123"  # not named after a process: left alone
+    other = tmp_path / f"unrelated-{ended.pid}-x3"
+    for d in (stale, alive, unnamed, other):
+        d.mkdir()
+        (d / "socket").write_text("")
+    warm_start._remove_stale_directories()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (alive, unnamed, other)
+    )
+
+
+def test_the_socket_directory_is_named_after_the_snakemake_process(warm):
+    assert Path(warm).parent.name.startswith(f"trialmeta-warm-{os.getpid()}-")

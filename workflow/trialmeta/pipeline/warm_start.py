@@ -93,6 +93,8 @@ PRELOAD_WHILE_IDLE = (
     "trialmeta.plots.exploration_figures",
 )
 _STATUS = struct.Struct("!i")
+#: The socket's directory in the temporary directory: ``trialmeta-warm-<Snakemake's pid>-<random>``.
+_DIR_PREFIX = "trialmeta-warm-"
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _server = None  # the warm process started by this (Snakemake) process
 
@@ -186,7 +188,8 @@ def start() -> str | None:
 
     if os.environ.get(SWITCH_ENV) == "0" or not _available() or _server is not None:
         return None
-    directory = tempfile.mkdtemp(prefix="trialmeta-warm-")
+    _remove_stale_directories()
+    directory = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-")
     path = os.path.join(directory, "socket")
     _server = subprocess.Popen(
         [sys.executable, "-m", "trialmeta.pipeline.warm_start", path],
@@ -197,6 +200,25 @@ def start() -> str | None:
     os.environ[_PID_ENV] = str(_server.pid)
     atexit.register(stop)
     return path
+
+
+def _remove_stale_directories() -> None:
+    """Remove the socket directories left by killed runs (a SIGKILL leaves no time to remove
+    them): this user's directories named after a Snakemake process that no longer runs."""
+    root = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(_DIR_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        path = os.path.join(root, name)
+        try:
+            mine = os.stat(path).st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def stop() -> None:
