@@ -185,3 +185,36 @@ def test_socket_directories_of_killed_runs_are_removed_at_the_next_start(monkeyp
 
 def test_the_socket_directory_is_named_after_the_snakemake_process(warm):
     assert Path(warm).parent.name.startswith(f"trialmeta-warm-{os.getpid()}-")
+
+
+ENGINES_JOB = """\
+import sys
+from trialmeta.pipeline.warm_start import hand_over
+
+hand_over(engines=bool(int(sys.argv[1])))
+import json
+
+print(json.dumps([m in sys.modules for m in ("pymare", "statsmodels.stats.meta_analysis")]))
+"""
+
+
+def test_the_cross_check_runs_in_the_copy_with_its_engines_once(tmp_path, warm):
+    """The warm process forks a copy that imports ENGINES (PyMARE, statsmodels) once it has
+    imported the rest; the first job asking for it runs there, with the engines imported; the
+    copy then ends, and a later job (or one not asking) runs in the warm process without them."""
+    script = tmp_path / "engines.py"
+    script.write_text(ENGINES_JOB, encoding="utf-8")
+    engines_socket = Path(warm + ".engines")
+    deadline = time.monotonic() + 60
+    while not engines_socket.exists():
+        assert time.monotonic() < deadline, "the engines' copy never listened"
+        time.sleep(0.05)
+    plain = run(script, "0")
+    assert json.loads(plain.stdout_text) == [False, False], plain.stderr_text
+    first = run(script, "1")
+    assert first.returncode == 0, first.stderr_text
+    assert json.loads(first.stdout_text) == [True, True]
+    assert not engines_socket.exists()  # one job only
+    second = run(script, "1")
+    assert second.returncode == 0, second.stderr_text
+    assert json.loads(second.stdout_text) == [False, False]

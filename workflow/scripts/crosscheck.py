@@ -4,7 +4,7 @@ console read."""
 
 from trialmeta.pipeline.warm_start import hand_over
 
-hand_over()  # in a local run: this job runs forked from the run's warm process
+hand_over(engines=True)  # in a local run: forked from the warm copy with PyMARE and statsmodels
 
 from trialmeta.inputs.settings import Settings
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_json

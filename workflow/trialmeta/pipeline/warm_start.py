@@ -31,6 +31,7 @@ Only on Linux (``os.pidfd_open``); elsewhere the jobs run as before.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import os
@@ -92,6 +93,12 @@ PRELOAD_WHILE_IDLE = (
     "trialmeta.plots.forest",
     "trialmeta.plots.exploration_figures",
 )
+#: What a second warm copy imports for the one job that needs it: the cross-check's independent
+#: engines (1.2 CPU-s of imports, +82 MB). Forked from the warm process once it has imported
+#: everything else, it serves that job (``hand_over(engines=True)``) and ends: no other job
+#: carries these modules, and their import is done while a core is idle (issue 16).
+ENGINES = ("pymare", "statsmodels.stats.meta_analysis")
+_ENGINES_SOCKET = ".engines"  # suffix of the second copy's socket path
 _STATUS = struct.Struct("!i")
 #: The socket's directory in the temporary directory: ``trialmeta-warm-<Snakemake's pid>-<random>``.
 _DIR_PREFIX = "trialmeta-warm-"
@@ -106,13 +113,17 @@ def _available() -> bool:
 # --- the job side -------------------------------------------------------------------------
 
 
-def hand_over() -> None:
+def hand_over(engines: bool = False) -> None:
     """Run this job in a fork of the warm process and exit with its status; return at once
-    when there is no warm process to use (the job then runs in this process)."""
+    when there is no warm process to use (the job then runs in this process). ``engines``: run
+    it in a fork of the copy that has imported :data:`ENGINES` when that copy is ready (else as
+    any other job)."""
     path = os.environ.get(SOCKET_ENV)
     if not path or os.environ.get(_CHILD_ENV) or not _available():
         return
-    conn = _connect(path, int(os.environ.get(_PID_ENV, "0")))
+    conn = _connect_now(path + _ENGINES_SOCKET) if engines else None
+    if conn is None:
+        conn = _connect(path, int(os.environ.get(_PID_ENV, "0")))
     if conn is None:
         return  # the warm process is gone: run here
     request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}
@@ -149,6 +160,17 @@ def _connect(path: str, server_pid: int) -> socket.socket | None:
         if time.monotonic() > deadline or not _running(server_pid):
             return None
         time.sleep(0.01)
+
+
+def _connect_now(path: str) -> socket.socket | None:
+    """A connection to ``path`` if something listens there now, else None (no waiting)."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        return conn
+    except OSError:
+        conn.close()
+        return None
 
 
 def _running(pid: int) -> bool:
@@ -278,10 +300,15 @@ def serve(path: str) -> None:
             if later and not events:  # nobody waiting: import the next module
                 importlib.import_module(later.pop(0))
                 gc.freeze()
+                if not later:  # all imported: the engines' copy starts from here
+                    _fork_engines(path + _ENGINES_SOCKET, selector)
     except _Stop:
         pass
     for signum in _SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    for key in list(selector.get_map().values()):
+        if key.data is not None and key.data[1] is None:  # the engines' copy, still running
+            signal.pidfd_send_signal(key.fd, signal.SIGTERM)  # (it waits for its job)
     for key in list(selector.get_map().values()):  # jobs still running: wait for them
         if key.fileobj is not listener:
             _finish_job(key, selector)
@@ -325,11 +352,68 @@ def _finish_job(key, selector) -> None:
     selector.unregister(key.fileobj)
     os.close(key.fd)
     _, status = os.waitpid(pid, 0)
+    if conn is None:  # the engines' copy (_fork_engines): nobody waits for it
+        return
     try:
         conn.sendall(_STATUS.pack(os.waitstatus_to_exitcode(status)))
     except OSError:
         pass  # the job process is gone (killed): nobody to tell
     conn.close()
+
+
+def _fork_engines(path: str, selector) -> None:
+    """Fork the copy that imports :data:`ENGINES`, listens on ``path`` and runs the first job
+    that asks for it (:func:`hand_over` with ``engines=True``), then ends (watched by the warm
+    process with its jobs)."""
+    import selectors
+
+    pid = os.fork()
+    if pid:
+        selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, None))
+        return
+    try:
+        _close_server_files(selector, None)
+        _serve_one_with_engines(path)
+    finally:
+        os._exit(0)
+
+
+def _serve_one_with_engines(path: str) -> None:
+    import importlib
+    import selectors
+
+    for signum in _SIGNALS:  # stopped while importing: end at once
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        for module in ENGINES:
+            importlib.import_module(module)
+    except ImportError:
+        return  # the job imports them itself (and reports what is missing)
+    gc.freeze()
+    server = os.getppid()
+    for signum in _SIGNALS:
+        signal.signal(signum, _raise_stop)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    try:
+        while os.getppid() == server and not selector.select(timeout=1.0):
+            pass
+        if os.getppid() == server:
+            _start_job(listener, selector)
+    except _Stop:
+        pass
+    finally:  # one job only: later ones go to the warm process
+        selector.unregister(listener)
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    for key in list(selector.get_map().values()):
+        _finish_job(key, selector)
 
 
 def _close_server_files(selector, conn) -> None:
@@ -340,10 +424,11 @@ def _close_server_files(selector, conn) -> None:
             os.close(key.fileobj)
         else:
             key.fileobj.close()
-        if key.data is not None:
+        if key.data is not None and key.data[1] is not None:
             key.data[1].close()
     selector.close()
-    conn.close()
+    if conn is not None:
+        conn.close()
 
 
 def _job_streams() -> None:
