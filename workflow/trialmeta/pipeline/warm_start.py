@@ -334,7 +334,7 @@ def _start_job(listener, selector) -> None:
         if not more:
             break
         message += more
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # never returns into the loop
         try:
             _close_server_files(selector, conn)
@@ -361,13 +361,25 @@ def _finish_job(key, selector) -> None:
     conn.close()
 
 
+def _fork() -> int:
+    """``os.fork()`` with the stop signals held back while it runs: a stop arriving during the
+    fork would interrupt the at-fork handlers (``logging``'s lock), which print its traceback;
+    it is taken right after instead. The child starts with them held back until it has set its
+    own handlers (:func:`_run_job`, :func:`_serve_one_with_engines`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    pid = os.fork()
+    if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    return pid
+
+
 def _fork_engines(path: str, selector) -> None:
     """Fork the copy that imports :data:`ENGINES`, listens on ``path`` and runs the first job
     that asks for it (:func:`hand_over` with ``engines=True``), then ends (watched by the warm
     process with its jobs)."""
     import selectors
 
-    pid = os.fork()
+    pid = _fork()
     if pid:
         selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, None))
         return
@@ -384,6 +396,7 @@ def _serve_one_with_engines(path: str) -> None:
 
     for signum in _SIGNALS:  # stopped while importing: end at once
         signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     try:
         for module in ENGINES:
             importlib.import_module(module)
@@ -449,6 +462,7 @@ def _run_job(request: dict, fds) -> None:
     for signum in _SIGNALS:  # as in a new Python process: Ctrl-C raises KeyboardInterrupt
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
