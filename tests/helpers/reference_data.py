@@ -59,6 +59,34 @@ def analysis_rows(trials, analysis):
     return trials[sel].reset_index(drop=True)
 
 
+#: The arm columns of a binary reference analysis.
+ARM_COUNTS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
+
+
+def reference_effects(analysis, rows, analysis_id, shift=0.0):
+    """trialmeta's effects rows of one reference analysis (``ref["analyses"][name]``): one per
+    study and measure, ``yi`` (plus ``shift``) and ``vi`` from metafor's escalc, the source and
+    arm columns from its trial ``rows`` (:func:`analysis_rows`, with ``source_file`` and
+    ``source_row``)."""
+    frames = []
+    for m in analysis["measures"]:
+        e = analysis["results"][m]["escalc"]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "analysis_id": analysis_id,
+                    "study_id": e["study_id"],
+                    "measure": m,
+                    "scale": analysis["results"][m]["scale"],
+                    "yi": np.asarray(e["yi"], float) + shift if shift else e["yi"],
+                    "vi": e["vi"],
+                    **{c: rows[c].to_numpy() for c in ("source_file", "source_row", *ARM_COUNTS)},
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def case(dataset, analysis_id, measure):
     """(rows of the analysis, analysis dict, results[measure] dict)."""
     trials, ref = load_reference(dataset)

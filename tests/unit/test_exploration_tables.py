@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from helpers.bias_reference_helpers import TIGHT, check
-from helpers.reference_data import load_reference
+from helpers.reference_data import analysis_rows, load_reference, reference_effects
 from trialmeta.tables import exploration as ex
 
 DATASETS = [
@@ -25,27 +25,7 @@ def tables():
         t = t.assign(source_file=f"{ds}/trials.csv", source_row=np.arange(len(t)) + 2)
         trials.append(t)
         a = ref["analyses"][aid]
-        rows = t[np.all([t[c].astype(str) == str(v) for c, v in a["filter"].items()], axis=0)]
-        for m in a["measures"]:
-            e = a["results"][m]["escalc"]
-            effects.append(
-                pd.DataFrame(
-                    {
-                        "analysis_id": aid,
-                        "study_id": e["study_id"],
-                        "measure": m,
-                        "scale": a["results"][m]["scale"],
-                        "yi": e["yi"],
-                        "vi": e["vi"],
-                        "source_file": rows["source_file"].to_numpy(),
-                        "source_row": rows["source_row"].to_numpy(),
-                        "events_treat": rows["events_treat"].to_numpy(),
-                        "n_treat": rows["n_treat"].to_numpy(),
-                        "events_ctrl": rows["events_ctrl"].to_numpy(),
-                        "n_ctrl": rows["n_ctrl"].to_numpy(),
-                    }
-                )
-            )
+        effects.append(reference_effects(a, analysis_rows(t, a), aid))
     effects = pd.concat(effects, ignore_index=True)
     trials = pd.concat(trials, ignore_index=True)
     cfg = {

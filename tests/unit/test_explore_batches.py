@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.reference_data import load_reference
+from helpers.reference_data import analysis_rows, load_reference, reference_effects
 from trialmeta.pipeline import render_cache
 from trialmeta.pipeline.explore_batches import exploration_tables_by_batch
 from trialmeta.pipeline.jobs import read_parquet, write_parquet
@@ -38,7 +38,7 @@ def _analyses():
     for ds, name in DATASETS:
         t, ref = load_reference(ds)
         a = ref["analyses"][name]
-        rows = t[np.all([t[c].astype(str) == str(v) for c, v in a["filter"].items()], axis=0)]
+        rows = analysis_rows(t, a)
         for copy, shift in enumerate((0.0, 0.13, -0.27, 0.41)):
             aid = f"{name}-{copy * 7 + len(name):x}"
             tr = rows.assign(
@@ -47,26 +47,7 @@ def _analyses():
                 source_row=np.arange(len(rows)) + 2,
             )
             trials.append(tr)
-            for m in a["measures"]:
-                e = a["results"][m]["escalc"]
-                effects.append(
-                    pd.DataFrame(
-                        {
-                            "analysis_id": aid,
-                            "study_id": e["study_id"],
-                            "measure": m,
-                            "scale": a["results"][m]["scale"],
-                            "yi": np.asarray(e["yi"], float) + shift,
-                            "vi": e["vi"],
-                            "source_file": tr["source_file"].to_numpy(),
-                            "source_row": tr["source_row"].to_numpy(),
-                            "events_treat": tr["events_treat"].to_numpy(),
-                            "n_treat": tr["n_treat"].to_numpy(),
-                            "events_ctrl": tr["events_ctrl"].to_numpy(),
-                            "n_ctrl": tr["n_ctrl"].to_numpy(),
-                        }
-                    )
-                )
+            effects.append(reference_effects(a, tr, aid, shift))
     return pd.concat(effects, ignore_index=True), pd.concat(trials, ignore_index=True)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from helpers.bias_reference_helpers import CLOSED, TIGHT, check
-from helpers.reference_data import load_reference
+from helpers.reference_data import analysis_rows, load_reference
 from trialmeta.tables.exploration import SPARSE_COLUMNS, sparse_binary_table
 
 DATASETS = [
@@ -24,7 +24,7 @@ def panel():
     for ds, aid in DATASETS:
         t, ref = load_reference(ds)
         a = ref["analyses"][aid]
-        rows = t[np.all([t[c].astype(str) == str(v) for c, v in a["filter"].items()], axis=0)]
+        rows = analysis_rows(t, a)
         for m in a["measures"]:
             e = a["results"][m]["escalc"]
             frames.append(
