@@ -82,9 +82,8 @@ PRELOAD = (
 #: validation, pooling, then matplotlib with trialmeta's figure modules (0.35 CPU-s in each job
 #: that draws: the figure batches, Summary of Findings, posterior, interaction and risk-of-bias
 #: plots). Every forked job counts the warm process's pages in its resident memory, so what
-#: only one job needs stays out: PyMARE (+83 MB, the cross-check alone) would add ~250 MB to the
-#: peak of a run (issue 16); matplotlib adds 28 MB, and the peak of a run is its figure jobs,
-#: which import it anyway.
+#: only one job needs stays out (the cross-check's engines: :data:`ENGINES`); matplotlib adds
+#: 28 MB, and the peak of a run is its figure jobs, which import it anyway.
 PRELOAD_WHILE_IDLE = (
     "trialmeta.inputs.subgroup_rows",
     "scipy.special",
@@ -151,12 +150,9 @@ def _connect(path: str, server_pid: int) -> socket.socket | None:
     has ended or does not answer within :data:`_PATIENCE` seconds."""
     deadline = time.monotonic() + _PATIENCE
     while True:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            conn.connect(path)
+        conn = _connect_now(path)
+        if conn is not None:
             return conn
-        except OSError:
-            conn.close()
         if time.monotonic() > deadline or not _running(server_pid):
             return None
         time.sleep(0.01)
@@ -271,7 +267,6 @@ def serve(path: str) -> None:
     :data:`PRELOAD_WHILE_IDLE`; at the end, wait for the jobs still running, remove the socket's
     directory and exit."""
     import importlib
-    import selectors
 
     for signum in _SIGNALS:  # stopped while importing: end at once, quietly
         signal.signal(signum, signal.SIG_DFL)
@@ -283,11 +278,7 @@ def serve(path: str) -> None:
     parent = os.getppid()
     for signum in _SIGNALS:  # stop() sends SIGTERM; Ctrl-C in a terminal reaches us too
         signal.signal(signum, _raise_stop)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ)
+    listener, selector = _listen(path, 64)
     later = list(PRELOAD_WHILE_IDLE)
     try:
         while os.getppid() == parent:
@@ -314,6 +305,18 @@ def serve(path: str) -> None:
             _finish_job(key, selector)
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)  # also after a killed Snakemake
     os._exit(0)  # nothing to save: skip Python's teardown of pandas & co. (~0.2 s)
+
+
+def _listen(path: str, backlog: int):
+    """A Unix socket listening on ``path`` and a selector watching it."""
+    import selectors
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(backlog)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    return listener, selector
 
 
 class _Stop(Exception):
@@ -392,7 +395,6 @@ def _fork_engines(path: str, selector) -> None:
 
 def _serve_one_with_engines(path: str) -> None:
     import importlib
-    import selectors
 
     for signum in _SIGNALS:  # stopped while importing: end at once
         signal.signal(signum, signal.SIG_DFL)
@@ -406,11 +408,7 @@ def _serve_one_with_engines(path: str) -> None:
     server = os.getppid()
     for signum in _SIGNALS:
         signal.signal(signum, _raise_stop)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ)
+    listener, selector = _listen(path, 1)
     try:
         while os.getppid() == server and not selector.select(timeout=1.0):
             pass
