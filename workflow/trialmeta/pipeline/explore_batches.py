@@ -58,7 +58,7 @@ def exploration_tables_by_batch(
             continue
         if tables is not None:
             _store(cache_dir, name, key, tables)
-        parts.append(_read_entry(cache_dir, name, key))
+        parts.append(_read(render_cache.entry_dir(cache_dir, name, key)))
     render_cache.prune(cache_dir, batches)
     return {t: _combine([p[t] for p in parts]) for t in EXPLORATION_TABLES}, computed
 
@@ -66,7 +66,7 @@ def exploration_tables_by_batch(
 def _members(effects, trials, n: int) -> dict[int, tuple[pd.DataFrame, pd.DataFrame]]:
     """``{batch index: (its effects rows, its trial rows)}`` of the batches with analyses."""
     ids = pd.unique(pd.concat([effects["analysis_id"], trials["analysis_id"]]).astype(str))
-    index_of = {aid: batch_index(aid, max(n, 1)) for aid in ids}
+    index_of = {aid: batch_index(aid, n) for aid in ids}
     eff_batch = effects["analysis_id"].astype(str).map(index_of).to_numpy()
     tri_batch = trials["analysis_id"].astype(str).map(index_of).to_numpy()
     return {
@@ -93,10 +93,6 @@ def _store(cache_dir, name: str, key: str, tables: dict) -> None:
     # ".<batch>.": a leftover of a killed job is pruned with the batch's old entries
     with tempfile.TemporaryDirectory(dir=_ensure(cache_dir), prefix=f".{name}.tables.") as tmp:
         render_cache.store(cache_dir, name, key, _write(tables, tmp))
-
-
-def _read_entry(cache_dir, name: str, key: str) -> dict[str, pd.DataFrame]:
-    return _read(render_cache.entry_dir(cache_dir, name, key))
 
 
 def _round_trip(tables: dict, cache_dir) -> dict[str, pd.DataFrame]:
