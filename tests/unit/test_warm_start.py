@@ -218,3 +218,94 @@ def test_the_cross_check_runs_in_the_copy_with_its_engines_once(tmp_path, warm):
     second = run(script, "1")
     assert second.returncode == 0, second.stderr_text
     assert json.loads(second.stdout_text) == [False, False]
+
+
+FIRST_LINE_JOB = """\
+import os, sys
+with open("started.txt", "a") as fh:  # where Snakemake's preamble (the unpickling) would run
+    fh.write(f"{os.getpid()} {os.environ.get('TRIALMETA_WARM_CHILD', 'own process')}\\n")
+with open("written.txt", "w") as fh:
+    fh.write(str(os.getpid()))
+sys.exit(int(os.environ.get("JOB_STATUS", "0")))
+"""
+
+
+def snakemake_script(folder: Path, text: str) -> Path:
+    """``text`` as Snakemake writes a script job: .snakemake/scripts/tmpXXXX.<name>.py."""
+    scripts = folder / ".snakemake" / "scripts"
+    scripts.mkdir(parents=True, exist_ok=True)
+    script = scripts / "tmp1a2b3c.job.py"
+    script.write_text(text, encoding="utf-8")
+    return script
+
+
+def test_the_hook_hands_a_snakemake_script_over_before_its_first_line(tmp_path, warm):
+    """The jobs' PYTHONPATH starts with the hook's directory; in a Snakemake script job the
+    hook hands over at start-up, so not one line of the script (Snakemake's preamble comes
+    first) runs in the job process, and the exit status still comes back."""
+    assert os.environ["PYTHONPATH"].split(os.pathsep)[0] == warm_start.HOOK_DIR
+    script = snakemake_script(tmp_path, FIRST_LINE_JOB)
+    proc = run(script, JOB_STATUS="4")
+    assert proc.returncode == 4, proc.stderr_text
+    started = (script.parent / "started.txt").read_text().splitlines()
+    assert started == [f"{proc.body_pid} 1"] and proc.body_pid != proc.pid
+
+
+def test_the_hook_leaves_other_python_processes_alone(tmp_path, warm):
+    """Outside .snakemake/scripts (a job's own Python subprocess, a user's script) the process
+    runs itself."""
+    script = tmp_path / "job.py"
+    script.write_text(FIRST_LINE_JOB, encoding="utf-8")
+    proc = run(script)
+    assert proc.returncode == 0, proc.stderr_text
+    assert (tmp_path / "started.txt").read_text() == f"{proc.pid} own process\n"
+
+
+def test_the_hook_runs_the_sitecustomize_it_hides(tmp_path, warm):
+    """A sitecustomize later on the path (a distribution's, a user's) still runs."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text("import sys\nsys.hidden_ran = True\n")
+    env = {"PYTHONPATH": os.environ["PYTHONPATH"] + os.pathsep + str(other)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, sitecustomize; print(sys.hidden_ran, sitecustomize.__file__)",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out == f"True {other / 'sitecustomize.py'}\n"
+
+
+def test_stop_puts_back_the_pythonpath_it_found(monkeypatch):
+    monkeypatch.delenv(warm_start.SWITCH_ENV, raising=False)
+    monkeypatch.setenv("PYTHONPATH", "/some/where")
+    assert warm_start.start() is not None
+    assert os.environ["PYTHONPATH"] == os.pathsep.join([warm_start.HOOK_DIR, "/some/where"])
+    warm_start.stop()
+    assert os.environ["PYTHONPATH"] == "/some/where"
+    monkeypatch.delenv("PYTHONPATH")
+    warm_start.start()
+    warm_start.stop()
+    assert "PYTHONPATH" not in os.environ
+
+
+def test_a_handed_over_cross_check_goes_on_to_the_engines_copy(tmp_path, warm):
+    """Handed over by the hook to the warm process, the cross-check's own hand_over(engines=True)
+    passes it on to the copy with the engines imported."""
+    script = snakemake_script(tmp_path, ENGINES_JOB)
+    engines_socket = Path(warm + ".engines")
+    deadline = time.monotonic() + 60
+    while not engines_socket.exists():
+        assert time.monotonic() < deadline, "the engines' copy never listened"
+        time.sleep(0.05)
+    plain = run(script, "0")
+    assert json.loads(plain.stdout_text) == [False, False], plain.stderr_text
+    first = run(script, "1")
+    assert first.returncode == 0, first.stderr_text
+    assert json.loads(first.stdout_text) == [True, True]
+    assert not engines_socket.exists()

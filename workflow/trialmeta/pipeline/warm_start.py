@@ -58,8 +58,13 @@ __all__ = [
 SOCKET_ENV = "TRIALMETA_WARM_SOCKET"
 #: "0" turns the warm start off (each job imports its own libraries).
 SWITCH_ENV = "TRIALMETA_WARM_START"
-#: Set in a forked job, so that its own :func:`hand_over` call runs the job.
+#: Set in a forked job, so that its own :func:`hand_over` call runs the job ("1"; a job asking
+#: for the engines' copy hands over once more: :data:`_IN_ENGINES_COPY` there).
 _CHILD_ENV = "TRIALMETA_WARM_CHILD"
+_IN_ENGINES_COPY = "engines"
+#: The directory put on the jobs' ``PYTHONPATH``: its ``sitecustomize`` hands a script job over
+#: before Snakemake's preamble imports Snakemake (warm_hook/sitecustomize.py).
+HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "warm_hook")
 #: The warm process's pid (a job waits for its socket only while it runs).
 _PID_ENV = "TRIALMETA_WARM_PID"
 #: Seconds a job waits at most for the warm process to listen (it imports for ~1 s).
@@ -103,6 +108,8 @@ _STATUS = struct.Struct("!i")
 _DIR_PREFIX = "trialmeta-warm-"
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _server = None  # the warm process started by this (Snakemake) process
+_UNSET = object()
+_pythonpath_before = _UNSET  # PYTHONPATH before start() put HOOK_DIR on it (None: unset)
 
 
 def _available() -> bool:
@@ -118,9 +125,12 @@ def hand_over(engines: bool = False) -> None:
     it in a fork of the copy that has imported :data:`ENGINES` when that copy is ready (else as
     any other job)."""
     path = os.environ.get(SOCKET_ENV)
-    if not path or os.environ.get(_CHILD_ENV) or not _available():
+    child = os.environ.get(_CHILD_ENV)
+    if not path or child == _IN_ENGINES_COPY or (child and not engines) or not _available():
         return
     conn = _connect_now(path + _ENGINES_SOCKET) if engines else None
+    if conn is None and child:
+        return  # forked by the warm process (the hook handed it over): run here
     if conn is None:
         conn = _connect(path, int(os.environ.get(_PID_ENV, "0")))
     if conn is None:
@@ -216,8 +226,31 @@ def start() -> str | None:
     )
     os.environ[SOCKET_ENV] = path
     os.environ[_PID_ENV] = str(_server.pid)
+    _put_hook_on_path()
     atexit.register(stop)
     return path
+
+
+def _put_hook_on_path() -> None:
+    """Put :data:`HOOK_DIR` first on the jobs' ``PYTHONPATH`` (not the warm process's: it has
+    started); :func:`stop` puts back what was there."""
+    global _pythonpath_before
+    if not os.path.isfile(os.path.join(HOOK_DIR, "sitecustomize.py")):
+        return  # an installation without it: the scripts' own hand_over() calls hand over
+    _pythonpath_before = os.environ.get("PYTHONPATH")
+    paths = [HOOK_DIR] + ([_pythonpath_before] if _pythonpath_before else [])
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+
+
+def _take_hook_off_path() -> None:
+    global _pythonpath_before
+    if _pythonpath_before is _UNSET:
+        return
+    if _pythonpath_before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = _pythonpath_before
+    _pythonpath_before = _UNSET
 
 
 def _remove_stale_directories() -> None:
@@ -245,6 +278,7 @@ def stop() -> None:
     global _server
     path = os.environ.pop(SOCKET_ENV, None)
     os.environ.pop(_PID_ENV, None)
+    _take_hook_off_path()
     if _server is None:
         return
     server, _server = _server, None
@@ -327,7 +361,9 @@ def _raise_stop(*_):
     raise _Stop
 
 
-def _start_job(listener, selector) -> None:
+def _start_job(listener, selector, marker: str = "1") -> None:
+    """Fork a copy that runs the job whose request is waiting on ``listener``; ``marker``: the
+    copy's :data:`_CHILD_ENV`."""
     import selectors
 
     conn, _ = listener.accept()
@@ -341,7 +377,7 @@ def _start_job(listener, selector) -> None:
     if pid == 0:  # never returns into the loop
         try:
             _close_server_files(selector, conn)
-            _run_job(json.loads(message), fds)
+            _run_job(json.loads(message), fds, marker)
         finally:
             os._exit(1)
     for fd in fds:
@@ -413,7 +449,7 @@ def _serve_one_with_engines(path: str) -> None:
         while os.getppid() == server and not selector.select(timeout=1.0):
             pass
         if os.getppid() == server:
-            _start_job(listener, selector)
+            _start_job(listener, selector, _IN_ENGINES_COPY)
     except _Stop:
         pass
     finally:  # one job only: later ones go to the warm process
@@ -451,7 +487,7 @@ def _job_streams() -> None:
     sys.stderr.reconfigure(line_buffering=True)
 
 
-def _run_job(request: dict, fds) -> None:
+def _run_job(request: dict, fds, marker: str) -> None:
     """In the forked copy: become the job process (streams, directory, environment, command
     line), run its script file as ``__main__`` and exit with its status."""
     import runpy
@@ -468,7 +504,7 @@ def _run_job(request: dict, fds) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ[_CHILD_ENV] = "1"
+    os.environ[_CHILD_ENV] = marker
     sys.argv = request["argv"]
     sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as for `python <script>`
     code = 0
