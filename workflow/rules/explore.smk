@@ -23,5 +23,7 @@ rule explore:
         batches={batch.name: batch.digest for batch in EXPLORE_BATCHES},
         n_batches=EXPLORE_BATCHES[0].n_batches if EXPLORE_BATCHES else 0,
         cache_dir=work("render_cache", "explore"),
+        # the CSV lines of analyses whose rows did not change (trialmeta.pipeline.csv_reuse)
+        csv_cache=work("render_cache", "csv", "explore"),
     script:
         "../scripts/explore.py"

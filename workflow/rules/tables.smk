@@ -27,5 +27,8 @@ rule tables:
     priority: 1
     conda:
         CONDA_ENV
+    params:
+        # the CSV lines of analyses whose rows did not change (trialmeta.pipeline.csv_reuse)
+        csv_cache=work("render_cache", "csv", "tables"),
     script:
         "../scripts/tables.py"

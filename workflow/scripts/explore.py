@@ -1,6 +1,7 @@
 """Rule explore: subgroups, meta-regression, leave-one-out, influence, cumulative, small-study
 and sparse-data tables of every analysis (trialmeta.tables.exploration.exploration_tables),
-computed per batch of analyses and kept between runs (trialmeta.pipeline.explore_batches)."""
+computed per batch of analyses and kept between runs (trialmeta.pipeline.explore_batches), and
+the CSV lines of unchanged analyses with them (trialmeta.pipeline.csv_reuse)."""
 
 from trialmeta.pipeline.warm_start import hand_over
 
@@ -9,9 +10,9 @@ hand_over()  # in a local run: this job runs forked from the run's warm process
 from pathlib import Path
 
 from trialmeta.inputs.settings import Settings
+from trialmeta.pipeline.csv_reuse import write_csv_reusing_lines
 from trialmeta.pipeline.explore_batches import exploration_tables_by_batch
 from trialmeta.pipeline.jobs import read_parquet, run_step, write_parquet
-from trialmeta.pipeline.safe_csv import write_csv_safely
 
 
 def main(snakemake, log):
@@ -33,7 +34,7 @@ def main(snakemake, log):
     )
     for csv, parquet in zip(snakemake.output.csv, snakemake.output.parquet):
         name = Path(csv).stem
-        write_csv_safely(tables[name], csv)
+        write_csv_reusing_lines(tables[name], csv, params.csv_cache)
         write_parquet(tables[name], parquet)
         log.info("%s.csv: %d rows", name, len(tables[name]))
 

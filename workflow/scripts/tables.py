@@ -1,4 +1,5 @@
-"""Rule tables: pooled.csv, studies.csv (formula-safe CSV) and warnings.csv."""
+"""Rule tables: pooled.csv, studies.csv (formula-safe CSV; the lines of unchanged analyses kept
+from the last run, trialmeta.pipeline.csv_reuse) and warnings.csv."""
 
 from trialmeta.pipeline.warm_start import hand_over
 
@@ -8,6 +9,7 @@ import json
 
 import pandas as pd
 
+from trialmeta.pipeline.csv_reuse import write_csv_reusing_lines
 from trialmeta.pipeline.jobs import read_parquet, run_step
 from trialmeta.pipeline.safe_csv import write_csv_safely
 
@@ -17,8 +19,10 @@ WARNING_COLUMNS = ["file", "row", "column", "value", "severity", "message", "tex
 def main(snakemake, log):
     for name in ("pooled", "studies"):
         df = read_parquet(snakemake.input[name])
-        write_csv_safely(df, snakemake.output[name])
-        log.info("%s.csv: %d rows", name, len(df))
+        _, formatted = write_csv_reusing_lines(
+            df, snakemake.output[name], snakemake.params.csv_cache
+        )
+        log.info("%s.csv: %d rows (%d groups of analyses formatted)", name, len(df), formatted)
     with open(snakemake.input.warnings, encoding="utf-8") as fh:
         records = json.load(fh)
     warnings = pd.DataFrame(records, columns=WARNING_COLUMNS)
