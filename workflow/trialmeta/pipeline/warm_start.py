@@ -14,13 +14,16 @@ How:
   it again when the jobs go to a cluster; ``onsuccess:``/``onerror:`` call :func:`stop`; so
   does ``atexit`` (a dry run, ``--lint``), and the warm process also ends when the Snakemake
   process that started it is gone.
-* Every job script starts with :func:`hand_over`. When the socket is there, the job process sends
-  its command line, working directory, environment and standard streams, and the warm process
-  forks a copy that runs the same script file (Snakemake's preamble included) exactly as the job
-  process would have; the job process then waits and exits with that copy's exit status
-  (signals it receives are passed on). Without a socket -- a cluster job, a run that started no
-  warm process, a process that cannot connect -- :func:`hand_over` returns and the job runs
-  itself as before.
+* A job process calls :func:`hand_over` at Python start-up: :func:`start` puts :data:`HOOK_DIR`
+  first on the jobs' ``PYTHONPATH``, and its ``sitecustomize`` calls it in a Snakemake script job
+  before Snakemake's preamble imports Snakemake to unpickle the job (0.1 CPU-s per job); every
+  job script also starts with it, for where the hook cannot run. When the socket is there, the
+  job process sends its command line, working directory, environment and standard streams, and
+  the warm process forks a copy that runs the same script file (Snakemake's preamble included)
+  exactly as the job process would have; the job process then waits and exits with that copy's
+  exit status (signals it receives are passed on). Without a socket -- a cluster job, a run that
+  started no warm process, a process that cannot connect -- :func:`hand_over` returns and the
+  job runs itself as before.
 * What a job writes, logs and prints is the same either way (the same code runs on the same
   inputs); only the start-up is shared.
 
