@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from helpers.bias_reference_helpers import CLOSED, TIGHT, check
-from helpers.reference_data import analysis_rows, load_reference
+from helpers.reference_data import ARM_COUNTS, analysis_rows, load_reference, reference_effects
 from trialmeta.tables.exploration import SPARSE_COLUMNS, sparse_binary_table
 
 DATASETS = [
@@ -25,26 +25,12 @@ def panel():
         t, ref = load_reference(ds)
         a = ref["analyses"][aid]
         rows = analysis_rows(t, a)
-        for m in a["measures"]:
-            e = a["results"][m]["escalc"]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "analysis_id": aid,
-                        "study_id": e["study_id"],
-                        "measure": m,
-                        "scale": a["results"][m]["scale"],
-                        "yi": e["yi"],
-                        "vi": e["vi"],
-                        "source_file": ds,
-                        "source_row": np.arange(len(rows)),
-                        **{
-                            c: rows[c].to_numpy(float)
-                            for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
-                        },
-                    }
-                )
-            )
+        sourced = rows.assign(  # arm counts as floats, as in the workflow's effects table
+            source_file=ds,
+            source_row=np.arange(len(rows)),
+            **{c: rows[c].astype(float) for c in ARM_COUNTS},
+        )
+        frames.append(reference_effects(a, sourced, aid))
     return sparse_binary_table(pd.concat(frames, ignore_index=True))
 
 

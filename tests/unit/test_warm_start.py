@@ -198,17 +198,23 @@ print(json.dumps([m in sys.modules for m in ("pymare", "statsmodels.stats.meta_a
 """
 
 
+def engines_copy_listening(warm: str) -> Path:
+    """The engines' copy's socket, once it listens (within 60 s)."""
+    engines_socket = Path(warm + ".engines")
+    deadline = time.monotonic() + 60
+    while not engines_socket.exists():
+        assert time.monotonic() < deadline, "the engines' copy never listened"
+        time.sleep(0.05)
+    return engines_socket
+
+
 def test_the_cross_check_runs_in_the_copy_with_its_engines_once(tmp_path, warm):
     """The warm process forks a copy that imports ENGINES (PyMARE, statsmodels) once it has
     imported the rest; the first job asking for it runs there, with the engines imported; the
     copy then ends, and a later job (or one not asking) runs in the warm process without them."""
     script = tmp_path / "engines.py"
     script.write_text(ENGINES_JOB, encoding="utf-8")
-    engines_socket = Path(warm + ".engines")
-    deadline = time.monotonic() + 60
-    while not engines_socket.exists():
-        assert time.monotonic() < deadline, "the engines' copy never listened"
-        time.sleep(0.05)
+    engines_socket = engines_copy_listening(warm)
     plain = run(script, "0")
     assert json.loads(plain.stdout_text) == [False, False], plain.stderr_text
     first = run(script, "1")
@@ -298,11 +304,7 @@ def test_a_handed_over_cross_check_goes_on_to_the_engines_copy(tmp_path, warm):
     """Handed over by the hook to the warm process, the cross-check's own hand_over(engines=True)
     passes it on to the copy with the engines imported."""
     script = snakemake_script(tmp_path, ENGINES_JOB)
-    engines_socket = Path(warm + ".engines")
-    deadline = time.monotonic() + 60
-    while not engines_socket.exists():
-        assert time.monotonic() < deadline, "the engines' copy never listened"
-        time.sleep(0.05)
+    engines_socket = engines_copy_listening(warm)
     plain = run(script, "0")
     assert json.loads(plain.stdout_text) == [False, False], plain.stderr_text
     first = run(script, "1")

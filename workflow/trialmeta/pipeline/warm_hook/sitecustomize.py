@@ -20,6 +20,8 @@ def _snakemake_script_job() -> bool:
         script.endswith(".py")
         and name == "scripts"
         and os.path.basename(folder) == ".snakemake"
+        # warm_start.SOCKET_ENV, spelled out: importing warm_start in every Python process the
+        # jobs start would cost more than this check
         and "TRIALMETA_WARM_SOCKET" in os.environ
     )
 
